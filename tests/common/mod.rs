@@ -1,0 +1,99 @@
+//! Shared by the integration tests: scratch copies of fixture trees, running the
+//! real binary, and comparing whole trees.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// A fresh, empty scratch folder named after the test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scratch").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Copies a tree, keeping file permissions.
+pub fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file below `dir`, by relative path, with its bytes.
+pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let rel = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Asserts that two trees hold the same files with the same bytes, showing the
+/// first difference as text.
+pub fn assert_same_tree(actual: &Path, expected: &Path, context: &str) {
+    let a = read_tree(actual);
+    let e = read_tree(expected);
+    let a_names: Vec<&String> = a.keys().collect();
+    let e_names: Vec<&String> = e.keys().collect();
+    assert_eq!(a_names, e_names, "{context}: the trees hold different files");
+    for (name, bytes) in &e {
+        let got = &a[name];
+        if got != bytes {
+            panic!(
+                "{context}: {name} differs\n--- expected\n{}\n--- actual\n{}",
+                String::from_utf8_lossy(bytes),
+                String::from_utf8_lossy(got)
+            );
+        }
+    }
+}
+
+/// The real binary, run in `cwd` without colour.
+pub fn xtask(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the xtask binary runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `--phalanx DIR [--charts DIR]` for a scratch tree holding `phalanx/` and maybe `charts/`.
+pub fn repo_args(dir: &Path) -> Vec<String> {
+    let mut args = vec!["--phalanx".to_string(), dir.join("phalanx").display().to_string()];
+    if dir.join("charts").is_dir() {
+        args.push("--charts".into());
+        args.push(dir.join("charts").display().to_string());
+    }
+    args
+}

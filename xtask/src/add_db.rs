@@ -1,0 +1,204 @@
+//! `add-db`: every edit that gives a service its database, at once.
+//!
+//! Plans the edits in memory (template block, chart version and umbrella dependency
+//! in the split layout, secret source, one values entry per chosen environment),
+//! each verified by its file module, refuses collisions, then prints the diffs,
+//! writes all files or none, and prints the runbook. Only what is missing is
+//! added, so a second run changes nothing and a partial state is completed.
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::deployment::{locate, Deployment, Secrets};
+use crate::error::{bad_input, refused};
+use crate::files::chart::{self, Bump};
+use crate::files::{generator, helm_template, secrets_yaml, values, FileError};
+use crate::flags::{self, SecretChoice};
+use crate::layout::RepoFile;
+use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
+use crate::plan::Plan;
+use crate::runbook::{render_runbook, targets, Purpose};
+
+impl flags::AddDb {
+    pub fn run(self, config: Config) -> Result<()> {
+        let db = parse_db_name(&self.name)?;
+        let user = self.user.clone().unwrap_or_else(|| db.name.clone());
+        let database = self.database.clone().unwrap_or_else(|| db.name.clone());
+        check_sql_identifier("user", &user)?;
+        check_sql_identifier("database", &database)?;
+        let dep = Deployment::load(config)?;
+        let envs: Vec<String> =
+            dep.layout.select_environments(&self.envs, self.all_envs)?.into_iter().map(|e| e.name).collect();
+        if envs.is_empty() {
+            return Err(bad_input(format!("{}: there is no values-<env>.yaml", dep.layout.values_dir)));
+        }
+        if let (Secrets::Generator(_), SecretChoice::Copy { .. }) = (&dep.secrets, &self.secret) {
+            return Err(bad_input(format!(
+                "--secret copy:APP:KEY needs applications/postgres/secrets.yaml; this deployment's passwords come from {}",
+                dep.secrets.file()
+            )));
+        }
+        refuse_collisions(&dep, &db, &user, &database, &envs)?;
+        let plan = plan(&dep, &db, &user, &database, &envs, self.bump, &self.secret)?;
+
+        let targets = targets(&dep, &db, &envs)?
+            .into_iter()
+            .map(|mut t| {
+                t.user.clone_from(&user);
+                t.database.clone_from(&database);
+                t
+            })
+            .collect::<Vec<_>>();
+        if plan.is_empty() {
+            println!(
+                "Nothing to change: `{}` is already complete in {}.\nSee `cargo xtask runbook {} --env {}` for the deployment steps.",
+                db.name,
+                envs.join(", "),
+                db.name,
+                envs.join(" --env ")
+            );
+            return Ok(());
+        }
+        plan.print_diff();
+        let (runbook, warnings) = render_runbook(&dep, &db, &targets, Purpose::Add);
+        plan.apply(self.dry_run)?;
+        println!();
+        print!("{runbook}");
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(())
+    }
+}
+
+/// Refuses what would give the container conflicting instructions (exit 1).
+fn refuse_collisions(dep: &Deployment, db: &DbName, user: &str, database: &str, envs: &[String]) -> Result<()> {
+    let key = db.values_key();
+    let id = db.env_id();
+    let template = &dep.template;
+    for block in &template.parsed.blocks {
+        let clash = block.values_key != key
+            && (block.ids().iter().any(|other| other.replace('_', "") == id)
+                || name_of_values_key(&block.values_key).is_some_and(|n| env_id_of(n) == id));
+        if clash {
+            return Err(refused(format!(
+                "{}:{}: the block for `{}` already uses VRO_DB_{id}_*, the id `{}` would have; the container \
+                 would mix the two. Choose another name",
+                template.file, block.line, block.values_key, db.name
+            )));
+        }
+    }
+    if let Some(block) = template.parsed.block(&key) {
+        if let Some(problem) = block.malformation() {
+            return Err(refused(format!(
+                "{}:{}: {problem}; fix the block by hand, then run add-db again",
+                template.file, block.line
+            )));
+        }
+    }
+    for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
+        for entry in &env.parsed.entries {
+            let file = &env.env.values;
+            if entry.key == key {
+                if entry.user.as_deref() != Some(user) || entry.db.as_deref() != Some(database) {
+                    return Err(refused(format!(
+                        "{file}:{}: `{key}` already exists with user {} and db {}, not {user} and {database}; \
+                         give the same --user and --database or edit the entry",
+                        entry.line,
+                        entry.user.as_deref().unwrap_or("(none)"),
+                        entry.db.as_deref().unwrap_or("(none)")
+                    )));
+                }
+                continue;
+            }
+            if name_of_values_key(&entry.key).is_some_and(|n| env_id_of(n) == id) {
+                return Err(refused(format!(
+                    "{file}:{}: `{}` has the container id {id} that `{}` would have; choose another name",
+                    entry.line, entry.key, db.name
+                )));
+            }
+            if entry.user.as_deref() == Some(user) {
+                let other_secret = template
+                    .parsed
+                    .block(&entry.key)
+                    .and_then(|b| b.secret_key().map(str::to_string))
+                    .or_else(|| name_of_values_key(&entry.key).map(|n| format!("{n}_password")));
+                if other_secret.as_deref() != Some(db.secret_key().as_str()) {
+                    return Err(refused(format!(
+                        "{file}:{}: the role `{user}` is already used by `{}` with the password `{}`; a role has one \
+                         password, so one of the two applications could not log in. Give --user another role",
+                        entry.line,
+                        entry.key,
+                        other_secret.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn at(file: &RepoFile) -> impl Fn(FileError) -> anyhow::Error + '_ {
+    move |e| bad_input(locate(file, &e))
+}
+
+/// Every edit that is missing, computed in memory and verified.
+fn plan(
+    dep: &Deployment,
+    db: &DbName,
+    user: &str,
+    database: &str,
+    envs: &[String],
+    bump: Option<Bump>,
+    secret: &SecretChoice,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let template = &dep.template;
+    if template.parsed.block(&db.values_key()).is_none() {
+        let text = helm_template::add_block(&template.text, db).map_err(at(&template.file))?;
+        plan.change(&template.file, &template.text, text);
+        let level = match (bump, dep.layout.publishes_chart()) {
+            (Some(level), _) => Some(level),
+            (None, true) => Some(Bump::Patch),
+            (None, false) => None,
+        };
+        if let Some(level) = level {
+            let (text, version) = chart::bump_version(&dep.chart.text, level).map_err(at(&dep.chart.file))?;
+            plan.change(&dep.chart.file, &dep.chart.text, text);
+            if let Some(umbrella) = &dep.umbrella {
+                let name = dep.chart.parsed.name.clone().unwrap_or_else(|| "postgres".into());
+                let text = chart::move_dependency(&umbrella.text, &name, &version).map_err(|e| {
+                    let message = locate(&umbrella.file, &e);
+                    if e.message.contains("does not admit") { refused(message) } else { bad_input(message) }
+                })?;
+                plan.change(&umbrella.file, &umbrella.text, text);
+            }
+        }
+    }
+    let key = db.secret_key();
+    match (&dep.secrets, dep.secrets.provision(&key)) {
+        (_, Some(_)) => {}
+        (Secrets::Generator(g), None) => {
+            let text = generator::add_line(&g.text, &key).map_err(at(&g.file))?;
+            plan.change(&g.file, &g.text, text);
+        }
+        (Secrets::Yaml(y), None) => {
+            let source = match secret {
+                SecretChoice::Generate => secrets_yaml::Source::Generate,
+                SecretChoice::Copy { application, key } => {
+                    secrets_yaml::Source::Copy { application: application.clone(), key: key.clone() }
+                }
+            };
+            let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(at(&y.file))?;
+            plan.change(&y.file, &y.text, text);
+        }
+    }
+    for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
+        if env.parsed.entry(&db.values_key()).is_none() {
+            let text = values::add_entry(&env.text, dep.layout.nesting, &db.values_key(), user, database)
+                .map_err(at(&env.env.values))?;
+            plan.change(&env.env.values, &env.text, text);
+        }
+    }
+    Ok(plan)
+}

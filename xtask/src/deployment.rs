@@ -1,0 +1,125 @@
+//! A deployment read into memory: every managed file's text and parse.
+//!
+//! Commands that edit or report (`add-db`, `remove-db`, `list`, `runbook`,
+//! `local-db`) load it strictly: the first unreadable or unparsable file stops them
+//! with `path:line`. `check` reads the same files with the same parsers but turns
+//! each failure into a finding.
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::error::bad_input;
+use crate::files::{chart, generator, helm_template, secrets_yaml, values, FileError, FileResult};
+use crate::layout::{Environment, Layout, RepoFile, SecretKind};
+
+/// A file's text and what it says.
+#[derive(Clone, Debug)]
+pub struct Loaded<T> {
+    pub file: RepoFile,
+    pub text: String,
+    pub parsed: T,
+}
+
+/// Where passwords come from.
+#[derive(Clone, Debug)]
+pub enum Secrets {
+    Generator(Loaded<generator::Generator>),
+    Yaml(Loaded<secrets_yaml::SecretsYaml>),
+}
+
+impl Secrets {
+    pub fn file(&self) -> &RepoFile {
+        match self {
+            Secrets::Generator(g) => &g.file,
+            Secrets::Yaml(y) => &y.file,
+        }
+    }
+
+    /// How the source provides `key`, if it does: `generated`, `set by hand`,
+    /// `copied from APP/KEY`.
+    pub fn provision(&self, key: &str) -> Option<String> {
+        match self {
+            Secrets::Generator(g) => g.parsed.call(key).map(|c| if c.generated { "generated" } else { "set by hand" }.to_string()),
+            Secrets::Yaml(y) => y.parsed.entry(key).map(|e| match &e.source {
+                secrets_yaml::Source::Generate => "generated".to_string(),
+                secrets_yaml::Source::Copy { application, key } => format!("copied from {application}/{key}"),
+                secrets_yaml::Source::Manual => "set by hand".to_string(),
+            }),
+        }
+    }
+}
+
+/// One environment's values file.
+#[derive(Clone, Debug)]
+pub struct EnvValues {
+    pub env: Environment,
+    pub text: String,
+    pub parsed: values::ValuesFile,
+}
+
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub config: Config,
+    pub layout: Layout,
+    pub template: Loaded<helm_template::Template>,
+    pub chart: Loaded<chart::Chart>,
+    pub umbrella: Option<Loaded<chart::Chart>>,
+    pub secrets: Secrets,
+    pub envs: Vec<EnvValues>,
+}
+
+/// Reads a managed file.
+pub fn read(file: &RepoFile) -> Result<String> {
+    std::fs::read_to_string(&file.path).map_err(|e| bad_input(format!("{file}: cannot read: {e}")))
+}
+
+/// `path:line: message` for a file's problem.
+pub fn locate(file: &RepoFile, error: &FileError) -> String {
+    match error.line {
+        Some(line) => format!("{file}:{line}: {}", error.message),
+        None => format!("{file}: {}", error.message),
+    }
+}
+
+/// Reads and parses a file, failing with `path:line`.
+pub fn load<T>(file: &RepoFile, parse: impl Fn(&str) -> FileResult<T>) -> Result<Loaded<T>> {
+    let text = read(file)?;
+    let parsed = parse(&text).map_err(|e| bad_input(locate(file, &e)))?;
+    Ok(Loaded { file: file.clone(), text, parsed })
+}
+
+impl Deployment {
+    /// Detects the layout and reads every managed file.
+    pub fn load(config: Config) -> Result<Deployment> {
+        let layout = Layout::detect(&config)?;
+        let template = load(&layout.template, helm_template::parse)?;
+        let chart = load(&layout.chart, chart::parse)?;
+        let umbrella = layout.umbrella.as_ref().map(|u| load(u, chart::parse)).transpose()?;
+        let secrets = match layout.secret_kind {
+            SecretKind::Generator => Secrets::Generator(load(&layout.secret_source, generator::parse)?),
+            SecretKind::SecretsYaml => Secrets::Yaml(load(&layout.secret_source, secrets_yaml::parse)?),
+        };
+        let nesting = layout.nesting;
+        let envs = layout
+            .environments()?
+            .into_iter()
+            .map(|env| {
+                let loaded = load(&env.values, |t| values::parse(t, nesting))?;
+                Ok(EnvValues { env, text: loaded.text, parsed: loaded.parsed })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Deployment { config, layout, template, chart, umbrella, secrets, envs })
+    }
+
+    pub fn env(&self, name: &str) -> Option<&EnvValues> {
+        self.envs.iter().find(|e| e.env.name == name)
+    }
+
+    /// The Vault path of an environment's `postgres` secret: from its values file,
+    /// else from `xtask.toml`'s `[vault_paths]`.
+    pub fn vault_path(&self, env: &str) -> Option<String> {
+        self.env(env)
+            .and_then(|e| e.parsed.vault_path.clone())
+            .or_else(|| self.config.vault_paths.get(env).cloned())
+    }
+}

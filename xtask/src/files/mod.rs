@@ -1,0 +1,191 @@
+//! One module per kind of file the tool reads and edits.
+//!
+//! Each module parses its file kind into a small model that records line numbers,
+//! and offers pure `&str -> Result<String>` edits built on that same parser, so
+//! `check` and `add-db` cannot disagree about what a file says. Nothing here does I/O.
+
+pub mod chart;
+pub mod generator;
+pub mod helm_template;
+pub mod secrets_yaml;
+pub mod values;
+
+use std::fmt;
+
+/// A problem with a file's content, at a 1-based line when one is known. The
+/// caller adds the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl FileError {
+    pub fn at(line: usize, message: impl Into<String>) -> FileError {
+        FileError { line: Some(line), message: message.into() }
+    }
+    pub fn whole(message: impl Into<String>) -> FileError {
+        FileError { line: None, message: message.into() }
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+pub type FileResult<T> = Result<T, FileError>;
+
+/// A file's text as lines, remembering its line ending and whether it ended with
+/// one, so that an edit changes only the lines it means to.
+#[derive(Debug, Clone)]
+pub struct TextLines {
+    pub lines: Vec<String>,
+    newline: &'static str,
+    final_newline: bool,
+}
+
+impl TextLines {
+    pub fn new(text: &str) -> TextLines {
+        let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let final_newline = text.ends_with('\n');
+        let body = text.strip_suffix(newline).unwrap_or(text);
+        let lines = if text.is_empty() {
+            Vec::new()
+        } else {
+            body.split(newline).map(str::to_string).collect()
+        };
+        TextLines { lines, newline, final_newline: final_newline || text.is_empty() }
+    }
+
+    pub fn insert(&mut self, index: usize, new_lines: impl IntoIterator<Item = String>) {
+        let tail = self.lines.split_off(index);
+        self.lines.extend(new_lines);
+        self.lines.extend(tail);
+    }
+
+    pub fn remove(&mut self, range: std::ops::RangeInclusive<usize>) {
+        self.lines.drain(range);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = self.lines.join(self.newline);
+        if self.final_newline && !self.lines.is_empty() {
+            out.push_str(self.newline);
+        }
+        out
+    }
+}
+
+/// The number of leading spaces of a line.
+pub fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// A line that holds nothing but white space or a comment.
+pub fn is_blank_or_comment(line: &str) -> bool {
+    let t = line.trim();
+    t.is_empty() || t.starts_with('#')
+}
+
+pub fn is_blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+/// Splits `key: rest` (after the indentation and an optional `- `) into the
+/// unquoted key and the text after the colon, without a trailing comment.
+pub fn split_key(line: &str) -> Option<(String, &str)> {
+    let t = line.trim_start();
+    let t = t.strip_prefix("- ").unwrap_or(t).trim_start();
+    let (key, rest) = if let Some(q) = t.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let end = t[1..].find(q)? + 1;
+        let rest = t[end + 1..].trim_start().strip_prefix(':')?;
+        (t[1..end].to_string(), rest)
+    } else {
+        let colon = t.find(':')?;
+        let key = &t[..colon];
+        if key.is_empty() || key.contains(' ') || key.starts_with('#') || key.starts_with('{') {
+            return None;
+        }
+        let rest = &t[colon + 1..];
+        if !(rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t')) {
+            return None;
+        }
+        (key.to_string(), rest)
+    };
+    Some((key, strip_comment(rest).trim()))
+}
+
+/// Drops a YAML comment (`  # ...`) from a value, respecting quotes.
+pub fn strip_comment(text: &str) -> &str {
+    let mut quote = None;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if b == q => quote = None,
+            (None, b'#') if i == 0 || bytes[i - 1] == b' ' || bytes[i - 1] == b'\t' => {
+                return &text[..i];
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+/// A scalar's text without its YAML quotes.
+pub fn unquote(text: &str) -> &str {
+    let t = text.trim();
+    for q in ['"', '\''] {
+        if t.len() >= 2 && t.starts_with(q) && t.ends_with(q) {
+            return &t[1..t.len() - 1];
+        }
+    }
+    t
+}
+
+/// Parses YAML text as a document, with duplicate keys refused, for verification and
+/// for `yaml-syntax` findings.
+pub fn parse_yaml(text: &str) -> FileResult<serde_yaml::Value> {
+    serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        FileError { line, message: format!("YAML does not parse: {e}") }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_lines_round_trip() {
+        for text in ["a\nb\n", "a\nb", "", "a\r\nb\r\n", "a\n\n"] {
+            assert_eq!(TextLines::new(text).render(), text, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn keys_and_comments() {
+        assert_eq!(split_key("  user: 'jovyan' # the hub"), Some(("user".into(), "'jovyan'")));
+        assert_eq!(split_key("\"x_db\": {user: a}"), Some(("x_db".into(), "{user: a}")));
+        assert_eq!(split_key("- name: postgres"), Some(("name".into(), "postgres")));
+        assert_eq!(split_key("url: https://x"), Some(("url".into(), "https://x")));
+        assert_eq!(split_key("# a: b"), None);
+        assert_eq!(split_key("plain text"), None);
+        assert_eq!(strip_comment("'a # b' # c"), "'a # b' ");
+        assert_eq!(unquote(" \"a\" "), "a");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_with_a_line() {
+        let err = parse_yaml("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert!(err.message.contains("duplicate"), "{err}");
+        assert_eq!(err.line, Some(3));
+    }
+}

@@ -1,0 +1,207 @@
+//! `applications/postgres/secrets.yaml`: the secret keys the application declares.
+//!
+//! Each top-level key is a secret key with a `description`, usually an `if:` naming
+//! the values key that needs it, and `generate:` or `copy:`; an entry with neither
+//! is set by hand. New entries follow the file's order (sorted files stay sorted),
+//! indentation, quoting and blank lines.
+
+use serde_yaml::Value;
+
+use super::{indent_of, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError, FileResult, TextLines};
+use crate::names::DbName;
+use crate::render::{render, SECRETS_ENTRY_COPY, SECRETS_ENTRY_GENERATE};
+
+/// Where a password comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Generate,
+    Copy { application: String, key: String },
+    /// Neither `generate` nor `copy`: set by hand.
+    Manual,
+}
+
+/// One top-level entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretEntry {
+    pub key: String,
+    /// 1-based line of the key.
+    pub line: usize,
+    /// 0-based first and last line.
+    pub first: usize,
+    pub last: usize,
+    pub condition: Option<String>,
+    /// 1-based line of `if:`.
+    pub condition_line: Option<usize>,
+    pub source: Source,
+}
+
+#[derive(Clone, Debug)]
+pub struct SecretsYaml {
+    pub entries: Vec<SecretEntry>,
+}
+
+impl SecretsYaml {
+    pub fn entry(&self, key: &str) -> Option<&SecretEntry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+/// Parses `secrets.yaml`.
+pub fn parse(text: &str) -> FileResult<SecretsYaml> {
+    let root = parse_yaml(text)?;
+    let mapping = match &root {
+        Value::Null => return Ok(SecretsYaml { entries: Vec::new() }),
+        Value::Mapping(m) => m,
+        _ => return Err(FileError::at(1, "the file is not a YAML mapping")),
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut entries = Vec::new();
+    for (j, line) in lines.iter().enumerate() {
+        if is_blank_or_comment(line) || indent_of(line) != 0 || line.trim() == "---" {
+            continue;
+        }
+        let Some((key, _)) = split_key(line) else { continue };
+        let mut last = j;
+        let mut condition_line = None;
+        for (k, l) in lines.iter().enumerate().skip(j + 1) {
+            if is_blank_or_comment(l) {
+                continue;
+            }
+            if indent_of(l) == 0 {
+                break;
+            }
+            last = k;
+            if split_key(l).is_some_and(|(k, _)| k == "if") {
+                condition_line = Some(k + 1);
+            }
+        }
+        let value = mapping.get(key.as_str()).cloned().unwrap_or(Value::Null);
+        let text_of = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let source = if value.get("generate").is_some() {
+            Source::Generate
+        } else if let Some(copy) = value.get("copy") {
+            Source::Copy {
+                application: text_of(copy.get("application")).unwrap_or_default(),
+                key: text_of(copy.get("key")).unwrap_or_default(),
+            }
+        } else {
+            Source::Manual
+        };
+        entries.push(SecretEntry {
+            condition: text_of(value.get("if")),
+            condition_line,
+            key,
+            line: j + 1,
+            first: j,
+            last,
+            source,
+        });
+    }
+    Ok(SecretsYaml { entries })
+}
+
+/// Adds the entry for `db`'s password, generated or copied.
+pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String> {
+    let parsed = parse(text)?;
+    let key = db.secret_key();
+    if let Some(e) = parsed.entry(&key) {
+        return Err(FileError::at(e.line, format!("`{key}` is already declared")));
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let step = lines
+        .iter()
+        .filter(|l| !is_blank_or_comment(l))
+        .map(|l| indent_of(l))
+        .filter(|&i| i > 0)
+        .min()
+        .unwrap_or(2);
+    let quote = lines
+        .iter()
+        .filter_map(|l| split_key(l).filter(|(k, _)| k == "description").map(|(_, v)| v.chars().next()))
+        .next()
+        .flatten()
+        .filter(|c| *c == '"' || *c == '\'')
+        .map_or(String::new(), String::from);
+    let (snippet, copy_app, copy_key) = match source {
+        Source::Copy { application, key } => (SECRETS_ENTRY_COPY, application.as_str(), key.as_str()),
+        _ => (SECRETS_ENTRY_GENERATE, "", ""),
+    };
+    let rendered = render(
+        snippet,
+        &[
+            ("secret_key", &key),
+            ("values_key", &db.values_key()),
+            ("name", &db.name),
+            ("q", &quote),
+            ("copy_app", copy_app),
+            ("copy_key", copy_key),
+        ],
+    );
+    let mut block: Vec<String> = rendered
+        .lines()
+        .map(|l| format!("{}{}", " ".repeat(indent_of(l) / 2 * step), l.trim_start()))
+        .collect();
+    let separated = parsed.entries.windows(2).any(|w| (w[0].last + 1..w[1].first).any(|k| is_blank(lines[k])));
+    let sorted = parsed.entries.windows(2).all(|w| w[0].key <= w[1].key);
+    let next = if sorted { parsed.entries.iter().find(|e| e.key > key) } else { None };
+    let at = match (next, parsed.entries.last()) {
+        (Some(next), _) => {
+            let mut at = next.first;
+            while at > 0 && lines[at - 1].trim_start().starts_with('#') {
+                at -= 1;
+            }
+            if separated {
+                block.push(String::new());
+            }
+            at
+        }
+        (None, Some(last)) => {
+            if separated {
+                block.insert(0, String::new());
+            }
+            last.last + 1
+        }
+        (None, None) => lines.iter().rposition(|l| !is_blank(l)).map_or(0, |i| i + 1),
+    };
+    let mut doc = TextLines::new(text);
+    doc.insert(at, block);
+    let result = doc.render();
+    let after = parse(&result).map_err(|_| FileError::whole("internal error: the edited secrets.yaml does not parse; nothing was written"))?;
+    let keys = |s: &SecretsYaml| s.entries.iter().filter(|e| e.key != key).map(|e| e.key.clone()).collect::<Vec<_>>();
+    let added = after.entry(&key).is_some_and(|e| &e.source == source && e.condition.as_deref() == Some(&db.values_key()));
+    if !added || keys(&after) != keys(&parsed) {
+        return Err(FileError::whole("internal error: the edited secrets.yaml does not read back; nothing was written"));
+    }
+    Ok(result)
+}
+
+/// Removes the entry `key` with its comment lines and one separating blank line.
+pub fn remove_entry(text: &str, key: &str) -> FileResult<String> {
+    let parsed = parse(text)?;
+    let Some(entry) = parsed.entry(key) else {
+        return Err(FileError::whole(format!("`{key}` is not declared")));
+    };
+    let mut doc = TextLines::new(text);
+    let mut first = entry.first;
+    while first > 0 && doc.lines[first - 1].trim_start().starts_with('#') {
+        first -= 1;
+    }
+    let mut last = entry.last;
+    let blank_after = doc.lines.get(last + 1).is_some_and(|l| is_blank(l));
+    if blank_after && (first == 0 || is_blank(&doc.lines[first - 1]) || entry.first != parsed.entries.last().map_or(0, |e| e.first)) {
+        last += 1;
+    } else if first > 0 && is_blank(&doc.lines[first - 1]) {
+        first -= 1;
+    }
+    doc.remove(first..=last);
+    let result = doc.render();
+    let after = parse(&result).map_err(|_| FileError::whole("internal error: the edited secrets.yaml does not parse; nothing was written"))?;
+    let expected: Vec<&str> = parsed.entries.iter().map(|e| e.key.as_str()).filter(|k| *k != key).collect();
+    if after.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>() != expected {
+        return Err(FileError::whole("internal error: the edited secrets.yaml does not read back; nothing was written"));
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests;

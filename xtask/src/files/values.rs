@@ -1,0 +1,386 @@
+//! `values-<env>.yaml`: the database entries of one environment.
+//!
+//! An entry is `<name>_db: {user: U, db: D}` in flow or block style. In the `split`
+//! layout the entries sit under the top-level key `postgres:` (the umbrella chart
+//! passes them to its dependency); elsewhere at the top level. The text is scanned
+//! line by line for positions and style, and parsed with serde_yaml for meaning; an
+//! edit is verified by comparing the two parses before and after.
+
+use serde_yaml::{Mapping, Value};
+
+use super::{
+    indent_of, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError, FileResult,
+    TextLines,
+};
+
+/// Where a layout keeps its database entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nesting {
+    /// Under the top-level key `postgres:` (`split`).
+    UnderPostgres,
+    /// At the top level (`in-tree`, `applications`).
+    TopLevel,
+}
+
+/// How an entry writes its scalars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quote {
+    Plain,
+    Single,
+    Double,
+}
+
+impl Quote {
+    fn wrap(self, word: &str) -> String {
+        // YAML 1.1, which Helm reads with, takes these words for booleans or null.
+        const SPECIAL: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null"];
+        match self {
+            Quote::Single => format!("'{word}'"),
+            Quote::Double => format!("\"{word}\""),
+            Quote::Plain if SPECIAL.contains(&word) => format!("\"{word}\""),
+            Quote::Plain => word.to_string(),
+        }
+    }
+}
+
+/// One `<name>_db` key with what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbEntry {
+    pub key: String,
+    /// 1-based line of the key.
+    pub line: usize,
+    /// 0-based first and last line of the entry's text.
+    pub first: usize,
+    pub last: usize,
+    pub indent: usize,
+    /// Indentation of the entry's children, for block style.
+    pub child_indent: Option<usize>,
+    pub user: Option<String>,
+    pub db: Option<String>,
+    /// Why the entry cannot be used (not a mapping, lacks `user` or `db`).
+    pub problem: Option<String>,
+    pub quote: Quote,
+}
+
+/// What one values file says about databases.
+#[derive(Clone, Debug)]
+pub struct ValuesFile {
+    pub entries: Vec<DbEntry>,
+    /// The Vault path of the `postgres` secret, from `vault_secrets.path` next to the
+    /// entries or from `global.vaultSecretsPath`.
+    pub vault_path: Option<String>,
+    /// 0-based line of the `postgres:` key (`UnderPostgres` only).
+    container_index: Option<usize>,
+    /// Whether the `postgres:` key holds an inline value (`postgres: {}`).
+    container_inline: bool,
+    root: Value,
+}
+
+impl ValuesFile {
+    pub fn entry(&self, key: &str) -> Option<&DbEntry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+/// Parses a values file.
+pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
+    let root = parse_yaml(text)?;
+    let root = match root {
+        Value::Null => Value::Mapping(Mapping::new()),
+        Value::Mapping(_) => root,
+        _ => return Err(FileError::at(1, "the file is not a YAML mapping")),
+    };
+    let lines: Vec<&str> = text.lines().collect();
+
+    let (container, container_index, range) = match nesting {
+        Nesting::TopLevel => (Some(&root), None, 0..lines.len()),
+        Nesting::UnderPostgres => {
+            let index = lines
+                .iter()
+                .position(|l| indent_of(l) == 0 && split_key(l).is_some_and(|(k, _)| k == "postgres"));
+            let end = index.map_or(0, |i| {
+                (i + 1..lines.len())
+                    .find(|&j| !is_blank_or_comment(lines[j]) && indent_of(lines[j]) == 0)
+                    .unwrap_or(lines.len())
+            });
+            let range = index.map_or(0..0, |i| i + 1..end);
+            (root.get("postgres"), index, range)
+        }
+    };
+    let container_inline = container_index
+        .is_some_and(|i| split_key(lines[i]).is_some_and(|(_, rest)| !rest.is_empty()));
+    let mapping = match container {
+        None | Some(Value::Null) => None,
+        Some(Value::Mapping(m)) => Some(m),
+        Some(_) => {
+            let line = container_index.map_or(1, |i| i + 1);
+            return Err(FileError::at(line, "`postgres:` is not a mapping"));
+        }
+    };
+
+    let child_indent = range
+        .clone()
+        .find(|&j| !is_blank_or_comment(lines[j]) && lines[j].trim() != "---")
+        .map(|j| indent_of(lines[j]));
+    let mut entries = Vec::new();
+    if let (Some(mapping), Some(child_indent)) = (mapping, child_indent) {
+        for j in range.clone() {
+            let line = lines[j];
+            if is_blank_or_comment(line) || indent_of(line) != child_indent {
+                continue;
+            }
+            let Some((key, _)) = split_key(line) else { continue };
+            if !key.ends_with("_db") {
+                continue;
+            }
+            let mut last = j;
+            for (k, l) in lines.iter().enumerate().take(range.end).skip(j + 1) {
+                if is_blank_or_comment(l) {
+                    continue;
+                }
+                if indent_of(l) > child_indent {
+                    last = k;
+                } else {
+                    break;
+                }
+            }
+            let value = mapping.get(key.as_str()).cloned().unwrap_or(Value::Null);
+            entries.push(entry_from(key, j, last, child_indent, &lines, &value));
+        }
+        for key in mapping.keys().filter_map(Value::as_str).filter(|k| k.ends_with("_db")) {
+            if !entries.iter().any(|e| e.key == key) {
+                let line = container_index.map_or(1, |i| i + 1);
+                return Err(FileError::at(
+                    line,
+                    format!("cannot find where `{key}` is written; write the entries in block style, one key per line"),
+                ));
+            }
+        }
+    }
+
+    let vault_path = mapping
+        .and_then(|m| m.get("vault_secrets"))
+        .and_then(|v| v.get("path"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            root.get("global")
+                .and_then(|g| g.get("vaultSecretsPath"))
+                .and_then(Value::as_str)
+                .map(|base| format!("{}/postgres", base.trim_end_matches('/')))
+        });
+
+    Ok(ValuesFile { entries, vault_path, container_index, container_inline, root })
+}
+
+fn entry_from(key: String, first: usize, last: usize, indent: usize, lines: &[&str], value: &Value) -> DbEntry {
+    let child_indent = (first + 1..=last)
+        .find(|&k| !is_blank_or_comment(lines[k]))
+        .map(|k| indent_of(lines[k]));
+    let text = lines[first..=last].join("\n");
+    let quote = ["user:", "db:"]
+        .iter()
+        .filter_map(|field| text.find(field).map(|at| text[at + field.len()..].trim_start()))
+        .find_map(|rest| match rest.chars().next() {
+            Some('\'') => Some(Quote::Single),
+            Some('"') => Some(Quote::Double),
+            _ => None,
+        })
+        .unwrap_or(Quote::Plain);
+    let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_string);
+    let (user, db) = (field("user"), field("db"));
+    let problem = match value {
+        Value::Mapping(m) => {
+            let missing: Vec<&str> = ["user", "db"]
+                .into_iter()
+                .filter(|f| !m.get(*f).is_some_and(Value::is_string))
+                .collect();
+            (!missing.is_empty()).then(|| {
+                format!("`{key}` lacks a string `{}`", missing.join("` and `"))
+            })
+        }
+        _ => Some(format!("`{key}` is not a mapping with `user` and `db`")),
+    };
+    DbEntry { key, line: first + 1, first, last, indent, child_indent, user, db, problem, quote }
+}
+
+/// The smallest indentation step used anywhere in the file, 2 if none.
+fn indent_step(text: &str) -> usize {
+    text.lines()
+        .filter(|l| !is_blank_or_comment(l))
+        .map(indent_of)
+        .filter(|&i| i > 0)
+        .min()
+        .unwrap_or(2)
+}
+
+/// Adds the entry `key: {user, db}` in block style after the last database entry,
+/// in the file's quoting and indentation. The key must not be present yet.
+pub fn add_entry(text: &str, nesting: Nesting, key: &str, user: &str, db: &str) -> FileResult<String> {
+    let parsed = parse(text, nesting)?;
+    if parsed.entry(key).is_some() {
+        return Err(FileError::whole(format!("`{key}` is already present")));
+    }
+    if parsed.container_inline {
+        let line = parsed.container_index.map_or(1, |i| i + 1);
+        return Err(FileError::at(line, "`postgres:` is written inline; write it in block style to add entries"));
+    }
+    let mut doc = TextLines::new(text);
+    let step = indent_step(text);
+    let last_entry = parsed.entries.last();
+    let indent = match (last_entry, nesting) {
+        (Some(e), _) => e.indent,
+        (None, Nesting::TopLevel) => 0,
+        (None, Nesting::UnderPostgres) => {
+            let children = parsed.container_index.map(|i| {
+                doc.lines[i + 1..]
+                    .iter()
+                    .take_while(|l| is_blank_or_comment(l) || indent_of(l) > 0)
+                    .find(|l| !is_blank_or_comment(l))
+                    .map(|l| indent_of(l))
+            });
+            children.flatten().unwrap_or(step)
+        }
+    };
+    let child_step = last_entry.and_then(|e| e.child_indent.map(|c| c - e.indent)).unwrap_or(step);
+    let quote = last_entry.map_or(Quote::Plain, |e| e.quote);
+    let pad = " ".repeat(indent);
+    let child_pad = " ".repeat(indent + child_step);
+    let mut block = vec![
+        format!("{pad}{key}:"),
+        format!("{child_pad}user: {}", quote.wrap(user)),
+        format!("{child_pad}db: {}", quote.wrap(db)),
+    ];
+
+    let at = match (last_entry, parsed.container_index) {
+        (Some(last), _) => {
+            let n = parsed.entries.len();
+            let separated = n >= 2
+                && (parsed.entries[n - 2].last + 1..last.first).any(|k| is_blank(&doc.lines[k]));
+            if separated {
+                block.insert(0, String::new());
+            }
+            last.last + 1
+        }
+        (None, Some(container)) => container + 1,
+        (None, None) => {
+            let end = doc.lines.iter().rposition(|l| !is_blank(l)).map_or(0, |i| i + 1);
+            if nesting == Nesting::UnderPostgres {
+                block = std::iter::once("postgres:".to_string())
+                    .chain(block.into_iter().map(|l| format!("{}{l}", " ".repeat(step))))
+                    .collect();
+            }
+            if end > 0 && top_level_keys_separated(&doc.lines[..end]) {
+                block.insert(0, String::new());
+            }
+            end
+        }
+    };
+    doc.insert(at, block);
+    let result = doc.render();
+    verify_change(&parsed, &result, nesting, key, Some((user, db)))?;
+    Ok(result)
+}
+
+/// Whether the top-level keys of a file are separated by blank lines.
+fn top_level_keys_separated<S: AsRef<str>>(lines: &[S]) -> bool {
+    lines
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !is_blank_or_comment(l.as_ref()) && indent_of(l.as_ref()) == 0)
+        .any(|(i, _)| is_blank(lines[i - 1].as_ref()))
+}
+
+/// Removes the entry `key` with the comment lines directly above it and one of the
+/// blank lines that separated it, leaving the rest byte for byte.
+pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<String> {
+    let parsed = parse(text, nesting)?;
+    let Some(entry) = parsed.entry(key) else {
+        return Err(FileError::whole(format!("`{key}` is not present")));
+    };
+    let mut doc = TextLines::new(text);
+    let section_start = parsed.container_index.map_or(0, |i| i + 1);
+    let mut first = entry.first;
+    let mut above = first;
+    while above > section_start
+        && doc.lines[above - 1].trim_start().starts_with('#')
+        && indent_of(&doc.lines[above - 1]) == entry.indent
+    {
+        above -= 1;
+    }
+    if above > section_start {
+        first = above;
+    }
+    let mut last = entry.last;
+    if first > section_start && is_blank(&doc.lines[first - 1]) {
+        first -= 1;
+    } else if last + 1 < doc.lines.len() && is_blank(&doc.lines[last + 1]) {
+        last += 1;
+    }
+    doc.remove(first..=last);
+    let result = doc.render();
+    verify_change(&parsed, &result, nesting, key, None)?;
+    Ok(result)
+}
+
+/// Checks that `after` differs from the parsed `before` by exactly `key` (added
+/// with `added`, or removed).
+fn verify_change(
+    before: &ValuesFile,
+    after: &str,
+    nesting: Nesting,
+    key: &str,
+    added: Option<(&str, &str)>,
+) -> FileResult<()> {
+    let fail = |why: &str| Err(FileError::whole(format!("internal error: the edited file {why}; nothing was written")));
+    let Ok(after_parsed) = parse(after, nesting) else { return fail("no longer parses") };
+    let mut after_root = after_parsed.root.clone();
+    let container = match nesting {
+        Nesting::TopLevel => after_root.as_mapping_mut(),
+        Nesting::UnderPostgres => after_root.get_mut("postgres").and_then(Value::as_mapping_mut),
+    };
+    let removed = container.and_then(|m| m.remove(key));
+    let mut before_root = before.root.clone();
+    match added {
+        Some((user, db)) => {
+            let entry = after_parsed.entry(key);
+            if entry.map(|e| (e.user.as_deref(), e.db.as_deref())) != Some((Some(user), Some(db))) {
+                return fail("does not hold the new entry");
+            }
+            if removed.is_none() {
+                return fail("does not hold the new entry");
+            }
+            if nesting == Nesting::UnderPostgres && before_root.get("postgres").is_none() {
+                before_root.as_mapping_mut().map(|m| m.insert("postgres".into(), Value::Mapping(Mapping::new())));
+            }
+        }
+        None => {
+            if removed.is_some() {
+                return fail("still holds the entry");
+            }
+            let container = match nesting {
+                Nesting::TopLevel => before_root.as_mapping_mut(),
+                Nesting::UnderPostgres => before_root.get_mut("postgres").and_then(Value::as_mapping_mut),
+            };
+            container.map(|m| m.remove(key));
+        }
+    }
+    let normalize = |v: &Value| match v {
+        Value::Mapping(m) => {
+            let mut m = m.clone();
+            if let Some(Value::Null) = m.get("postgres") {
+                m.insert("postgres".into(), Value::Mapping(Mapping::new()));
+            }
+            Value::Mapping(m)
+        }
+        other => other.clone(),
+    };
+    if normalize(&after_root) != normalize(&before_root) {
+        return fail("differs from the original by more than the one entry");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

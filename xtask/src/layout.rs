@@ -1,0 +1,211 @@
+//! Which of the three repository layouts a deployment uses, and where its files are.
+//!
+//! | layout | chart | values | secret source |
+//! |---|---|---|---|
+//! | `split` | `<charts>/charts/postgres/` | `services/postgres/`, under `postgres:` | generator |
+//! | `in-tree` | `services/postgres/` | `services/postgres/`, top level | generator |
+//! | `applications` | `applications/postgres/` | `applications/postgres/`, top level | `secrets.yaml` or generator |
+
+use anyhow::Result;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::bad_input;
+use crate::files::values::Nesting;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Split,
+    InTree,
+    Applications,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Split => "split",
+            Kind::InTree => "in-tree",
+            Kind::Applications => "applications",
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// `installer/generate_secrets.py`
+    Generator,
+    /// `applications/postgres/secrets.yaml`
+    SecretsYaml,
+}
+
+/// A file of a repository: its full path and its path inside the repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoFile {
+    pub path: PathBuf,
+    pub relative: String,
+}
+
+impl RepoFile {
+    fn new(root: &Path, relative: &str) -> RepoFile {
+        RepoFile { path: root.join(relative), relative: relative.to_string() }
+    }
+}
+
+impl fmt::Display for RepoFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())
+    }
+}
+
+/// The detected layout and its files.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub kind: Kind,
+    pub phalanx: PathBuf,
+    pub charts: Option<PathBuf>,
+    pub template: RepoFile,
+    pub chart: RepoFile,
+    /// The umbrella chart that depends on `postgres` (`split` only).
+    pub umbrella: Option<RepoFile>,
+    pub values_dir: RepoFile,
+    pub secret_kind: SecretKind,
+    pub secret_source: RepoFile,
+    pub nesting: Nesting,
+}
+
+/// One environment: its name and values file.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    pub name: String,
+    pub values: RepoFile,
+}
+
+fn template_in(root: &Path, chart_dir: &str) -> Option<RepoFile> {
+    ["yaml", "yml"]
+        .iter()
+        .map(|ext| RepoFile::new(root, &format!("{chart_dir}/templates/deployment.{ext}")))
+        .find(|f| f.path.is_file())
+}
+
+impl Layout {
+    /// Detects the layout of the configured repositories.
+    pub fn detect(config: &Config) -> Result<Layout> {
+        let phalanx = config.phalanx.clone().ok_or_else(|| {
+            bad_input("no deployment repository: give --phalanx DIR, or run `cargo xtask init --phalanx DIR`")
+        })?;
+        if !phalanx.is_dir() {
+            return Err(bad_input(format!("{}: no such folder (the --phalanx repository)", phalanx.display())));
+        }
+        let applications = phalanx.join("applications/postgres").is_dir();
+        let services = phalanx.join("services/postgres").is_dir();
+        let generator = RepoFile::new(&phalanx, "installer/generate_secrets.py");
+        let (kind, chart_root, chart_dir, values_dir) = match (applications, services) {
+            (true, true) => {
+                return Err(bad_input(format!(
+                    "{}: both applications/postgres/ and services/postgres/ exist, so the layout is ambiguous; \
+                     remove the stale one",
+                    phalanx.display()
+                )))
+            }
+            (true, false) => (Kind::Applications, phalanx.clone(), "applications/postgres", "applications/postgres"),
+            (false, true) if template_in(&phalanx, "services/postgres").is_some() => {
+                (Kind::InTree, phalanx.clone(), "services/postgres", "services/postgres")
+            }
+            (false, true) => {
+                let charts = config.charts.clone().ok_or_else(|| {
+                    bad_input(format!(
+                        "{}: services/postgres/ has no templates/deployment.yaml, so the chart lives in a separate \
+                         charts repository (the split layout); give --charts DIR",
+                        phalanx.display()
+                    ))
+                })?;
+                (Kind::Split, charts, "charts/postgres", "services/postgres")
+            }
+            (false, false) => {
+                return Err(bad_input(format!(
+                    "{}: found neither applications/postgres/ nor services/postgres/; is this a Phalanx repository?",
+                    phalanx.display()
+                )))
+            }
+        };
+        let template = template_in(&chart_root, chart_dir).ok_or_else(|| {
+            bad_input(format!(
+                "{}: missing {chart_dir}/templates/deployment.yaml (or .yml) of the {kind} layout",
+                chart_root.display()
+            ))
+        })?;
+        let secrets_yaml = RepoFile::new(&phalanx, "applications/postgres/secrets.yaml");
+        let (secret_kind, secret_source) = if kind == Kind::Applications && secrets_yaml.path.is_file() {
+            (SecretKind::SecretsYaml, secrets_yaml)
+        } else {
+            (SecretKind::Generator, generator)
+        };
+        let layout = Layout {
+            kind,
+            charts: (kind == Kind::Split).then(|| chart_root.clone()),
+            chart: RepoFile::new(&chart_root, &format!("{chart_dir}/Chart.yaml")),
+            umbrella: (kind == Kind::Split).then(|| RepoFile::new(&phalanx, "services/postgres/Chart.yaml")),
+            values_dir: RepoFile::new(&phalanx, values_dir),
+            nesting: if kind == Kind::Split { Nesting::UnderPostgres } else { Nesting::TopLevel },
+            phalanx,
+            template,
+            secret_kind,
+            secret_source,
+        };
+        for required in [Some(&layout.chart), layout.umbrella.as_ref(), Some(&layout.secret_source)].into_iter().flatten() {
+            if !required.path.is_file() {
+                return Err(bad_input(format!("{required}: missing, but the {kind} layout needs it")));
+            }
+        }
+        Ok(layout)
+    }
+
+    /// Every environment, from the `values-<env>.yaml` (or `.yml`) files, sorted.
+    pub fn environments(&self) -> Result<Vec<Environment>> {
+        let dir = &self.values_dir.path;
+        let entries = std::fs::read_dir(dir).map_err(|e| bad_input(format!("{}: cannot list: {e}", dir.display())))?;
+        let mut envs: Vec<Environment> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let file_name = e.file_name().to_string_lossy().into_owned();
+                let env = file_name.strip_prefix("values-")?;
+                let env = env.strip_suffix(".yaml").or_else(|| env.strip_suffix(".yml"))?;
+                Some(Environment {
+                    name: env.to_string(),
+                    values: RepoFile::new(&self.phalanx, &format!("{}/{file_name}", self.values_dir.relative)),
+                })
+            })
+            .collect();
+        envs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(envs)
+    }
+
+    /// The environments named on the command line, or all of them.
+    pub fn select_environments(&self, names: &[String], all: bool) -> Result<Vec<Environment>> {
+        let envs = self.environments()?;
+        let known = || envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
+        if all {
+            return Ok(envs);
+        }
+        let mut chosen = Vec::new();
+        for name in names {
+            let env = envs.iter().find(|e| &e.name == name).ok_or_else(|| {
+                bad_input(format!(
+                    "unknown environment `{name}`: {} has no values-{name}.yaml; environments: {}",
+                    self.values_dir,
+                    known()
+                ))
+            })?;
+            if !chosen.iter().any(|c: &Environment| c.name == env.name) {
+                chosen.push(env.clone());
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Whether the chart is published, so that its version moves with every change.
+    pub fn publishes_chart(&self) -> bool {
+        self.kind == Kind::Split
+    }
+}

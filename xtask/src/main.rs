@@ -1,0 +1,61 @@
+//! `cargo xtask`: adds, removes and checks the databases of a Phalanx-style
+//! internal PostgreSQL. See `ARCHITECTURE.md` for the map of the code.
+
+mod add_db;
+mod bench;
+mod check;
+mod config;
+mod deployment;
+mod diff;
+mod error;
+mod files;
+mod flags;
+mod fsio;
+mod init;
+mod layout;
+mod list;
+mod local_db;
+mod names;
+mod plan;
+mod remove_db;
+mod render;
+mod runbook;
+mod shell;
+
+use std::process::ExitCode;
+
+use flags::Command;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(status) => ExitCode::from(status),
+        Err(error) => {
+            let mut message = format!("error: {error}");
+            for cause in error.chain().skip(1) {
+                message.push_str(&format!("\n  caused by: {cause}"));
+            }
+            eprintln!("{message}");
+            ExitCode::from(error::exit_status(&error) as u8)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<u8> {
+    let flags = flags::parse(std::env::args_os().skip(1))?;
+    if let Command::Help(text) = flags.command {
+        print!("{text}");
+        return Ok(0);
+    }
+    let config = config::load(flags.phalanx.clone(), flags.charts.clone())?;
+    match flags.command.clone() {
+        Command::AddDb(cmd) => cmd.run(config).map(|()| 0),
+        Command::RemoveDb(cmd) => cmd.run(config).map(|()| 0),
+        Command::Check(cmd) => cmd.run(config),
+        Command::List(cmd) => cmd.run(config).map(|()| 0),
+        Command::Runbook(cmd) => cmd.run(config).map(|()| 0),
+        Command::LocalDb(cmd) => cmd.run(config).map(|()| 0),
+        Command::Init(cmd) => cmd.run(&flags).map(|()| 0),
+        Command::Bench(cmd) => cmd.run().map(|()| 0),
+        Command::Help(_) => Ok(0),
+    }
+}

@@ -1,0 +1,62 @@
+//! A set of planned file changes: shown as diffs, then written all at once.
+
+use anyhow::Result;
+
+use crate::diff::{unified, use_color};
+use crate::fsio::{write_all, Write};
+use crate::layout::RepoFile;
+
+struct Change {
+    file: RepoFile,
+    before: String,
+    after: String,
+}
+
+/// The changes one command makes.
+#[derive(Default)]
+pub struct Plan {
+    changes: Vec<Change>,
+}
+
+impl Plan {
+    /// Records a new text for a file; a later change to the same file replaces the
+    /// planned text and keeps the original.
+    pub fn change(&mut self, file: &RepoFile, before: &str, after: String) {
+        if let Some(existing) = self.changes.iter_mut().find(|c| c.file.path == file.path) {
+            existing.after = after;
+        } else if before != after {
+            self.changes.push(Change { file: file.clone(), before: before.to_string(), after });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.iter().all(|c| c.before == c.after)
+    }
+
+    /// The files that change.
+    pub fn files(&self) -> Vec<&RepoFile> {
+        self.changes.iter().map(|c| &c.file).collect()
+    }
+
+    /// Prints a unified diff of every change, paths relative to their repository.
+    pub fn print_diff(&self) {
+        let color = use_color();
+        for c in &self.changes {
+            print!("{}", unified(&c.file.relative, &c.before, &c.after, color));
+        }
+    }
+
+    /// Writes every change, or says what would have been written.
+    pub fn apply(&self, dry_run: bool) -> Result<()> {
+        let names = self.changes.iter().map(|c| c.file.relative.as_str()).collect::<Vec<_>>().join(", ");
+        if dry_run {
+            println!("\nDry run: nothing was written ({} files would change: {names}).", self.changes.len());
+            return Ok(());
+        }
+        let writes: Vec<Write> =
+            self.changes.iter().map(|c| Write { path: c.file.path.clone(), text: c.after.clone() }).collect();
+        write_all(&writes)?;
+        println!("\nWrote {} files: {names}.", self.changes.len());
+        Ok(())
+    }
+}
