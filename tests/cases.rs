@@ -2,7 +2,8 @@
 //! copy of its `in/` tree and compares the result with its `out/` tree.
 //!
 //! A case folder holds:
-//! - `in/`: `phalanx/` and, for the split layout, `charts/`;
+//! - `in/`: `phalanx/` and, for the split layout, `charts/`; or instead a file
+//!   `fixture` naming a shared input tree under `tests/fixtures/`;
 //! - `args`: the command line, one argument per line (the repository options are
 //!   added by the runner);
 //! - `out/` (optional): the expected tree; without it, the tree must not change;
@@ -21,7 +22,11 @@ use std::path::Path;
 fn run_case(case: &Path) -> Result<(), String> {
     let name = case.file_name().unwrap().to_string_lossy().into_owned();
     let work = scratch(&format!("case-{name}"));
-    copy_tree(&case.join("in"), &work);
+    let input = match fs::read_to_string(case.join("fixture")) {
+        Ok(name) => root().join("tests/fixtures").join(name.trim()),
+        Err(_) => case.join("in"),
+    };
+    copy_tree(&input, &work);
     let args_text = fs::read_to_string(case.join("args")).map_err(|e| format!("{name}: no args file: {e}"))?;
     let mut args: Vec<String> = args_text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
     args.extend(repo_args(&work));
@@ -44,7 +49,7 @@ fn run_case(case: &Path) -> Result<(), String> {
         }
     }
     assert!(!stderr.contains("panicked"), "{shown}");
-    let expected = if case.join("out").is_dir() { case.join("out") } else { case.join("in") };
+    let expected = if case.join("out").is_dir() { case.join("out") } else { input.clone() };
     let result = std::panic::catch_unwind(|| assert_same_tree(&work, &expected, &name));
     if let Err(e) = result {
         let message = e.downcast_ref::<String>().cloned().unwrap_or_default();

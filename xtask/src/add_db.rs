@@ -175,7 +175,7 @@ fn plan(
             }
         }
     }
-    let key = db.secret_key();
+    let key = dep.secret_key_of(db);
     match (&dep.secrets, dep.secrets.provision(&key)) {
         (_, Some(_)) => {}
         (Secrets::Generator(g), None) => {

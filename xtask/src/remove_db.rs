@@ -1,12 +1,90 @@
-//! `remove-db`: the inverse of add-db (being written).
+//! `remove-db`: the inverse of `add-db`.
+//!
+//! Without `--env`, removes the template block, the secret source's entry and every
+//! values entry and, in the split layout, bumps the chart and moves the umbrella
+//! dependency. With `--env`, removes only those environments' values entries. The
+//! same guarantees as `add-db`: verified edits, all files or none, idempotent.
+//! The role and database stay in the server: the runbook prints the SQL to drop them.
 
 use anyhow::Result;
 
 use crate::config::Config;
+use crate::deployment::{locate, Deployment, Secrets};
+use crate::error::bad_input;
+use crate::files::chart::{self, Bump};
+use crate::files::{generator, helm_template, secrets_yaml, values, FileError};
 use crate::flags;
+use crate::layout::RepoFile;
+use crate::names::parse_db_name;
+use crate::plan::Plan;
+use crate::runbook::{render_runbook, targets, Purpose, Target};
+
+fn at(file: &RepoFile) -> impl Fn(FileError) -> anyhow::Error + '_ {
+    move |e| bad_input(locate(file, &e))
+}
 
 impl flags::RemoveDb {
-    pub fn run(self, _config: Config) -> Result<()> {
-        Err(crate::error::bad_input("remove-db is not implemented yet"))
+    pub fn run(self, config: Config) -> Result<()> {
+        let db = parse_db_name(&self.name)?;
+        let dep = Deployment::load(config)?;
+        let key = db.values_key();
+        let chosen: Vec<String> = if self.envs.is_empty() {
+            dep.envs.iter().map(|e| e.env.name.clone()).collect()
+        } else {
+            dep.layout.select_environments(&self.envs, false)?.into_iter().map(|e| e.name).collect()
+        };
+        let having: Vec<String> =
+            chosen.iter().filter(|env| dep.env(env).is_some_and(|e| e.parsed.entry(&key).is_some())).cloned().collect();
+        let runbook_targets: Vec<Target> =
+            if having.is_empty() { Vec::new() } else { targets(&dep, &db, &having)? };
+
+        let mut plan = Plan::default();
+        for env in dep.envs.iter().filter(|e| having.contains(&e.env.name)) {
+            let text = values::remove_entry(&env.text, dep.layout.nesting, &key).map_err(at(&env.env.values))?;
+            plan.change(&env.env.values, &env.text, text);
+        }
+        if self.envs.is_empty() {
+            let template = &dep.template;
+            if template.parsed.block(&key).is_some() {
+                let text = helm_template::remove_block(&template.text, &db).map_err(at(&template.file))?;
+                plan.change(&template.file, &template.text, text);
+                if dep.layout.publishes_chart() {
+                    let (text, version) =
+                        chart::bump_version(&dep.chart.text, Bump::Patch).map_err(at(&dep.chart.file))?;
+                    plan.change(&dep.chart.file, &dep.chart.text, text);
+                    if let Some(umbrella) = &dep.umbrella {
+                        let name = dep.chart.parsed.name.clone().unwrap_or_else(|| "postgres".into());
+                        let text = chart::move_dependency(&umbrella.text, &name, &version).map_err(at(&umbrella.file))?;
+                        plan.change(&umbrella.file, &umbrella.text, text);
+                    }
+                }
+            }
+            let secret_key = dep.secret_key_of(&db);
+            match &dep.secrets {
+                Secrets::Generator(g) if g.parsed.call(&secret_key).is_some() => {
+                    let text = generator::remove_line(&g.text, &secret_key).map_err(at(&g.file))?;
+                    plan.change(&g.file, &g.text, text);
+                }
+                Secrets::Yaml(y) if y.parsed.entry(&secret_key).is_some() => {
+                    let text = secrets_yaml::remove_entry(&y.text, &secret_key).map_err(at(&y.file))?;
+                    plan.change(&y.file, &y.text, text);
+                }
+                _ => {}
+            }
+        }
+
+        if plan.is_empty() {
+            let scope = if self.envs.is_empty() { "the deployment".to_string() } else { chosen.join(", ") };
+            println!("Nothing to change: `{}` is not in {scope}.", db.name);
+            return Ok(());
+        }
+        plan.print_diff();
+        plan.apply(self.dry_run)?;
+        if !runbook_targets.is_empty() {
+            let (text, _) = render_runbook(&dep, &db, &runbook_targets, Purpose::Remove);
+            println!();
+            print!("{text}");
+        }
+        Ok(())
     }
 }

@@ -56,19 +56,22 @@ pub fn render_runbook(dep: &Deployment, db: &DbName, targets: &[Target], purpose
             db.name, dep.layout.kind
         ),
     };
-    let secret_key = db.secret_key();
+    let secret_key = dep.secret_key_of(db);
     for target in targets {
         let env = target.env.as_str();
         match purpose {
             Purpose::Add => {
+                let mut section = String::new();
                 let vault_path = match dep.vault_path(env) {
                     Some(path) => quote(&path),
+                    None if dep.layout.secret_kind == SecretKind::SecretsYaml => String::new(),
                     None => {
                         let warning = format!(
-                            "{env}: no Vault path: its values file has no `vault_secrets.path` and xtask.toml no \
-                             `[vault_paths] {env} = ...`; set POSTGRES_VAULT_PATH before running its steps"
+                            "{env}: no Vault path: its values file has no `vault_secrets.path`, and neither \
+                             environments/values-{env}.yaml (`vaultPathPrefix`) nor xtask.toml (`[vault_paths]`) \
+                             names one; set POSTGRES_VAULT_PATH before running its steps"
                         );
-                        out.push_str(&format!("\n# WARNING: {warning}"));
+                        section.push_str(&format!("\n# WARNING: {warning}"));
                         warnings.push(warning);
                         format!("\"${{POSTGRES_VAULT_PATH:?set it to the Vault path of the postgres secret of {env}}}\"")
                     }
@@ -94,7 +97,9 @@ pub fn render_runbook(dep: &Deployment, db: &DbName, targets: &[Target], purpose
                     ),
                 ];
                 let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                out.push_str(&render(secret_step, &vars));
+                let steps = render(secret_step, &vars);
+                let (heading, rest) = steps.trim_start_matches('\n').split_once('\n').unwrap_or((&steps, ""));
+                out.push_str(&format!("\n{heading}{section}\n{rest}"));
                 out.push_str(&render(RUNBOOK_ROLLOUT, &vars));
             }
             Purpose::Remove => {

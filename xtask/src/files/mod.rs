@@ -154,9 +154,43 @@ pub fn unquote(text: &str) -> &str {
 /// for `yaml-syntax` findings.
 pub fn parse_yaml(text: &str) -> FileResult<serde_yaml::Value> {
     serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        FileError { line, message: format!("YAML does not parse: {e}") }
+        let location = e.location().map(|l| (l.line(), l.column()));
+        let message = e.to_string();
+        // serde_yaml places a duplicate key at the start of its mapping: find the key.
+        let line = match (location, duplicate_key_of(&message)) {
+            (Some((line, column)), Some(key)) => duplicate_line(text, line, column, key).or(Some(line)),
+            (location, _) => location.map(|(line, _)| line),
+        };
+        FileError { line, message: format!("YAML does not parse: {message}") }
     })
+}
+
+/// The key of serde_yaml's `duplicate entry with key "K"` message.
+fn duplicate_key_of(message: &str) -> Option<&str> {
+    let rest = &message[message.find("duplicate entry with key \"")? + 26..];
+    rest.get(..rest.find('"')?)
+}
+
+/// The 1-based line of the second `key:` of the mapping that starts at `line`, `column`.
+fn duplicate_line(text: &str, line: usize, column: usize, key: &str) -> Option<usize> {
+    let indent = column.saturating_sub(1);
+    let mut seen = false;
+    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        if is_blank_or_comment(l) {
+            continue;
+        }
+        let at_indent = if i + 1 == line { true } else { indent_of(l) == indent };
+        if i + 1 > line && indent_of(l) < indent {
+            break;
+        }
+        if at_indent && split_key(l).is_some_and(|(k, _)| k == key) {
+            if seen {
+                return Some(i + 1);
+            }
+            seen = true;
+        }
+    }
+    None
 }
 
 #[cfg(test)]

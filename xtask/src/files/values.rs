@@ -266,9 +266,8 @@ pub fn add_entry(text: &str, nesting: Nesting, key: &str, user: &str, db: &str) 
         (None, None) => {
             let end = doc.lines.iter().rposition(|l| !is_blank(l)).map_or(0, |i| i + 1);
             if nesting == Nesting::UnderPostgres {
-                block = std::iter::once("postgres:".to_string())
-                    .chain(block.into_iter().map(|l| format!("{}{l}", " ".repeat(step))))
-                    .collect();
+                // The block is already indented by `step` (there are no children to copy).
+                block = std::iter::once("postgres:".to_string()).chain(block).collect();
             }
             if end > 0 && top_level_keys_separated(&doc.lines[..end]) {
                 block.insert(0, String::new());
@@ -315,7 +314,7 @@ pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<Strin
     let mut last = entry.last;
     if first > section_start && is_blank(&doc.lines[first - 1]) {
         first -= 1;
-    } else if last + 1 < doc.lines.len() && is_blank(&doc.lines[last + 1]) {
+    } else if first == section_start && last + 1 < doc.lines.len() && is_blank(&doc.lines[last + 1]) {
         last += 1;
     }
     doc.remove(first..=last);
