@@ -17,7 +17,7 @@ use crate::flags::{self, SecretChoice};
 use crate::layout::RepoFile;
 use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
 use crate::plan::Plan;
-use crate::runbook::{render_runbook, targets, Purpose};
+use crate::runbook::{render_runbook, Purpose, Target};
 
 impl flags::AddDb {
     pub fn run(self, config: Config) -> Result<()> {
@@ -41,14 +41,10 @@ impl flags::AddDb {
         refuse_collisions(&dep, &db, &user, &database, &envs)?;
         let plan = plan(&dep, &db, &user, &database, &envs, self.bump, &self.secret)?;
 
-        let targets = targets(&dep, &db, &envs)?
-            .into_iter()
-            .map(|mut t| {
-                t.user.clone_from(&user);
-                t.database.clone_from(&database);
-                t
-            })
-            .collect::<Vec<_>>();
+        let targets: Vec<Target> = envs
+            .iter()
+            .map(|env| Target { env: env.clone(), user: user.clone(), database: database.clone(), role_shared: false })
+            .collect();
         if plan.is_empty() {
             println!(
                 "Nothing to change: `{}` is already complete in {}.\nSee `cargo xtask runbook {} --env {}` for the deployment steps.",

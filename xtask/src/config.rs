@@ -117,11 +117,16 @@ pub fn update_text(text: &str, phalanx: &str, charts: Option<&str>, vault_addr: 
 }
 
 fn set_keeping_decor(doc: &mut DocumentMut, key: &str, value: &str) {
-    let mut new = Value::from(value);
-    if let Some(old) = doc.get(key).and_then(Item::as_value) {
-        *new.decor_mut() = old.decor().clone();
+    match doc.get_mut(key).and_then(Item::as_value_mut) {
+        Some(old) => {
+            let decor = old.decor().clone();
+            *old = Value::from(value);
+            *old.decor_mut() = decor;
+        }
+        None => {
+            doc.insert(key, Item::Value(Value::from(value)));
+        }
     }
-    doc.insert(key, Item::Value(new));
 }
 
 #[cfg(test)]

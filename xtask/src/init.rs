@@ -1,5 +1,6 @@
 //! `init`: writes `xtask.toml` with the repository locations and the Vault address,
-//! keeping the file's comments and every other key.
+//! keeping the file's comments and every other key. The file is the one the other
+//! commands read: in the current folder or an ancestor, else the workspace's own.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -23,11 +24,7 @@ impl flags::Init {
                 return Err(bad_input(format!("{what} {}: no such folder", dir.display())));
             }
         }
-        let file: PathBuf = std::env::current_dir()
-            .ok()
-            .map(|d| d.join(FILE_NAME))
-            .filter(|f| f.is_file())
-            .unwrap_or_else(|| config::workspace_root().join(FILE_NAME));
+        let file: PathBuf = config::find_file().unwrap_or_else(|| config::workspace_root().join(FILE_NAME));
         let base = file.parent().unwrap_or(Path::new("."));
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,

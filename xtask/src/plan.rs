@@ -33,11 +33,6 @@ impl Plan {
         self.changes.iter().all(|c| c.before == c.after)
     }
 
-    /// The files that change.
-    pub fn files(&self) -> Vec<&RepoFile> {
-        self.changes.iter().map(|c| &c.file).collect()
-    }
-
     /// Prints a unified diff of every change, paths relative to their repository.
     pub fn print_diff(&self) {
         let color = use_color();

@@ -159,7 +159,7 @@ pub fn bump_version(text: &str, bump: Bump) -> FileResult<(String, Version)> {
 fn comparator_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(>=|<=|!=|~>|>|<|=|\^|~)?(\s*)v?(\d+(?:\.(?:\d+|[xX*]))?(?:\.(?:\d+|[xX*]))?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)")
+        Regex::new(r"(>=|<=|!=|~>|>|<|=|\^|~)?(\s*v?)(\d+(?:\.(?:\d+|[xX*]))?(?:\.(?:\d+|[xX*]))?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)")
             .expect("valid regex")
     })
 }

@@ -80,6 +80,11 @@ impl ValuesFile {
     pub fn entry(&self, key: &str) -> Option<&DbEntry> {
         self.entries.iter().find(|e| e.key == key)
     }
+
+    /// 1-based line of the `postgres:` key (`UnderPostgres` only).
+    pub fn container_line(&self) -> Option<usize> {
+        self.container_index.map(|i| i + 1)
+    }
 }
 
 /// Parses a values file.

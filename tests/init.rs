@@ -1,0 +1,53 @@
+//! `init` rewrites the repository keys of `xtask.toml` and keeps everything else;
+//! the other commands then use what it wrote.
+
+mod common;
+
+use common::*;
+use std::fs;
+
+#[test]
+fn init_keeps_comments_and_other_keys() {
+    let work = scratch("init-keeps");
+    copy_tree(&root().join("tests/fixtures/layouts/intree"), &work.join("deploy"));
+    fs::create_dir_all(work.join("charts-repo")).unwrap();
+    fs::write(
+        work.join("xtask.toml"),
+        "# Our deployment.\nphalanx = \"old\" # moved in May\nlocal_env = \"summit\"\n\n[vault_paths]\n# the old cluster\nidfint = \"secret/k8s_operator/x/postgres\"\n",
+    )
+    .unwrap();
+    let out = xtask(&work, &["init", "--phalanx", "deploy/phalanx", "--vault-addr", "https://vault.example.org"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = fs::read_to_string(work.join("xtask.toml")).unwrap();
+    assert_eq!(
+        written,
+        "# Our deployment.\nphalanx = \"deploy/phalanx\" # moved in May\nlocal_env = \"summit\"\nvault_addr = \"https://vault.example.org\"\n\n[vault_paths]\n# the old cluster\nidfint = \"secret/k8s_operator/x/postgres\"\n"
+    );
+
+    // The other commands now read the deployment and the Vault address from it.
+    let out = xtask(&work, &["runbook", "vo_cutouts"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runbook = text(&out.stdout);
+    assert!(runbook.contains("export VAULT_ADDR=https://vault.example.org"), "{runbook}");
+    assert!(runbook.contains("Layout in-tree"), "{runbook}");
+
+    let out = xtask(&work, &["init", "--phalanx", "deploy/phalanx", "--charts", "charts-repo"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = fs::read_to_string(work.join("xtask.toml")).unwrap();
+    assert!(written.contains("charts = \"charts-repo\""), "{written}");
+    assert!(written.contains("vault_addr = \"https://vault.example.org\""), "{written}");
+}
+
+#[test]
+fn init_refuses_a_missing_folder_and_changes_nothing() {
+    let work = scratch("init-missing");
+    let original = "phalanx = \"p\"\n";
+    fs::write(work.join("xtask.toml"), original).unwrap();
+    let out = xtask(&work, &["init", "--phalanx", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no/such/dir"), "{}", text(&out.stderr));
+    assert_eq!(fs::read_to_string(work.join("xtask.toml")).unwrap(), original);
+    let out = xtask(&work, &["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--phalanx"), "{}", text(&out.stderr));
+}
