@@ -27,10 +27,17 @@ impl flags::AddDb {
         check_sql_identifier("user", &user)?;
         check_sql_identifier("database", &database)?;
         let dep = Deployment::load(config)?;
-        let envs: Vec<String> =
-            dep.layout.select_environments(&self.envs, self.all_envs)?.into_iter().map(|e| e.name).collect();
+        let envs: Vec<String> = dep
+            .layout
+            .select_environments(&self.envs, self.all_envs)?
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         if envs.is_empty() {
-            return Err(bad_input(format!("{}: there is no values-<env>.yaml", dep.layout.values_dir)));
+            return Err(bad_input(format!(
+                "{}: there is no values-<env>.yaml",
+                dep.layout.values_dir
+            )));
         }
         if let (Secrets::Generator(_), SecretChoice::Copy { .. }) = (&dep.secrets, &self.secret) {
             return Err(bad_input(format!(
@@ -43,7 +50,12 @@ impl flags::AddDb {
 
         let targets: Vec<Target> = envs
             .iter()
-            .map(|env| Target { env: env.clone(), user: user.clone(), database: database.clone(), role_shared: false })
+            .map(|env| Target {
+                env: env.clone(),
+                user: user.clone(),
+                database: database.clone(),
+                role_shared: false,
+            })
             .collect();
         if plan.is_empty() {
             println!(
@@ -68,7 +80,13 @@ impl flags::AddDb {
 }
 
 /// Refuses what would give the container conflicting instructions (exit 1).
-fn refuse_collisions(dep: &Deployment, db: &DbName, user: &str, database: &str, envs: &[String]) -> Result<()> {
+fn refuse_collisions(
+    dep: &Deployment,
+    db: &DbName,
+    user: &str,
+    database: &str,
+    envs: &[String],
+) -> Result<()> {
     let key = db.values_key();
     let id = db.env_id();
     let template = &dep.template;
@@ -159,14 +177,25 @@ fn plan(
             (None, false) => None,
         };
         if let Some(level) = level {
-            let (text, version) = chart::bump_version(&dep.chart.text, level).map_err(at(&dep.chart.file))?;
+            let (text, version) =
+                chart::bump_version(&dep.chart.text, level).map_err(at(&dep.chart.file))?;
             plan.change(&dep.chart.file, &dep.chart.text, text);
             if let Some(umbrella) = &dep.umbrella {
-                let name = dep.chart.parsed.name.clone().unwrap_or_else(|| "postgres".into());
-                let text = chart::move_dependency(&umbrella.text, &name, &version).map_err(|e| {
-                    let message = locate(&umbrella.file, &e);
-                    if e.message.contains("does not admit") { refused(message) } else { bad_input(message) }
-                })?;
+                let name = dep
+                    .chart
+                    .parsed
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| "postgres".into());
+                let text =
+                    chart::move_dependency(&umbrella.text, &name, &version).map_err(|e| {
+                        let message = locate(&umbrella.file, &e);
+                        if e.message.contains("does not admit") {
+                            refused(message)
+                        } else {
+                            bad_input(message)
+                        }
+                    })?;
                 plan.change(&umbrella.file, &umbrella.text, text);
             }
         }
@@ -181,9 +210,10 @@ fn plan(
         (Secrets::Yaml(y), None) => {
             let source = match secret {
                 SecretChoice::Generate => secrets_yaml::Source::Generate,
-                SecretChoice::Copy { application, key } => {
-                    secrets_yaml::Source::Copy { application: application.clone(), key: key.clone() }
-                }
+                SecretChoice::Copy { application, key } => secrets_yaml::Source::Copy {
+                    application: application.clone(),
+                    key: key.clone(),
+                },
             };
             let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(at(&y.file))?;
             plan.change(&y.file, &y.text, text);
@@ -191,8 +221,14 @@ fn plan(
     }
     for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
         if env.parsed.entry(&db.values_key()).is_none() {
-            let text = values::add_entry(&env.text, dep.layout.nesting, &db.values_key(), user, database)
-                .map_err(at(&env.env.values))?;
+            let text = values::add_entry(
+                &env.text,
+                dep.layout.nesting,
+                &db.values_key(),
+                user,
+                database,
+            )
+            .map_err(at(&env.env.values))?;
             plan.change(&env.env.values, &env.text, text);
         }
     }

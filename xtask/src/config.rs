@@ -35,7 +35,9 @@ pub struct Config {
 
 /// The workspace this xtask was built in: the embedded default's home.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// `xtask.toml` in the current folder or an ancestor, else the workspace's own.
@@ -58,7 +60,8 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
         vault_paths: BTreeMap::new(),
     };
     if let Some(file) = find_file() {
-        let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
         let doc: DocumentMut = text
             .parse()
             .map_err(|e| bad_input(format!("{}: not valid TOML: {e}", file.display())))?;
@@ -66,10 +69,9 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
         let string = |key: &str| -> Result<Option<String>> {
             match doc.get(key) {
                 None => Ok(None),
-                Some(item) => item
-                    .as_str()
-                    .map(|s| Some(s.to_string()))
-                    .ok_or_else(|| bad_input(format!("{}: `{key}` must be a string", file.display()))),
+                Some(item) => item.as_str().map(|s| Some(s.to_string())).ok_or_else(|| {
+                    bad_input(format!("{}: `{key}` must be a string", file.display()))
+                }),
             }
         };
         config.phalanx = string("phalanx")?.map(|p| base.join(p));
@@ -80,9 +82,12 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
         config.local_env = string("local_env")?;
         if let Some(table) = doc.get("vault_paths").and_then(Item::as_table_like) {
             for (env, item) in table.iter() {
-                let path = item
-                    .as_str()
-                    .ok_or_else(|| bad_input(format!("{}: `vault_paths.{env}` must be a string", file.display())))?;
+                let path = item.as_str().ok_or_else(|| {
+                    bad_input(format!(
+                        "{}: `vault_paths.{env}` must be a string",
+                        file.display()
+                    ))
+                })?;
                 config.vault_paths.insert(env.to_string(), path.to_string());
             }
         }
@@ -99,8 +104,15 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
 
 /// Rewrites the keys `phalanx`, `charts` and `vault_addr` of an `xtask.toml`,
 /// keeping its comments and every other key.
-pub fn update_text(text: &str, phalanx: &str, charts: Option<&str>, vault_addr: Option<&str>) -> Result<String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e| bad_input(format!("{FILE_NAME}: not valid TOML: {e}")))?;
+pub fn update_text(
+    text: &str,
+    phalanx: &str,
+    charts: Option<&str>,
+    vault_addr: Option<&str>,
+) -> Result<String> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| bad_input(format!("{FILE_NAME}: not valid TOML: {e}")))?;
     set_keeping_decor(&mut doc, "phalanx", phalanx);
     match charts {
         Some(charts) => set_keeping_decor(&mut doc, "charts", charts),

@@ -39,10 +39,19 @@ impl Secrets {
     /// `copied from APP/KEY`.
     pub fn provision(&self, key: &str) -> Option<String> {
         match self {
-            Secrets::Generator(g) => g.parsed.call(key).map(|c| if c.generated { "generated" } else { "set by hand" }.to_string()),
+            Secrets::Generator(g) => g.parsed.call(key).map(|c| {
+                if c.generated {
+                    "generated"
+                } else {
+                    "set by hand"
+                }
+                .to_string()
+            }),
             Secrets::Yaml(y) => y.parsed.entry(key).map(|e| match &e.source {
                 secrets_yaml::Source::Generate => "generated".to_string(),
-                secrets_yaml::Source::Copy { application, key } => format!("copied from {application}/{key}"),
+                secrets_yaml::Source::Copy { application, key } => {
+                    format!("copied from {application}/{key}")
+                }
                 secrets_yaml::Source::Manual => "set by hand".to_string(),
             }),
         }
@@ -85,7 +94,11 @@ pub fn locate(file: &RepoFile, error: &FileError) -> String {
 pub fn load<T>(file: &RepoFile, parse: impl Fn(&str) -> FileResult<T>) -> Result<Loaded<T>> {
     let text = read(file)?;
     let parsed = parse(&text).map_err(|e| bad_input(locate(file, &e)))?;
-    Ok(Loaded { file: file.clone(), text, parsed })
+    Ok(Loaded {
+        file: file.clone(),
+        text,
+        parsed,
+    })
 }
 
 impl Deployment {
@@ -94,10 +107,18 @@ impl Deployment {
         let layout = Layout::detect(&config)?;
         let template = load(&layout.template, helm_template::parse)?;
         let chart = load(&layout.chart, chart::parse)?;
-        let umbrella = layout.umbrella.as_ref().map(|u| load(u, chart::parse)).transpose()?;
+        let umbrella = layout
+            .umbrella
+            .as_ref()
+            .map(|u| load(u, chart::parse))
+            .transpose()?;
         let secrets = match layout.secret_kind {
-            SecretKind::Generator => Secrets::Generator(load(&layout.secret_source, generator::parse)?),
-            SecretKind::SecretsYaml => Secrets::Yaml(load(&layout.secret_source, secrets_yaml::parse)?),
+            SecretKind::Generator => {
+                Secrets::Generator(load(&layout.secret_source, generator::parse)?)
+            }
+            SecretKind::SecretsYaml => {
+                Secrets::Yaml(load(&layout.secret_source, secrets_yaml::parse)?)
+            }
         };
         let nesting = layout.nesting;
         let envs = layout
@@ -105,10 +126,22 @@ impl Deployment {
             .into_iter()
             .map(|env| {
                 let loaded = load(&env.values, |t| values::parse(t, nesting))?;
-                Ok(EnvValues { env, text: loaded.text, parsed: loaded.parsed })
+                Ok(EnvValues {
+                    env,
+                    text: loaded.text,
+                    parsed: loaded.parsed,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Deployment { config, layout, template, chart, umbrella, secrets, envs })
+        Ok(Deployment {
+            config,
+            layout,
+            template,
+            chart,
+            umbrella,
+            secrets,
+            envs,
+        })
     }
 
     pub fn env(&self, name: &str) -> Option<&EnvValues> {
@@ -121,15 +154,23 @@ impl Deployment {
     pub fn vault_path(&self, env: &str) -> Option<String> {
         self.env(env)
             .and_then(|e| e.parsed.vault_path.clone())
-            .or_else(|| self.environment_vault_prefix(env).map(|p| format!("{}/postgres", p.trim_end_matches('/'))))
+            .or_else(|| {
+                self.environment_vault_prefix(env)
+                    .map(|p| format!("{}/postgres", p.trim_end_matches('/')))
+            })
             .or_else(|| self.config.vault_paths.get(env).cloned())
     }
 
     fn environment_vault_prefix(&self, env: &str) -> Option<String> {
-        let path = self.layout.phalanx.join(format!("environments/values-{env}.yaml"));
+        let path = self
+            .layout
+            .phalanx
+            .join(format!("environments/values-{env}.yaml"));
         let text = std::fs::read_to_string(path).ok()?;
         let root: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-        root.get("vaultPathPrefix").and_then(serde_yaml::Value::as_str).map(str::to_string)
+        root.get("vaultPathPrefix")
+            .and_then(serde_yaml::Value::as_str)
+            .map(str::to_string)
     }
 
     /// The secret key of a database: the one its template block reads, else the one

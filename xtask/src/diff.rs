@@ -12,7 +12,13 @@ pub fn use_color() -> bool {
 pub fn unified(path: &str, before: &str, after: &str, color: bool) -> String {
     let diff = TextDiff::from_lines(before, after);
     let mut out = String::new();
-    let paint = |code: &str, text: &str| if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() };
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
     out.push_str(&paint("1", &format!("--- a/{path}\n+++ b/{path}\n")));
     for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
         out.push_str(&paint("36", &format!("{}\n", hunk.header())));
@@ -27,7 +33,11 @@ pub fn unified(path: &str, before: &str, after: &str, color: bool) -> String {
             if missing_newline {
                 line.push('\n');
             }
-            out.push_str(&if code.is_empty() { line } else { paint(code, &line) });
+            out.push_str(&if code.is_empty() {
+                line
+            } else {
+                paint(code, &line)
+            });
             if missing_newline {
                 out.push_str("\\ No newline at end of file\n");
             }

@@ -28,15 +28,26 @@ pub const BAD_INPUT: i32 = 2;
 
 /// An error for bad usage or bad input (exit status 2).
 pub fn bad_input(message: impl Into<String>) -> anyhow::Error {
-    Refusal { status: BAD_INPUT, message: message.into() }.into()
+    Refusal {
+        status: BAD_INPUT,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// An error for an operation the repositories' state forbids (exit status 1).
 pub fn refused(message: impl Into<String>) -> anyhow::Error {
-    Refusal { status: REFUSED, message: message.into() }.into()
+    Refusal {
+        status: REFUSED,
+        message: message.into(),
+    }
+    .into()
 }
 
 /// The exit status an error ends the process with.
 pub fn exit_status(error: &anyhow::Error) -> i32 {
-    error.chain().find_map(|cause| cause.downcast_ref::<Refusal>()).map_or(BAD_INPUT, |r| r.status)
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<Refusal>())
+        .map_or(BAD_INPUT, |r| r.status)
 }

@@ -248,8 +248,20 @@ pub struct Flags {
     pub command: Command,
 }
 
-const VALUE_OPTIONS: &[&str] =
-    &["phalanx", "charts", "env", "user", "database", "bump", "secret", "format", "base", "port", "vault-addr", "runs"];
+const VALUE_OPTIONS: &[&str] = &[
+    "phalanx",
+    "charts",
+    "env",
+    "user",
+    "database",
+    "bump",
+    "secret",
+    "format",
+    "base",
+    "port",
+    "vault-addr",
+    "runs",
+];
 const SWITCHES: &[&str] = &["all-envs", "dry-run", "show-passwords", "help"];
 
 fn help_of(command: &str) -> &'static str {
@@ -268,7 +280,9 @@ fn help_of(command: &str) -> &'static str {
 
 fn allowed(command: &str) -> &'static [&'static str] {
     match command {
-        "add-db" => &["env", "all-envs", "user", "database", "bump", "secret", "dry-run"],
+        "add-db" => &[
+            "env", "all-envs", "user", "database", "bump", "secret", "dry-run",
+        ],
         "remove-db" => &["env", "dry-run"],
         "check" => &["format", "base"],
         "list" => &["format"],
@@ -296,25 +310,50 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
                 options.push((name, Some(value)));
             }
             Long(name) if SWITCHES.contains(&name) => options.push((name.to_string(), None)),
-            Long(name) => return Err(bad_input(format!("unknown option `--{name}`; see `cargo xtask --help`"))),
-            Short(c) => return Err(bad_input(format!("unknown option `-{c}`; see `cargo xtask --help`"))),
+            Long(name) => {
+                return Err(bad_input(format!(
+                    "unknown option `--{name}`; see `cargo xtask --help`"
+                )))
+            }
+            Short(c) => {
+                return Err(bad_input(format!(
+                    "unknown option `-{c}`; see `cargo xtask --help`"
+                )))
+            }
             Value(v) => words.push(v.string().map_err(usage)?),
         }
     }
     let command = words.first().cloned().unwrap_or_default();
-    let get = |name: &str| options.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.clone());
+    let get = |name: &str| {
+        options
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+    };
     let has = |name: &str| options.iter().any(|(n, _)| n == name);
     let phalanx = get("phalanx").map(PathBuf::from);
     let charts = get("charts").map(PathBuf::from);
     if has("help") || command.is_empty() {
-        return Ok(Flags { phalanx, charts, command: Command::Help(help_of(&command)) });
+        return Ok(Flags {
+            phalanx,
+            charts,
+            command: Command::Help(help_of(&command)),
+        });
     }
-    if !matches!(command.as_str(), "add-db" | "remove-db" | "check" | "list" | "runbook" | "local-db" | "init" | "bench") {
-        return Err(bad_input(format!("unknown command `{command}`; see `cargo xtask --help`")));
+    if !matches!(
+        command.as_str(),
+        "add-db" | "remove-db" | "check" | "list" | "runbook" | "local-db" | "init" | "bench"
+    ) {
+        return Err(bad_input(format!(
+            "unknown command `{command}`; see `cargo xtask --help`"
+        )));
     }
     for (name, _) in &options {
         if name != "phalanx" && name != "charts" && !allowed(&command).contains(&name.as_str()) {
-            return Err(bad_input(format!("`--{name}` is not an option of `{command}`; see `cargo xtask {command} --help`")));
+            return Err(bad_input(format!(
+                "`--{name}` is not an option of `{command}`; see `cargo xtask {command} --help`"
+            )));
         }
     }
     let envs: Vec<String> = options
@@ -330,7 +369,9 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
         match get("format").as_deref() {
             None | Some("text") => Ok(Format::Text),
             Some("json") => Ok(Format::Json),
-            Some(other) => Err(bad_input(format!("unknown format `{other}`: use text or json"))),
+            Some(other) => Err(bad_input(format!(
+                "unknown format `{other}`: use text or json"
+            ))),
         }
     };
     let positional = |what: &str, count: usize| -> Result<Vec<String>> {
@@ -341,7 +382,9 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
             } else {
                 format!("unexpected argument `{}`", rest[count])
             };
-            return Err(bad_input(format!("{problem}; see `cargo xtask {command} --help`")));
+            return Err(bad_input(format!(
+                "{problem}; see `cargo xtask {command} --help`"
+            )));
         }
         Ok(rest.to_vec())
     };
@@ -357,14 +400,25 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
                     "`add-db {name}` needs the environments: --env ENV (repeatable) or --all-envs"
                 )));
             }
-            let bump = get("bump").map(|b| b.parse::<Bump>().map_err(bad_input)).transpose()?;
+            let bump = get("bump")
+                .map(|b| b.parse::<Bump>().map_err(bad_input))
+                .transpose()?;
             let secret = match get("secret").as_deref() {
                 None | Some("generate") => SecretChoice::Generate,
                 Some(s) => match s.strip_prefix("copy:").and_then(|r| r.split_once(':')) {
-                    Some((app, key)) if !app.is_empty() && !key.is_empty() && !key.contains(':') => {
-                        SecretChoice::Copy { application: app.to_string(), key: key.to_string() }
+                    Some((app, key))
+                        if !app.is_empty() && !key.is_empty() && !key.contains(':') =>
+                    {
+                        SecretChoice::Copy {
+                            application: app.to_string(),
+                            key: key.to_string(),
+                        }
                     }
-                    _ => return Err(bad_input(format!("unknown --secret `{s}`: use generate or copy:APP:KEY"))),
+                    _ => {
+                        return Err(bad_input(format!(
+                            "unknown --secret `{s}`: use generate or copy:APP:KEY"
+                        )))
+                    }
                 },
             };
             Command::AddDb(AddDb {
@@ -378,51 +432,84 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
                 dry_run: has("dry-run"),
             })
         }
-        "remove-db" => {
-            Command::RemoveDb(RemoveDb { name: positional("a database NAME", 1)?.remove(0), envs, dry_run: has("dry-run") })
-        }
+        "remove-db" => Command::RemoveDb(RemoveDb {
+            name: positional("a database NAME", 1)?.remove(0),
+            envs,
+            dry_run: has("dry-run"),
+        }),
         "check" => {
             positional("", 0)?;
-            Command::Check(Check { format: format()?, base: get("base") })
+            Command::Check(Check {
+                format: format()?,
+                base: get("base"),
+            })
         }
         "list" => {
             positional("", 0)?;
             Command::List(List { format: format()? })
         }
-        "runbook" => Command::Runbook(Runbook { name: positional("a database NAME", 1)?.remove(0), envs }),
+        "runbook" => Command::Runbook(Runbook {
+            name: positional("a database NAME", 1)?.remove(0),
+            envs,
+        }),
         "local-db" => {
             let action = match positional("an action: up, down or status", 1)?[0].as_str() {
                 "up" => LocalDbAction::Up,
                 "down" => LocalDbAction::Down,
                 "status" => LocalDbAction::Status,
-                other => return Err(bad_input(format!("unknown local-db action `{other}`: use up, down or status"))),
+                other => {
+                    return Err(bad_input(format!(
+                        "unknown local-db action `{other}`: use up, down or status"
+                    )))
+                }
             };
             if envs.len() > 1 {
-                return Err(bad_input("local-db runs one environment at a time: give one --env"));
+                return Err(bad_input(
+                    "local-db runs one environment at a time: give one --env",
+                ));
             }
             let port = get("port")
-                .map(|p| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad_input(format!("invalid --port `{p}`: a number from 1 to 65535"))))
+                .map(|p| {
+                    p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                        bad_input(format!("invalid --port `{p}`: a number from 1 to 65535"))
+                    })
+                })
                 .transpose()?;
-            Command::LocalDb(LocalDb { action, env: envs.first().cloned(), port, show_passwords: has("show-passwords") })
+            Command::LocalDb(LocalDb {
+                action,
+                env: envs.first().cloned(),
+                port,
+                show_passwords: has("show-passwords"),
+            })
         }
         "init" => {
             positional("", 0)?;
             if phalanx.is_none() {
                 return Err(bad_input("`init` needs --phalanx DIR"));
             }
-            Command::Init(Init { vault_addr: get("vault-addr") })
+            Command::Init(Init {
+                vault_addr: get("vault-addr"),
+            })
         }
         "bench" => {
             positional("", 0)?;
             let runs = match get("runs") {
                 None => 21,
-                Some(r) => r.parse::<usize>().ok().filter(|r| *r > 0).ok_or_else(|| bad_input(format!("invalid --runs `{r}`")))?,
+                Some(r) => r
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|r| *r > 0)
+                    .ok_or_else(|| bad_input(format!("invalid --runs `{r}`")))?,
             };
             Command::Bench(Bench { runs })
         }
         _ => unreachable!("commands were matched above"),
     };
-    Ok(Flags { phalanx, charts, command })
+    Ok(Flags {
+        phalanx,
+        charts,
+        command,
+    })
 }
 
 #[cfg(test)]
@@ -435,10 +522,22 @@ mod tests {
 
     #[test]
     fn global_options_before_or_after_the_command() {
-        let f = flags(&["--phalanx", "p", "add-db", "x", "--env", "a,b", "--env=c", "--charts=c"]).unwrap();
+        let f = flags(&[
+            "--phalanx",
+            "p",
+            "add-db",
+            "x",
+            "--env",
+            "a,b",
+            "--env=c",
+            "--charts=c",
+        ])
+        .unwrap();
         assert_eq!(f.phalanx, Some(PathBuf::from("p")));
         assert_eq!(f.charts, Some(PathBuf::from("c")));
-        let Command::AddDb(add) = f.command else { panic!() };
+        let Command::AddDb(add) = f.command else {
+            panic!()
+        };
         assert_eq!(add.envs, ["a", "b", "c"]);
     }
 
@@ -447,8 +546,14 @@ mod tests {
         for (args, expected) in [
             (&["add-db", "x"][..], "--all-envs"),
             (&["add-db", "x", "--env", "a", "--all-envs"][..], "not both"),
-            (&["add-db", "x", "--env", "a", "--bump", "huge"][..], "unknown bump `huge`"),
-            (&["add-db", "x", "--env", "a", "--secret", "copy:a"][..], "copy:APP:KEY"),
+            (
+                &["add-db", "x", "--env", "a", "--bump", "huge"][..],
+                "unknown bump `huge`",
+            ),
+            (
+                &["add-db", "x", "--env", "a", "--secret", "copy:a"][..],
+                "copy:APP:KEY",
+            ),
             (&["add-db"][..], "needs a database NAME"),
             (&["check", "--env", "a"][..], "not an option of `check`"),
             (&["frobnicate"][..], "unknown command"),
@@ -463,7 +568,13 @@ mod tests {
 
     #[test]
     fn help_everywhere() {
-        assert!(matches!(flags(&[]).unwrap().command, Command::Help(MAIN_HELP)));
-        assert!(matches!(flags(&["add-db", "--help"]).unwrap().command, Command::Help(ADD_DB_HELP)));
+        assert!(matches!(
+            flags(&[]).unwrap().command,
+            Command::Help(MAIN_HELP)
+        ));
+        assert!(matches!(
+            flags(&["add-db", "--help"]).unwrap().command,
+            Command::Help(ADD_DB_HELP)
+        ));
     }
 }

@@ -17,7 +17,9 @@ pub struct Write {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     path.with_file_name(format!(".{name}.xtask-{}.tmp", std::process::id()))
 }
 
@@ -29,7 +31,8 @@ pub fn write_all(writes: &[Write]) -> Result<()> {
         let permissions = fs::metadata(&w.path).map(|m| m.permissions()).ok();
         fs::write(&temp, &w.text).with_context(|| format!("cannot write {}", temp.display()))?;
         if let Some(p) = permissions {
-            fs::set_permissions(&temp, p).with_context(|| format!("cannot set permissions of {}", temp.display()))?;
+            fs::set_permissions(&temp, p)
+                .with_context(|| format!("cannot set permissions of {}", temp.display()))?;
         }
         Ok(temp)
     };
@@ -63,15 +66,35 @@ mod tests {
         let script = dir.join("gen.py");
         fs::write(&script, "old").unwrap();
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-        write_all(&[Write { path: script.clone(), text: "new".into() }]).unwrap();
+        write_all(&[Write {
+            path: script.clone(),
+            text: "new".into(),
+        }])
+        .unwrap();
         assert_eq!(fs::read_to_string(&script).unwrap(), "new");
-        assert_eq!(fs::metadata(&script).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs::metadata(&script).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
 
         let missing = dir.join("no/such/dir/file");
-        let err = write_all(&[Write { path: script.clone(), text: "newer".into() }, Write { path: missing, text: "x".into() }]);
+        let err = write_all(&[
+            Write {
+                path: script.clone(),
+                text: "newer".into(),
+            },
+            Write {
+                path: missing,
+                text: "x".into(),
+            },
+        ]);
         assert!(err.is_err());
         assert_eq!(fs::read_to_string(&script).unwrap(), "new");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "temporary files were left behind");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temporary files were left behind"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -48,7 +48,10 @@ pub struct RepoFile {
 
 impl RepoFile {
     fn new(root: &Path, relative: &str) -> RepoFile {
-        RepoFile { path: root.join(relative), relative: relative.to_string() }
+        RepoFile {
+            path: root.join(relative),
+            relative: relative.to_string(),
+        }
     }
 }
 
@@ -95,7 +98,10 @@ impl Layout {
             bad_input("no deployment repository: give --phalanx DIR, or run `cargo xtask init --phalanx DIR`")
         })?;
         if !phalanx.is_dir() {
-            return Err(bad_input(format!("{}: no such folder (the --phalanx repository)", phalanx.display())));
+            return Err(bad_input(format!(
+                "{}: no such folder (the --phalanx repository)",
+                phalanx.display()
+            )));
         }
         let applications = phalanx.join("applications/postgres").is_dir();
         let services = phalanx.join("services/postgres").is_dir();
@@ -136,26 +142,41 @@ impl Layout {
             ))
         })?;
         let secrets_yaml = RepoFile::new(&phalanx, "applications/postgres/secrets.yaml");
-        let (secret_kind, secret_source) = if kind == Kind::Applications && secrets_yaml.path.is_file() {
-            (SecretKind::SecretsYaml, secrets_yaml)
-        } else {
-            (SecretKind::Generator, generator)
-        };
+        let (secret_kind, secret_source) =
+            if kind == Kind::Applications && secrets_yaml.path.is_file() {
+                (SecretKind::SecretsYaml, secrets_yaml)
+            } else {
+                (SecretKind::Generator, generator)
+            };
         let layout = Layout {
             kind,
             charts: (kind == Kind::Split).then(|| chart_root.clone()),
             chart: RepoFile::new(&chart_root, &format!("{chart_dir}/Chart.yaml")),
-            umbrella: (kind == Kind::Split).then(|| RepoFile::new(&phalanx, "services/postgres/Chart.yaml")),
+            umbrella: (kind == Kind::Split)
+                .then(|| RepoFile::new(&phalanx, "services/postgres/Chart.yaml")),
             values_dir: RepoFile::new(&phalanx, values_dir),
-            nesting: if kind == Kind::Split { Nesting::UnderPostgres } else { Nesting::TopLevel },
+            nesting: if kind == Kind::Split {
+                Nesting::UnderPostgres
+            } else {
+                Nesting::TopLevel
+            },
             phalanx,
             template,
             secret_kind,
             secret_source,
         };
-        for required in [Some(&layout.chart), layout.umbrella.as_ref(), Some(&layout.secret_source)].into_iter().flatten() {
+        for required in [
+            Some(&layout.chart),
+            layout.umbrella.as_ref(),
+            Some(&layout.secret_source),
+        ]
+        .into_iter()
+        .flatten()
+        {
             if !required.path.is_file() {
-                return Err(bad_input(format!("{required}: missing, but the {kind} layout needs it")));
+                return Err(bad_input(format!(
+                    "{required}: missing, but the {kind} layout needs it"
+                )));
             }
         }
         Ok(layout)
@@ -164,16 +185,22 @@ impl Layout {
     /// Every environment, from the `values-<env>.yaml` (or `.yml`) files, sorted.
     pub fn environments(&self) -> Result<Vec<Environment>> {
         let dir = &self.values_dir.path;
-        let entries = std::fs::read_dir(dir).map_err(|e| bad_input(format!("{}: cannot list: {e}", dir.display())))?;
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| bad_input(format!("{}: cannot list: {e}", dir.display())))?;
         let mut envs: Vec<Environment> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let file_name = e.file_name().to_string_lossy().into_owned();
                 let env = file_name.strip_prefix("values-")?;
-                let env = env.strip_suffix(".yaml").or_else(|| env.strip_suffix(".yml"))?;
+                let env = env
+                    .strip_suffix(".yaml")
+                    .or_else(|| env.strip_suffix(".yml"))?;
                 Some(Environment {
                     name: env.to_string(),
-                    values: RepoFile::new(&self.phalanx, &format!("{}/{file_name}", self.values_dir.relative)),
+                    values: RepoFile::new(
+                        &self.phalanx,
+                        &format!("{}/{file_name}", self.values_dir.relative),
+                    ),
                 })
             })
             .collect();
@@ -184,7 +211,12 @@ impl Layout {
     /// The environments named on the command line, or all of them.
     pub fn select_environments(&self, names: &[String], all: bool) -> Result<Vec<Environment>> {
         let envs = self.environments()?;
-        let known = || envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
+        let known = || {
+            envs.iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if all {
             return Ok(envs);
         }

@@ -27,6 +27,12 @@ use std::process::ExitCode;
 use flags::Command;
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly, as other command-line tools do.
+    // SAFETY: restoring the default action of a signal before any thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run() {
         Ok(status) => ExitCode::from(status),
         Err(error) => {

@@ -17,19 +17,111 @@ pub const MAX_IDENTIFIER_BYTES: usize = 63;
 /// reserved key words (also those reserved except as function or type names) and
 /// the role names the server keeps for itself.
 const RESERVED: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
-    "authorization", "binary", "both", "case", "cast", "check", "collate", "collation",
-    "column", "concurrently", "constraint", "create", "cross", "current_catalog",
-    "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
-    "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end",
-    "except", "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant", "group",
-    "having", "ilike", "in", "initially", "inner", "intersect", "into", "is", "isnull",
-    "join", "lateral", "leading", "left", "like", "limit", "localtime", "localtimestamp",
-    "natural", "none", "not", "notnull", "null", "offset", "on", "only", "or", "order",
-    "outer", "overlaps", "placing", "primary", "public", "references", "returning", "right",
-    "select", "session_user", "similar", "some", "symmetric", "system_user", "table",
-    "tablesample", "template0", "template1", "then", "to", "trailing", "true", "union",
-    "unique", "user", "using", "variadic", "verbose", "when", "where", "window", "with",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "none",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "public",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "template0",
+    "template1",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
 ];
 
 /// The identifiers one database entry is known by.
@@ -55,7 +147,10 @@ impl DbName {
 
 /// The container id for a name: upper case, underscores dropped.
 pub fn env_id_of(name: &str) -> String {
-    name.chars().filter(|c| *c != '_').map(|c| c.to_ascii_uppercase()).collect()
+    name.chars()
+        .filter(|c| *c != '_')
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// The database name a values key stands for (`exposurelog_db` -> `exposurelog`).
@@ -71,7 +166,9 @@ pub fn name_of_secret_key(key: &str) -> Option<&str> {
 /// Validates a database name given on the command line.
 pub fn parse_db_name(name: &str) -> Result<DbName> {
     check_identifier("database name", name, true)?;
-    let db = DbName { name: name.to_string() };
+    let db = DbName {
+        name: name.to_string(),
+    };
     for derived in [db.values_key(), db.secret_key()] {
         if derived.len() > MAX_IDENTIFIER_BYTES {
             return Err(bad_input(format!(
@@ -92,7 +189,9 @@ pub fn check_sql_identifier(what: &str, value: &str) -> Result<()> {
 /// Why `value` is not a valid identifier, or `None` when it is. Used by `check`
 /// to report values entries without stopping.
 pub fn identifier_problem(value: &str) -> Option<String> {
-    check_sql_identifier("identifier", value).err().map(|e| e.to_string())
+    check_sql_identifier("identifier", value)
+        .err()
+        .map(|e| e.to_string())
 }
 
 fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
@@ -101,7 +200,9 @@ fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
         return fail("it is empty; use lower-case letters, digits and `_`".into());
     }
     if !value.is_ascii() {
-        return fail("it holds non-ASCII characters; use lower-case letters, digits and `_`".into());
+        return fail(
+            "it holds non-ASCII characters; use lower-case letters, digits and `_`".into(),
+        );
     }
     if value.len() > MAX_IDENTIFIER_BYTES {
         return fail(format!(
@@ -110,7 +211,10 @@ fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
         ));
     }
     if value.bytes().any(|b| b.is_ascii_uppercase()) {
-        return fail(format!("upper case is not allowed; did you mean `{}`?", value.to_ascii_lowercase()));
+        return fail(format!(
+            "upper case is not allowed; did you mean `{}`?",
+            value.to_ascii_lowercase()
+        ));
     }
     if value.contains('-') {
         return fail(format!(
@@ -119,8 +223,13 @@ fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
             value.replace('-', "")
         ));
     }
-    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
-        return fail(format!("the character {bad:?} is not allowed; use lower-case letters, digits and `_`"));
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return fail(format!(
+            "the character {bad:?} is not allowed; use lower-case letters, digits and `_`"
+        ));
     }
     if !value.as_bytes()[0].is_ascii_lowercase() {
         return fail("it must start with a lower-case letter".into());
@@ -141,7 +250,9 @@ fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
     }
     if is_name {
         if value == "root" {
-            return fail("it collides with `root_password`, the server's superuser password".into());
+            return fail(
+                "it collides with `root_password`, the server's superuser password".into(),
+            );
         }
         for suffix in ["_db", "_password"] {
             if let Some(bare) = value.strip_suffix(suffix) {
@@ -166,7 +277,10 @@ mod tests {
         assert_eq!(db.env_id(), "EXPOSURECHECKER");
         assert_eq!(name_of_values_key("jupyterhub_db"), Some("jupyterhub"));
         assert_eq!(name_of_values_key("_db"), None);
-        assert_eq!(name_of_secret_key("vo-cutouts_password"), Some("vo-cutouts"));
+        assert_eq!(
+            name_of_secret_key("vo-cutouts_password"),
+            Some("vo-cutouts")
+        );
     }
 
     #[test]
@@ -190,11 +304,20 @@ mod tests {
         for (name, expected) in cases {
             let message = parse_db_name(name).unwrap_err().to_string();
             assert!(message.contains(expected), "{name:?}: {message}");
-            assert!(message.contains(&format!("`{name}`")), "{name:?}: {message}");
+            assert!(
+                message.contains(&format!("`{name}`")),
+                "{name:?}: {message}"
+            );
         }
         let long = "a".repeat(55);
-        assert!(parse_db_name(&long).unwrap_err().to_string().contains("_password"));
-        assert!(parse_db_name(&"a".repeat(64)).unwrap_err().to_string().contains("at most 63"));
+        assert!(parse_db_name(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("_password"));
+        assert!(parse_db_name(&"a".repeat(64))
+            .unwrap_err()
+            .to_string()
+            .contains("at most 63"));
     }
 
     #[test]

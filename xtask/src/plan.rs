@@ -25,7 +25,11 @@ impl Plan {
         if let Some(existing) = self.changes.iter_mut().find(|c| c.file.path == file.path) {
             existing.after = after;
         } else if before != after {
-            self.changes.push(Change { file: file.clone(), before: before.to_string(), after });
+            self.changes.push(Change {
+                file: file.clone(),
+                before: before.to_string(),
+                after,
+            });
         }
     }
 
@@ -43,13 +47,27 @@ impl Plan {
 
     /// Writes every change, or says what would have been written.
     pub fn apply(&self, dry_run: bool) -> Result<()> {
-        let names = self.changes.iter().map(|c| c.file.relative.as_str()).collect::<Vec<_>>().join(", ");
+        let names = self
+            .changes
+            .iter()
+            .map(|c| c.file.relative.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         if dry_run {
-            println!("\nDry run: nothing was written ({} files would change: {names}).", self.changes.len());
+            println!(
+                "\nDry run: nothing was written ({} files would change: {names}).",
+                self.changes.len()
+            );
             return Ok(());
         }
-        let writes: Vec<Write> =
-            self.changes.iter().map(|c| Write { path: c.file.path.clone(), text: c.after.clone() }).collect();
+        let writes: Vec<Write> = self
+            .changes
+            .iter()
+            .map(|c| Write {
+                path: c.file.path.clone(),
+                text: c.after.clone(),
+            })
+            .collect();
         write_all(&writes)?;
         println!("\nWrote {} files: {names}.", self.changes.len());
         Ok(())

@@ -31,30 +31,48 @@ impl flags::RemoveDb {
         let chosen: Vec<String> = if self.envs.is_empty() {
             dep.envs.iter().map(|e| e.env.name.clone()).collect()
         } else {
-            dep.layout.select_environments(&self.envs, false)?.into_iter().map(|e| e.name).collect()
+            dep.layout
+                .select_environments(&self.envs, false)?
+                .into_iter()
+                .map(|e| e.name)
+                .collect()
         };
-        let having: Vec<String> =
-            chosen.iter().filter(|env| dep.env(env).is_some_and(|e| e.parsed.entry(&key).is_some())).cloned().collect();
-        let runbook_targets: Vec<Target> =
-            if having.is_empty() { Vec::new() } else { targets(&dep, &db, &having)? };
+        let having: Vec<String> = chosen
+            .iter()
+            .filter(|env| dep.env(env).is_some_and(|e| e.parsed.entry(&key).is_some()))
+            .cloned()
+            .collect();
+        let runbook_targets: Vec<Target> = if having.is_empty() {
+            Vec::new()
+        } else {
+            targets(&dep, &db, &having)?
+        };
 
         let mut plan = Plan::default();
         for env in dep.envs.iter().filter(|e| having.contains(&e.env.name)) {
-            let text = values::remove_entry(&env.text, dep.layout.nesting, &key).map_err(at(&env.env.values))?;
+            let text = values::remove_entry(&env.text, dep.layout.nesting, &key)
+                .map_err(at(&env.env.values))?;
             plan.change(&env.env.values, &env.text, text);
         }
         if self.envs.is_empty() {
             let template = &dep.template;
             if template.parsed.block(&key).is_some() {
-                let text = helm_template::remove_block(&template.text, &db).map_err(at(&template.file))?;
+                let text =
+                    helm_template::remove_block(&template.text, &db).map_err(at(&template.file))?;
                 plan.change(&template.file, &template.text, text);
                 if dep.layout.publishes_chart() {
-                    let (text, version) =
-                        chart::bump_version(&dep.chart.text, Bump::Patch).map_err(at(&dep.chart.file))?;
+                    let (text, version) = chart::bump_version(&dep.chart.text, Bump::Patch)
+                        .map_err(at(&dep.chart.file))?;
                     plan.change(&dep.chart.file, &dep.chart.text, text);
                     if let Some(umbrella) = &dep.umbrella {
-                        let name = dep.chart.parsed.name.clone().unwrap_or_else(|| "postgres".into());
-                        let text = chart::move_dependency(&umbrella.text, &name, &version).map_err(at(&umbrella.file))?;
+                        let name = dep
+                            .chart
+                            .parsed
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| "postgres".into());
+                        let text = chart::move_dependency(&umbrella.text, &name, &version)
+                            .map_err(at(&umbrella.file))?;
                         plan.change(&umbrella.file, &umbrella.text, text);
                     }
                 }
@@ -66,7 +84,8 @@ impl flags::RemoveDb {
                     plan.change(&g.file, &g.text, text);
                 }
                 Secrets::Yaml(y) if y.parsed.entry(&secret_key).is_some() => {
-                    let text = secrets_yaml::remove_entry(&y.text, &secret_key).map_err(at(&y.file))?;
+                    let text =
+                        secrets_yaml::remove_entry(&y.text, &secret_key).map_err(at(&y.file))?;
                     plan.change(&y.file, &y.text, text);
                 }
                 _ => {}
@@ -74,7 +93,11 @@ impl flags::RemoveDb {
         }
 
         if plan.is_empty() {
-            let scope = if self.envs.is_empty() { "the deployment".to_string() } else { chosen.join(", ") };
+            let scope = if self.envs.is_empty() {
+                "the deployment".to_string()
+            } else {
+                chosen.join(", ")
+            };
             println!("Nothing to change: `{}` is not in {scope}.", db.name);
             return Ok(());
         }

@@ -7,7 +7,8 @@ pub const HELM_BLOCK_PLAIN: &str = include_str!("../../templates/helm-block-plai
 pub const HELM_BLOCK_QUOTED: &str = include_str!("../../templates/helm-block-quoted.yaml");
 pub const GENERATOR_LINE: &str = include_str!("../../templates/generator-line.py");
 pub const GENERATOR_CALL_WRAPPED: &str = include_str!("../../templates/generator-call-wrapped.py");
-pub const SECRETS_ENTRY_GENERATE: &str = include_str!("../../templates/secrets-entry-generate.yaml");
+pub const SECRETS_ENTRY_GENERATE: &str =
+    include_str!("../../templates/secrets-entry-generate.yaml");
 pub const SECRETS_ENTRY_COPY: &str = include_str!("../../templates/secrets-entry-copy.yaml");
 pub const RUNBOOK_HEADER: &str = include_str!("../../templates/runbook-header.txt");
 pub const RUNBOOK_VAULT_PATCH: &str = include_str!("../../templates/runbook-vault-patch.txt");
@@ -44,21 +45,49 @@ mod tests {
 
     #[test]
     fn placeholders_are_replaced_and_braces_kept() {
-        let out = render("{{ .Values.@@key@@ }} @@q@@x@@q@@ @@other", &[("key", "a_db"), ("q", "\"")]);
+        let out = render(
+            "{{ .Values.@@key@@ }} @@q@@x@@q@@ @@other",
+            &[("key", "a_db"), ("q", "\"")],
+        );
         assert_eq!(out, "{{ .Values.a_db }} \"x\" @@other");
     }
 
     #[test]
     fn every_snippet_placeholder_is_known() {
         let known = [
-            "values_key", "env_id", "secret_key", "q", "name", "copy_app", "copy_key", "env",
-            "vault_addr", "vault_path", "instance", "user", "database", "namespace", "app",
-            "layout", "secret_source", "sql_check", "drop_sql", "secret_jsonpath",
+            "values_key",
+            "env_id",
+            "secret_key",
+            "q",
+            "name",
+            "copy_app",
+            "copy_key",
+            "env",
+            "vault_addr",
+            "vault_path",
+            "instance",
+            "user",
+            "database",
+            "namespace",
+            "app",
+            "layout",
+            "secret_source",
+            "sql_check",
+            "drop_sql",
+            "secret_jsonpath",
         ];
         for snippet in [
-            HELM_BLOCK_PLAIN, HELM_BLOCK_QUOTED, GENERATOR_LINE, GENERATOR_CALL_WRAPPED,
-            SECRETS_ENTRY_GENERATE, SECRETS_ENTRY_COPY, RUNBOOK_HEADER, RUNBOOK_VAULT_PATCH,
-            RUNBOOK_SECRETS_SYNC, RUNBOOK_ROLLOUT, RUNBOOK_DROP,
+            HELM_BLOCK_PLAIN,
+            HELM_BLOCK_QUOTED,
+            GENERATOR_LINE,
+            GENERATOR_CALL_WRAPPED,
+            SECRETS_ENTRY_GENERATE,
+            SECRETS_ENTRY_COPY,
+            RUNBOOK_HEADER,
+            RUNBOOK_VAULT_PATCH,
+            RUNBOOK_SECRETS_SYNC,
+            RUNBOOK_ROLLOUT,
+            RUNBOOK_DROP,
         ] {
             let vars: Vec<(&str, &str)> = known.iter().map(|k| (*k, "")).collect();
             let out = render(snippet, &vars);

@@ -14,7 +14,10 @@ use crate::error::bad_input;
 use crate::flags;
 use crate::layout::SecretKind;
 use crate::names::DbName;
-use crate::render::{render, RUNBOOK_DROP, RUNBOOK_HEADER, RUNBOOK_ROLLOUT, RUNBOOK_SECRETS_SYNC, RUNBOOK_VAULT_PATCH};
+use crate::render::{
+    render, RUNBOOK_DROP, RUNBOOK_HEADER, RUNBOOK_ROLLOUT, RUNBOOK_SECRETS_SYNC,
+    RUNBOOK_VAULT_PATCH,
+};
 use crate::shell::quote;
 
 /// What the runbook follows.
@@ -37,7 +40,12 @@ pub struct Target {
 }
 
 /// The runbook text and the warnings to show beside it.
-pub fn render_runbook(dep: &Deployment, db: &DbName, targets: &[Target], purpose: Purpose) -> (String, Vec<String>) {
+pub fn render_runbook(
+    dep: &Deployment,
+    db: &DbName,
+    targets: &[Target],
+    purpose: Purpose,
+) -> (String, Vec<String>) {
     let mut warnings = Vec::new();
     let first = targets.first();
     let mut out = match purpose {
@@ -46,7 +54,10 @@ pub fn render_runbook(dep: &Deployment, db: &DbName, targets: &[Target], purpose
             &[
                 ("name", &db.name),
                 ("user", first.map_or(db.name.as_str(), |t| t.user.as_str())),
-                ("database", first.map_or(db.name.as_str(), |t| t.database.as_str())),
+                (
+                    "database",
+                    first.map_or(db.name.as_str(), |t| t.database.as_str()),
+                ),
                 ("layout", &dep.layout.kind.to_string()),
                 ("secret_source", &dep.layout.secret_source.relative),
             ],
@@ -93,23 +104,35 @@ pub fn render_runbook(dep: &Deployment, db: &DbName, targets: &[Target], purpose
                     ("secret_jsonpath", quote(&format!("{{.data.{secret_key}}}"))),
                     (
                         "sql_check",
-                        quote(&format!("SELECT datname FROM pg_database WHERE datname = '{}'", target.database)),
+                        quote(&format!(
+                            "SELECT datname FROM pg_database WHERE datname = '{}'",
+                            target.database
+                        )),
                     ),
                 ];
                 let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 let steps = render(secret_step, &vars);
-                let (heading, rest) = steps.trim_start_matches('\n').split_once('\n').unwrap_or((&steps, ""));
+                let (heading, rest) = steps
+                    .trim_start_matches('\n')
+                    .split_once('\n')
+                    .unwrap_or((&steps, ""));
                 out.push_str(&format!("\n{heading}{section}\n{rest}"));
                 out.push_str(&render(RUNBOOK_ROLLOUT, &vars));
             }
             Purpose::Remove => {
                 let mut sql = format!("DROP DATABASE IF EXISTS {};", target.database);
                 if target.role_shared {
-                    sql.push_str(&format!("\n-- the role {} stays: another entry still uses it", target.user));
+                    sql.push_str(&format!(
+                        "\n-- the role {} stays: another entry still uses it",
+                        target.user
+                    ));
                 } else {
                     sql.push_str(&format!("\nDROP ROLE IF EXISTS {};", target.user));
                 }
-                out.push_str(&render(RUNBOOK_DROP, &[("env", &quote(env)), ("drop_sql", &sql)]));
+                out.push_str(&render(
+                    RUNBOOK_DROP,
+                    &[("env", &quote(env)), ("drop_sql", &sql)],
+                ));
             }
         }
     }
@@ -120,9 +143,17 @@ pub fn render_runbook(dep: &Deployment, db: &DbName, targets: &[Target], purpose
 pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Target>> {
     let key = db.values_key();
     let names: Vec<String> = if envs.is_empty() {
-        dep.envs.iter().filter(|e| e.parsed.entry(&key).is_some()).map(|e| e.env.name.clone()).collect()
+        dep.envs
+            .iter()
+            .filter(|e| e.parsed.entry(&key).is_some())
+            .map(|e| e.env.name.clone())
+            .collect()
     } else {
-        dep.layout.select_environments(envs, false)?.into_iter().map(|e| e.name).collect()
+        dep.layout
+            .select_environments(envs, false)?
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
     };
     if names.is_empty() {
         return Err(bad_input(format!(
@@ -135,12 +166,23 @@ pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Tar
         .map(|env| {
             let values = dep.env(&env).map(|e| &e.parsed);
             let entry = values.and_then(|v| v.entry(&key));
-            let user = entry.and_then(|e| e.user.clone()).unwrap_or_else(|| db.name.clone());
-            let database = entry.and_then(|e| e.db.clone()).unwrap_or_else(|| db.name.clone());
+            let user = entry
+                .and_then(|e| e.user.clone())
+                .unwrap_or_else(|| db.name.clone());
+            let database = entry
+                .and_then(|e| e.db.clone())
+                .unwrap_or_else(|| db.name.clone());
             let role_shared = values.is_some_and(|v| {
-                v.entries.iter().any(|e| e.key != key && e.user.as_deref() == Some(user.as_str()))
+                v.entries
+                    .iter()
+                    .any(|e| e.key != key && e.user.as_deref() == Some(user.as_str()))
             });
-            Target { env, user, database, role_shared }
+            Target {
+                env,
+                user,
+                database,
+                role_shared,
+            }
         })
         .collect())
 }

@@ -4,7 +4,9 @@
 /// single quotes.
 pub fn quote(word: &str) -> String {
     let safe = !word.is_empty()
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
     if safe {
         word.to_string()
     } else if word.contains('\'') && !word.contains(['"', '$', '`', '\\', '!']) {
@@ -20,7 +22,10 @@ mod tests {
 
     #[test]
     fn quoting() {
-        assert_eq!(quote("secret/k8s_operator/a.b/postgres"), "secret/k8s_operator/a.b/postgres");
+        assert_eq!(
+            quote("secret/k8s_operator/a.b/postgres"),
+            "secret/k8s_operator/a.b/postgres"
+        );
         assert_eq!(quote("a b"), "'a b'");
         assert_eq!(quote("it's"), "\"it's\"");
         assert_eq!(quote("it's $HOME"), r"'it'\''s $HOME'");

@@ -9,7 +9,10 @@ use regex::Regex;
 use semver::{Version, VersionReq};
 use std::sync::OnceLock;
 
-use super::{indent_of, is_blank_or_comment, parse_yaml, split_key, unquote, FileError, FileResult, TextLines};
+use super::{
+    indent_of, is_blank_or_comment, parse_yaml, split_key, unquote, FileError, FileResult,
+    TextLines,
+};
 
 /// Which part of a version a bump increases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +70,10 @@ impl Chart {
 
 fn version_line_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r#"^(\s*(?:- )?\s*version:\s*)(["']?)([^"'#]*?)(["']?)(\s*(?:#.*)?)$"#).expect("valid regex"))
+    RE.get_or_init(|| {
+        Regex::new(r#"^(\s*(?:- )?\s*version:\s*)(["']?)([^"'#]*?)(["']?)(\s*(?:#.*)?)$"#)
+            .expect("valid regex")
+    })
 }
 
 /// Parses a `Chart.yaml`.
@@ -76,13 +82,22 @@ pub fn parse(text: &str) -> FileResult<Chart> {
     let lines: Vec<&str> = text.lines().collect();
     let top = |key: &str| {
         lines.iter().enumerate().find_map(|(i, l)| {
-            (indent_of(l) == 0).then(|| split_key(l)).flatten().filter(|(k, _)| k == key).map(|(_, v)| (unquote(v).to_string(), i + 1))
+            (indent_of(l) == 0)
+                .then(|| split_key(l))
+                .flatten()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| (unquote(v).to_string(), i + 1))
         })
     };
     let name = top("name").map(|(n, _)| n);
     let version = match top("version") {
         Some((v, line)) => Some((
-            Version::parse(&v).map_err(|e| FileError::at(line, format!("`version: {v}` is not a semantic version: {e}")))?,
+            Version::parse(&v).map_err(|e| {
+                FileError::at(
+                    line,
+                    format!("`version: {v}` is not a semantic version: {e}"),
+                )
+            })?,
             line,
         )),
         None => None,
@@ -95,20 +110,33 @@ pub fn parse(text: &str) -> FileResult<Chart> {
             for (j, line) in lines.iter().enumerate().take(last + 1).skip(first) {
                 match split_key(line) {
                     Some((k, v)) if k == "name" => name = Some(unquote(v).to_string()),
-                    Some((k, v)) if k == "version" => requirement = Some((unquote(v).to_string(), j + 1)),
+                    Some((k, v)) if k == "version" => {
+                        requirement = Some((unquote(v).to_string(), j + 1))
+                    }
                     _ => {}
                 }
             }
             let (requirement, line) = requirement.unwrap_or((String::new(), first + 1));
-            name.map(|name| Dependency { name, requirement, line })
+            name.map(|name| Dependency {
+                name,
+                requirement,
+                line,
+            })
         })
         .collect();
-    Ok(Chart { name, version, dependencies })
+    Ok(Chart {
+        name,
+        version,
+        dependencies,
+    })
 }
 
 /// The 0-based first and last line of each item of the top-level `dependencies:` list.
 fn dependency_items(lines: &[&str]) -> Vec<(usize, usize)> {
-    let Some(start) = lines.iter().position(|l| indent_of(l) == 0 && split_key(l).is_some_and(|(k, _)| k == "dependencies")) else {
+    let Some(start) = lines
+        .iter()
+        .position(|l| indent_of(l) == 0 && split_key(l).is_some_and(|(k, _)| k == "dependencies"))
+    else {
         return Vec::new();
     };
     let mut items: Vec<(usize, usize)> = Vec::new();
@@ -139,19 +167,26 @@ fn replace_version_token(text: &str, line: usize, new_token: &str) -> FileResult
     let caps = version_line_regex()
         .captures(&current)
         .ok_or_else(|| FileError::at(line, "cannot read this `version:` line"))?;
-    doc.lines[line - 1] = format!("{}{}{new_token}{}{}", &caps[1], &caps[2], &caps[4], &caps[5]);
+    doc.lines[line - 1] = format!(
+        "{}{}{new_token}{}{}",
+        &caps[1], &caps[2], &caps[4], &caps[5]
+    );
     Ok(doc.render())
 }
 
 /// Bumps the chart's own `version:`; returns the new text and version.
 pub fn bump_version(text: &str, bump: Bump) -> FileResult<(String, Version)> {
     let chart = parse(text)?;
-    let (current, line) = chart.version.ok_or_else(|| FileError::whole("the chart has no top-level `version:`"))?;
+    let (current, line) = chart
+        .version
+        .ok_or_else(|| FileError::whole("the chart has no top-level `version:`"))?;
     let new = bump.apply(&current);
     let result = replace_version_token(text, line, &new.to_string())?;
     let after = parse(&result)?;
     if after.version.map(|(v, _)| v) != Some(new.clone()) || after.name != chart.name {
-        return Err(FileError::whole("internal error: the bumped Chart.yaml does not read back; nothing was written"));
+        return Err(FileError::whole(
+            "internal error: the bumped Chart.yaml does not read back; nothing was written",
+        ));
     }
     Ok((result, new))
 }
@@ -189,19 +224,27 @@ pub fn read_requirement(requirement: &str) -> Result<Vec<VersionReq>, String> {
                 parts.push(format!("{op}{}", &caps[3]));
                 consumed.push_str(&caps[0]);
             }
-            let leftover: String = alternative.chars().filter(|c| !c.is_whitespace() && *c != ',').collect();
+            let leftover: String = alternative
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != ',')
+                .collect();
             let used: String = consumed.chars().filter(|c| !c.is_whitespace()).collect();
             if parts.is_empty() || leftover.replace('v', "") != used.replace('v', "") {
-                return Err(format!("cannot read the version requirement `{requirement}`"));
+                return Err(format!(
+                    "cannot read the version requirement `{requirement}`"
+                ));
             }
-            VersionReq::parse(&parts.join(", ")).map_err(|e| format!("cannot read the version requirement `{requirement}`: {e}"))
+            VersionReq::parse(&parts.join(", "))
+                .map_err(|e| format!("cannot read the version requirement `{requirement}`: {e}"))
         })
         .collect()
 }
 
 /// Whether a Helm constraint admits a version.
 pub fn admits(requirement: &str, version: &Version) -> Result<bool, String> {
-    Ok(read_requirement(requirement)?.iter().any(|r| r.matches(version)))
+    Ok(read_requirement(requirement)?
+        .iter()
+        .any(|r| r.matches(version)))
 }
 
 /// Moves a requirement to a new version, keeping operators: the version of every
@@ -226,20 +269,29 @@ pub fn move_requirement(requirement: &str, new: &Version) -> Result<String, Stri
 /// Moves the requirement of dependency `name` to `new`.
 pub fn move_dependency(text: &str, name: &str, new: &Version) -> FileResult<String> {
     let chart = parse(text)?;
-    let dep = chart
-        .dependency(name)
-        .ok_or_else(|| FileError::whole(format!("no dependency named `{name}` under `dependencies:`")))?;
+    let dep = chart.dependency(name).ok_or_else(|| {
+        FileError::whole(format!(
+            "no dependency named `{name}` under `dependencies:`"
+        ))
+    })?;
     if dep.requirement.is_empty() {
-        return Err(FileError::at(dep.line, format!("the dependency `{name}` has no `version:`")));
+        return Err(FileError::at(
+            dep.line,
+            format!("the dependency `{name}` has no `version:`"),
+        ));
     }
     let moved = move_requirement(&dep.requirement, new).map_err(|e| FileError::at(dep.line, e))?;
     let result = replace_version_token(text, dep.line, &moved)?;
     let after = parse(&result)?;
-    let ok = after.dependency(name).is_some_and(|d| d.requirement == moved)
+    let ok = after
+        .dependency(name)
+        .is_some_and(|d| d.requirement == moved)
         && after.dependencies.len() == chart.dependencies.len()
         && after.version.map(|v| v.0) == chart.version.map(|v| v.0);
     if !ok {
-        return Err(FileError::whole("internal error: the edited Chart.yaml does not read back; nothing was written"));
+        return Err(FileError::whole(
+            "internal error: the edited Chart.yaml does not read back; nothing was written",
+        ));
     }
     Ok(result)
 }

@@ -55,7 +55,10 @@ fn call_regex() -> &'static Regex {
 
 fn args_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r#"^\s*(["'])([^"'\\]*)["']\s*,\s*(["'])([^"'\\]*)["']\s*,"#).expect("valid regex"))
+    RE.get_or_init(|| {
+        Regex::new(r#"^\s*(["'])([^"'\\]*)["']\s*,\s*(["'])([^"'\\]*)["']\s*,"#)
+            .expect("valid regex")
+    })
 }
 
 fn def_regex() -> &'static Regex {
@@ -101,23 +104,32 @@ fn closing_paren(text: &str, start: usize) -> Option<usize> {
 /// Parses the generator.
 pub fn parse(text: &str) -> FileResult<Generator> {
     let lines: Vec<&str> = text.lines().collect();
-    let method = lines.iter().position(|l| def_regex().is_match(l)).map(|def_line| {
-        let def_indent = indent_of(lines[def_line]);
-        let mut last = def_line;
-        let mut body_indent = None;
-        for (j, line) in lines.iter().enumerate().skip(def_line + 1) {
-            if is_blank(line) {
-                continue;
+    let method = lines
+        .iter()
+        .position(|l| def_regex().is_match(l))
+        .map(|def_line| {
+            let def_indent = indent_of(lines[def_line]);
+            let mut last = def_line;
+            let mut body_indent = None;
+            for (j, line) in lines.iter().enumerate().skip(def_line + 1) {
+                if is_blank(line) {
+                    continue;
+                }
+                if indent_of(line) <= def_indent {
+                    break;
+                }
+                body_indent.get_or_insert(indent_of(line));
+                last = j;
             }
-            if indent_of(line) <= def_indent {
-                break;
+            Method {
+                def_line,
+                last,
+                body_indent: body_indent.unwrap_or(def_indent + 4),
             }
-            body_indent.get_or_insert(indent_of(line));
-            last = j;
-        }
-        Method { def_line, last, body_indent: body_indent.unwrap_or(def_indent + 4) }
-    });
-    let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        });
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     let line_of = |offset: usize| line_starts.partition_point(|&s| s <= offset) - 1;
 
     let mut calls = Vec::new();
@@ -130,12 +142,16 @@ pub fn parse(text: &str) -> FileResult<Generator> {
         let end = closing_paren(text, m.end())
             .ok_or_else(|| FileError::at(first + 1, "this call's parenthesis is never closed"))?;
         let args = &text[m.end()..end - 1];
-        let Some(caps) = args_regex().captures(args) else { continue };
+        let Some(caps) = args_regex().captures(args) else {
+            continue;
+        };
         if &caps[2] != "postgres" {
             continue;
         }
         let key_offset = m.end() + caps.get(4).map_or(0, |k| k.start());
-        let in_postgres_method = method.as_ref().is_some_and(|md| first > md.def_line && first <= md.last);
+        let in_postgres_method = method
+            .as_ref()
+            .is_some_and(|md| first > md.def_line && first <= md.last);
         calls.push(SecretCall {
             key: caps[4].to_string(),
             line: line_of(key_offset) + 1,
@@ -152,15 +168,21 @@ pub fn parse(text: &str) -> FileResult<Generator> {
 /// Adds `self._set_generated("postgres", KEY, secrets.token_hex(32))` to `_postgres`.
 pub fn add_line(text: &str, key: &str) -> FileResult<String> {
     let generator = parse(text)?;
-    let method = generator
-        .method
-        .clone()
-        .ok_or_else(|| FileError::whole("the generator has no method `def _postgres(self)`; add it by hand first"))?;
+    let method = generator.method.clone().ok_or_else(|| {
+        FileError::whole("the generator has no method `def _postgres(self)`; add it by hand first")
+    })?;
     if let Some(call) = generator.call(key) {
-        return Err(FileError::at(call.line, format!("`{key}` is already set here")));
+        return Err(FileError::at(
+            call.line,
+            format!("`{key}` is already set here"),
+        ));
     }
     let lines: Vec<&str> = text.lines().collect();
-    let in_method: Vec<&SecretCall> = generator.calls.iter().filter(|c| c.in_postgres_method && c.generated).collect();
+    let in_method: Vec<&SecretCall> = generator
+        .calls
+        .iter()
+        .filter(|c| c.in_postgres_method && c.generated)
+        .collect();
     let (at, indent, quote) = match in_method.last() {
         Some(last) => (last.last + 1, indent_of(lines[last.first]), last.quote),
         None => (method.last + 1, method.body_indent, '"'),
@@ -170,22 +192,52 @@ pub fn add_line(text: &str, key: &str) -> FileResult<String> {
     let single = render(GENERATOR_LINE, &vars);
     let single_len = indent + single.trim_end().len();
     let joined_len = |c: &SecretCall| -> usize {
-        let joined: String = lines[c.first..=c.last].iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
-        indent_of(lines[c.first]) + joined.replace("( ", "(").replace(" )", ")").replace(", )", ")").len()
+        let joined: String = lines[c.first..=c.last]
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        indent_of(lines[c.first])
+            + joined
+                .replace("( ", "(")
+                .replace(" )", ")")
+                .replace(", )", ")")
+                .len()
     };
-    let wrapped: Vec<usize> = in_method.iter().filter(|c| c.last > c.first).map(|c| joined_len(c)).collect();
-    let longest_single = in_method.iter().filter(|c| c.last == c.first).map(|c| joined_len(c)).max().unwrap_or(0);
+    let wrapped: Vec<usize> = in_method
+        .iter()
+        .filter(|c| c.last > c.first)
+        .map(|c| joined_len(c))
+        .collect();
+    let longest_single = in_method
+        .iter()
+        .filter(|c| c.last == c.first)
+        .map(|c| joined_len(c))
+        .max()
+        .unwrap_or(0);
+    // The file's line length lies between its longest one-line call and its
+    // shortest wrapped one; where the new call falls between them, assume the
+    // smallest common formatter limit in that range (black's 79, 88, ...).
     let wrap = match wrapped.iter().min() {
         None => false,
         Some(_) if single_len <= longest_single => false,
         Some(&shortest_wrapped) if single_len >= shortest_wrapped => true,
-        Some(_) => single_len > 88,
+        Some(&shortest_wrapped) => {
+            let limit = [79, 88, 99, 100, 119, 120]
+                .into_iter()
+                .find(|l| (longest_single..shortest_wrapped).contains(l))
+                .unwrap_or((longest_single + shortest_wrapped) / 2);
+            single_len > limit
+        }
     };
-    let snippet = if wrap { render(GENERATOR_CALL_WRAPPED, &vars) } else { single };
-    let inner_indent = in_method
-        .iter()
-        .find(|c| c.last > c.first)
-        .map_or(4, |c| indent_of(lines[c.first + 1]).saturating_sub(indent_of(lines[c.first])));
+    let snippet = if wrap {
+        render(GENERATOR_CALL_WRAPPED, &vars)
+    } else {
+        single
+    };
+    let inner_indent = in_method.iter().find(|c| c.last > c.first).map_or(4, |c| {
+        indent_of(lines[c.first + 1]).saturating_sub(indent_of(lines[c.first]))
+    });
     let new_lines: Vec<String> = snippet
         .lines()
         .map(|l| {
@@ -204,14 +256,19 @@ pub fn add_line(text: &str, key: &str) -> FileResult<String> {
 pub fn remove_line(text: &str, key: &str) -> FileResult<String> {
     let generator = parse(text)?;
     let Some(call) = generator.call(key) else {
-        return Err(FileError::whole(format!("`{key}` is not set in the generator")));
+        return Err(FileError::whole(format!(
+            "`{key}` is not set in the generator"
+        )));
     };
     if let Some(method) = &generator.method {
         let others = (method.def_line + 1..=method.last)
             .filter(|j| *j < call.first || *j > call.last)
             .any(|j| !is_blank(text.lines().nth(j).unwrap_or("")));
         if call.in_postgres_method && !others {
-            return Err(FileError::at(call.line, "removing this call would leave `_postgres` empty; edit it by hand"));
+            return Err(FileError::at(
+                call.line,
+                "removing this call would leave `_postgres` empty; edit it by hand",
+            ));
         }
     }
     let mut doc = TextLines::new(text);
@@ -222,20 +279,34 @@ pub fn remove_line(text: &str, key: &str) -> FileResult<String> {
 }
 
 fn verify(before: &Generator, after: &str, key: &str, added: bool) -> FileResult<()> {
-    let fail = |why: &str| Err(FileError::whole(format!("internal error: the edited generator {why}; nothing was written")));
-    let Ok(parsed) = parse(after) else { return fail("no longer parses") };
+    let fail = |why: &str| {
+        Err(FileError::whole(format!(
+            "internal error: the edited generator {why}; nothing was written"
+        )))
+    };
+    let Ok(parsed) = parse(after) else {
+        return fail("no longer parses");
+    };
     if parsed.method.is_none() {
         return fail("lost its `_postgres` method");
     }
     let others = |g: &Generator| -> Vec<(String, bool)> {
-        g.calls.iter().filter(|c| c.key != key).map(|c| (c.key.clone(), c.generated)).collect()
+        g.calls
+            .iter()
+            .filter(|c| c.key != key)
+            .map(|c| (c.key.clone(), c.generated))
+            .collect()
     };
     if others(before) != others(&parsed) {
         return fail("changed other keys");
     }
     let new = parsed.call(key);
     if added != new.is_some_and(|c| c.generated && c.in_postgres_method) {
-        return fail(if added { "does not generate the new key" } else { "still sets the key" });
+        return fail(if added {
+            "does not generate the new key"
+        } else {
+            "still sets the key"
+        });
     }
     Ok(())
 }

@@ -52,23 +52,41 @@ impl Block {
     /// Why the block would not give the container a working database, if it would not.
     pub fn malformation(&self) -> Option<String> {
         let Some(name) = self.name() else {
-            return Some(format!("`.Values.{}` does not end in `_db`", self.values_key));
+            return Some(format!(
+                "`.Values.{}` does not end in `_db`",
+                self.values_key
+            ));
         };
         let mut missing = Vec::new();
-        for (field, suffix) in [(Field::User, "USER"), (Field::Db, "DB"), (Field::Password, "PASSWORD")] {
+        for (field, suffix) in [
+            (Field::User, "USER"),
+            (Field::Db, "DB"),
+            (Field::Password, "PASSWORD"),
+        ] {
             if !self.vars.iter().any(|v| v.field == field) {
                 missing.push(suffix);
             }
         }
         if !missing.is_empty() {
-            return Some(format!("the block for `{}` lacks VRO_DB_*_{}", self.values_key, missing.join(" and ")));
+            return Some(format!(
+                "the block for `{}` lacks VRO_DB_*_{}",
+                self.values_key,
+                missing.join(" and ")
+            ));
         }
         let mut ids: Vec<&str> = self.vars.iter().map(|v| v.id.as_str()).collect();
         ids.dedup();
         if ids.len() > 1 {
-            return Some(format!("the block for `{}` mixes the ids {}", self.values_key, ids.join(", ")));
+            return Some(format!(
+                "the block for `{}` mixes the ids {}",
+                self.values_key,
+                ids.join(", ")
+            ));
         }
-        let implied = DbName { name: name.to_string() }.env_id();
+        let implied = DbName {
+            name: name.to_string(),
+        }
+        .env_id();
         if ids[0].replace('_', "") != implied {
             return Some(format!(
                 "the block for `{}` uses the id `{}`, its values key implies `{implied}`",
@@ -141,7 +159,9 @@ impl Template {
 
     /// Every secret key the template reads, with its 1-based line.
     pub fn secret_keys(&self) -> impl Iterator<Item = (&str, usize)> {
-        self.blocks.iter().flat_map(|b| b.secret_keys.iter().map(|(k, l)| (k.as_str(), *l)))
+        self.blocks
+            .iter()
+            .flat_map(|b| b.secret_keys.iter().map(|(k, l)| (k.as_str(), *l)))
     }
 }
 
@@ -153,8 +173,10 @@ fn action_regex() -> &'static Regex {
 fn var_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r#"^\s*-\s+name:\s*["']?VRO_DB_([A-Za-z0-9_]+)_(USER|DB|PASSWORD)["']?\s*(#.*)?$"#)
-            .expect("valid regex")
+        Regex::new(
+            r#"^\s*-\s+name:\s*["']?VRO_DB_([A-Za-z0-9_]+)_(USER|DB|PASSWORD)["']?\s*(#.*)?$"#,
+        )
+        .expect("valid regex")
     })
 }
 
@@ -180,16 +202,25 @@ pub fn parse(text: &str) -> FileResult<Template> {
             match words.first().copied() {
                 Some("if" | "with" | "range" | "define" | "block") => {
                     let values_key = match (words[0], words.get(1)) {
-                        ("with" | "if", Some(arg)) if words.len() == 2 => {
-                            arg.strip_prefix(".Values.").filter(|k| !k.contains('.')).map(str::to_string)
-                        }
+                        ("with" | "if", Some(arg)) if words.len() == 2 => arg
+                            .strip_prefix(".Values.")
+                            .filter(|k| !k.contains('.'))
+                            .map(str::to_string),
                         _ => None,
                     };
-                    stack.push(Opener { line: i, values_key, vars: Vec::new(), secret_keys: Vec::new() });
+                    stack.push(Opener {
+                        line: i,
+                        values_key,
+                        vars: Vec::new(),
+                        secret_keys: Vec::new(),
+                    });
                 }
                 Some("end") => {
                     let Some(opener) = stack.pop() else {
-                        return Err(FileError::at(i + 1, "`end` without a matching `if`, `with` or `range`"));
+                        return Err(FileError::at(
+                            i + 1,
+                            "`end` without a matching `if`, `with` or `range`",
+                        ));
                     };
                     if let Some(values_key) = opener.values_key {
                         if values_key.ends_with("_db") || !opener.vars.is_empty() {
@@ -218,7 +249,11 @@ pub fn parse(text: &str) -> FileResult<Template> {
                 "DB" => Field::Db,
                 _ => Field::Password,
             };
-            let var = EnvVar { id: caps[1].to_string(), field, line: i + 1 };
+            let var = EnvVar {
+                id: caps[1].to_string(),
+                field,
+                line: i + 1,
+            };
             match stack.last_mut() {
                 Some(open) => open.vars.push(var),
                 None => stray_vars.push(var),
@@ -235,21 +270,32 @@ pub fn parse(text: &str) -> FileResult<Template> {
                         open.secret_keys.push((secret_key, i + 1));
                     }
                 }
-                _ if in_secret_ref.is_some_and(|ind| indent_of(line) <= ind) => in_secret_ref = None,
+                _ if in_secret_ref.is_some_and(|ind| indent_of(line) <= ind) => {
+                    in_secret_ref = None
+                }
                 _ => {}
             }
         }
     }
     if let Some(open) = stack.last() {
-        return Err(FileError::at(open.line + 1, "this action has no matching `end`"));
+        return Err(FileError::at(
+            open.line + 1,
+            "this action has no matching `end`",
+        ));
     }
     let root_entry = root_key_line.and_then(|k| item_around(&lines, k));
-    Ok(Template { blocks, stray_vars, root_entry })
+    Ok(Template {
+        blocks,
+        stray_vars,
+        root_entry,
+    })
 }
 
 /// The first and last line of the list item (`- name: ...`) that holds line `k`.
 fn item_around(lines: &[&str], k: usize) -> Option<(usize, usize)> {
-    let start = (0..k).rev().find(|&j| lines[j].trim_start().starts_with("- ") && indent_of(lines[j]) < indent_of(lines[k]))?;
+    let start = (0..k).rev().find(|&j| {
+        lines[j].trim_start().starts_with("- ") && indent_of(lines[j]) < indent_of(lines[k])
+    })?;
     let indent = indent_of(lines[start]);
     let mut last = k;
     for (j, line) in lines.iter().enumerate().skip(k + 1) {
@@ -270,7 +316,8 @@ fn item_around(lines: &[&str], k: usize) -> Option<(usize, usize)> {
 pub fn style(text: &str, template: &Template) -> FileResult<Style> {
     let lines: Vec<&str> = text.lines().collect();
     let step_in = |first: usize, last: usize| {
-        let value_from = (first..=last).find(|&j| lines[j].trim_start().starts_with("valueFrom:"))?;
+        let value_from =
+            (first..=last).find(|&j| lines[j].trim_start().starts_with("valueFrom:"))?;
         let below = (value_from + 1..=last).find(|&j| !is_blank(lines[j]))?;
         Some(indent_of(lines[below]).saturating_sub(indent_of(lines[value_from])))
     };
@@ -284,11 +331,17 @@ pub fn style(text: &str, template: &Template) -> FileResult<Style> {
         let quoted = item_line.contains("\"VRO_DB_") || item_line.contains("'VRO_DB_");
         return Ok(Style {
             with_indent: indent_of(with_line),
-            with_open: if with_line.trim_start().starts_with("{{-") { "{{-".into() } else { "{{".into() },
+            with_open: if with_line.trim_start().starts_with("{{-") {
+                "{{-".into()
+            } else {
+                "{{".into()
+            },
             end: end_line.trim().to_string(),
             end_indent: indent_of(end_line),
             item_indent: indent_of(item_line),
-            step: step_in(block.first, block.last).filter(|s| *s > 0).unwrap_or(2),
+            step: step_in(block.first, block.last)
+                .filter(|s| *s > 0)
+                .unwrap_or(2),
             quoted,
         });
     }
@@ -313,10 +366,18 @@ pub fn style(text: &str, template: &Template) -> FileResult<Style> {
 
 /// Renders the block for a database in the given style, as lines.
 pub fn render_block(db: &DbName, style: &Style) -> Vec<String> {
-    let snippet = if style.quoted { HELM_BLOCK_QUOTED } else { HELM_BLOCK_PLAIN };
+    let snippet = if style.quoted {
+        HELM_BLOCK_QUOTED
+    } else {
+        HELM_BLOCK_PLAIN
+    };
     let text = render(
         snippet,
-        &[("values_key", &db.values_key()), ("env_id", &db.env_id()), ("secret_key", &db.secret_key())],
+        &[
+            ("values_key", &db.values_key()),
+            ("env_id", &db.env_id()),
+            ("secret_key", &db.secret_key()),
+        ],
     );
     let lines: Vec<&str> = text.lines().collect();
     let count = lines.len();
@@ -327,7 +388,12 @@ pub fn render_block(db: &DbName, style: &Style) -> Vec<String> {
             let body = line.trim_start();
             if n == 0 {
                 let rest = body.trim_start_matches("{{-").trim_start_matches("{{");
-                format!("{}{}{}", " ".repeat(style.with_indent), style.with_open, rest)
+                format!(
+                    "{}{}{}",
+                    " ".repeat(style.with_indent),
+                    style.with_open,
+                    rest
+                )
             } else if n + 1 == count {
                 format!("{}{}", " ".repeat(style.end_indent), style.end)
             } else {
@@ -347,11 +413,17 @@ pub fn render_block(db: &DbName, style: &Style) -> Vec<String> {
 pub fn add_block(text: &str, db: &DbName) -> FileResult<String> {
     let template = parse(text)?;
     if let Some(block) = template.block(&db.values_key()) {
-        return Err(FileError::at(block.line, format!("a block for `{}` is already present", db.values_key())));
+        return Err(FileError::at(
+            block.line,
+            format!("a block for `{}` is already present", db.values_key()),
+        ));
     }
     let style = style(text, &template)?;
     // `style` has refused a template with neither blocks nor a root-password entry.
-    let at = match (template.blocks.iter().map(|b| b.last).max(), template.root_entry) {
+    let at = match (
+        template.blocks.iter().map(|b| b.last).max(),
+        template.root_entry,
+    ) {
         (Some(last), _) | (None, Some((_, last))) => last + 1,
         (None, None) => 0,
     };
@@ -366,7 +438,10 @@ pub fn add_block(text: &str, db: &DbName) -> FileResult<String> {
 pub fn remove_block(text: &str, db: &DbName) -> FileResult<String> {
     let template = parse(text)?;
     let Some(block) = template.block(&db.values_key()) else {
-        return Err(FileError::whole(format!("no block for `{}`", db.values_key())));
+        return Err(FileError::whole(format!(
+            "no block for `{}`",
+            db.values_key()
+        )));
     };
     let mut doc = TextLines::new(text);
     let mut first = block.first;
@@ -374,7 +449,10 @@ pub fn remove_block(text: &str, db: &DbName) -> FileResult<String> {
         first -= 1;
     }
     let mut last = block.last;
-    if first > 0 && is_blank(&doc.lines[first - 1]) && doc.lines.get(last + 1).is_some_and(|l| is_blank(l)) {
+    if first > 0
+        && is_blank(&doc.lines[first - 1])
+        && doc.lines.get(last + 1).is_some_and(|l| is_blank(l))
+    {
         last += 1;
     }
     doc.remove(first..=last);
@@ -391,13 +469,25 @@ fn is_template_comment(line: &str) -> bool {
 /// Checks that `after` holds the blocks of `before` plus (or minus) exactly the one
 /// for `db`, and that an added block is well formed.
 fn verify(before: &Template, after: &str, db: &DbName, added: bool) -> FileResult<()> {
-    let fail = |why: &str| Err(FileError::whole(format!("internal error: the edited template {why}; nothing was written")));
-    let Ok(parsed) = parse(after) else { return fail("no longer parses") };
+    let fail = |why: &str| {
+        Err(FileError::whole(format!(
+            "internal error: the edited template {why}; nothing was written"
+        )))
+    };
+    let Ok(parsed) = parse(after) else {
+        return fail("no longer parses");
+    };
     let summary = |t: &Template| -> Vec<(String, Vec<String>, Vec<String>)> {
         t.blocks
             .iter()
             .filter(|b| b.values_key != db.values_key())
-            .map(|b| (b.values_key.clone(), b.ids().iter().map(|s| s.to_string()).collect(), b.secret_keys.iter().map(|(k, _)| k.clone()).collect()))
+            .map(|b| {
+                (
+                    b.values_key.clone(),
+                    b.ids().iter().map(|s| s.to_string()).collect(),
+                    b.secret_keys.iter().map(|(k, _)| k.clone()).collect(),
+                )
+            })
             .collect()
     };
     if summary(before) != summary(&parsed) || parsed.stray_vars.len() != before.stray_vars.len() {

@@ -22,10 +22,16 @@ pub struct FileError {
 
 impl FileError {
     pub fn at(line: usize, message: impl Into<String>) -> FileError {
-        FileError { line: Some(line), message: message.into() }
+        FileError {
+            line: Some(line),
+            message: message.into(),
+        }
     }
     pub fn whole(message: impl Into<String>) -> FileError {
-        FileError { line: None, message: message.into() }
+        FileError {
+            line: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -61,7 +67,11 @@ impl TextLines {
         } else {
             body.split(newline).map(str::to_string).collect()
         };
-        TextLines { lines, newline, final_newline: final_newline || text.is_empty() }
+        TextLines {
+            lines,
+            newline,
+            final_newline: final_newline || text.is_empty(),
+        }
     }
 
     pub fn insert(&mut self, index: usize, new_lines: impl IntoIterator<Item = String>) {
@@ -158,10 +168,15 @@ pub fn parse_yaml(text: &str) -> FileResult<serde_yaml::Value> {
         let message = e.to_string();
         // serde_yaml places a duplicate key at the start of its mapping: find the key.
         let line = match (location, duplicate_key_of(&message)) {
-            (Some((line, column)), Some(key)) => duplicate_line(text, line, column, key).or(Some(line)),
+            (Some((line, column)), Some(key)) => {
+                duplicate_line(text, line, column, key).or(Some(line))
+            }
             (location, _) => location.map(|(line, _)| line),
         };
-        FileError { line, message: format!("YAML does not parse: {message}") }
+        FileError {
+            line,
+            message: format!("YAML does not parse: {message}"),
+        }
     })
 }
 
@@ -179,7 +194,11 @@ fn duplicate_line(text: &str, line: usize, column: usize, key: &str) -> Option<u
         if is_blank_or_comment(l) {
             continue;
         }
-        let at_indent = if i + 1 == line { true } else { indent_of(l) == indent };
+        let at_indent = if i + 1 == line {
+            true
+        } else {
+            indent_of(l) == indent
+        };
         if i + 1 > line && indent_of(l) < indent {
             break;
         }
@@ -206,10 +225,22 @@ mod tests {
 
     #[test]
     fn keys_and_comments() {
-        assert_eq!(split_key("  user: 'jovyan' # the hub"), Some(("user".into(), "'jovyan'")));
-        assert_eq!(split_key("\"x_db\": {user: a}"), Some(("x_db".into(), "{user: a}")));
-        assert_eq!(split_key("- name: postgres"), Some(("name".into(), "postgres")));
-        assert_eq!(split_key("url: https://x"), Some(("url".into(), "https://x")));
+        assert_eq!(
+            split_key("  user: 'jovyan' # the hub"),
+            Some(("user".into(), "'jovyan'"))
+        );
+        assert_eq!(
+            split_key("\"x_db\": {user: a}"),
+            Some(("x_db".into(), "{user: a}"))
+        );
+        assert_eq!(
+            split_key("- name: postgres"),
+            Some(("name".into(), "postgres"))
+        );
+        assert_eq!(
+            split_key("url: https://x"),
+            Some(("url".into(), "https://x"))
+        );
         assert_eq!(split_key("# a: b"), None);
         assert_eq!(split_key("plain text"), None);
         assert_eq!(strip_comment("'a # b' # c"), "'a # b' ");

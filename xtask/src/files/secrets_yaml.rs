@@ -7,7 +7,10 @@
 
 use serde_yaml::Value;
 
-use super::{indent_of, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError, FileResult, TextLines};
+use super::{
+    indent_of, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError, FileResult,
+    TextLines,
+};
 use crate::names::DbName;
 use crate::render::{render, SECRETS_ENTRY_COPY, SECRETS_ENTRY_GENERATE};
 
@@ -15,7 +18,10 @@ use crate::render::{render, SECRETS_ENTRY_COPY, SECRETS_ENTRY_GENERATE};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     Generate,
-    Copy { application: String, key: String },
+    Copy {
+        application: String,
+        key: String,
+    },
     /// Neither `generate` nor `copy`: set by hand.
     Manual,
 }
@@ -50,7 +56,11 @@ impl SecretsYaml {
 pub fn parse(text: &str) -> FileResult<SecretsYaml> {
     let root = parse_yaml(text)?;
     let mapping = match &root {
-        Value::Null => return Ok(SecretsYaml { entries: Vec::new() }),
+        Value::Null => {
+            return Ok(SecretsYaml {
+                entries: Vec::new(),
+            })
+        }
         Value::Mapping(m) => m,
         _ => return Err(FileError::at(1, "the file is not a YAML mapping")),
     };
@@ -60,7 +70,9 @@ pub fn parse(text: &str) -> FileResult<SecretsYaml> {
         if is_blank_or_comment(line) || indent_of(line) != 0 || line.trim() == "---" {
             continue;
         }
-        let Some((key, _)) = split_key(line) else { continue };
+        let Some((key, _)) = split_key(line) else {
+            continue;
+        };
         let mut last = j;
         let mut condition_line = None;
         for (k, l) in lines.iter().enumerate().skip(j + 1) {
@@ -105,7 +117,10 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
     let parsed = parse(text)?;
     let key = db.secret_key();
     if let Some(e) = parsed.entry(&key) {
-        return Err(FileError::at(e.line, format!("`{key}` is already declared")));
+        return Err(FileError::at(
+            e.line,
+            format!("`{key}` is already declared"),
+        ));
     }
     let lines: Vec<&str> = text.lines().collect();
     let step = lines
@@ -117,13 +132,19 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
         .unwrap_or(2);
     let quote = lines
         .iter()
-        .filter_map(|l| split_key(l).filter(|(k, _)| k == "description").map(|(_, v)| v.chars().next()))
+        .filter_map(|l| {
+            split_key(l)
+                .filter(|(k, _)| k == "description")
+                .map(|(_, v)| v.chars().next())
+        })
         .next()
         .flatten()
         .filter(|c| *c == '"' || *c == '\'')
         .map_or(String::new(), String::from);
     let (snippet, copy_app, copy_key) = match source {
-        Source::Copy { application, key } => (SECRETS_ENTRY_COPY, application.as_str(), key.as_str()),
+        Source::Copy { application, key } => {
+            (SECRETS_ENTRY_COPY, application.as_str(), key.as_str())
+        }
         _ => (SECRETS_ENTRY_GENERATE, "", ""),
     };
     let rendered = render(
@@ -141,9 +162,16 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
         .lines()
         .map(|l| format!("{}{}", " ".repeat(indent_of(l) / 2 * step), l.trim_start()))
         .collect();
-    let separated = parsed.entries.windows(2).any(|w| (w[0].last + 1..w[1].first).any(|k| is_blank(lines[k])));
+    let separated = parsed
+        .entries
+        .windows(2)
+        .any(|w| (w[0].last + 1..w[1].first).any(|k| is_blank(lines[k])));
     let sorted = parsed.entries.windows(2).all(|w| w[0].key <= w[1].key);
-    let next = if sorted { parsed.entries.iter().find(|e| e.key > key) } else { None };
+    let next = if sorted {
+        parsed.entries.iter().find(|e| e.key > key)
+    } else {
+        None
+    };
     let at = match (next, parsed.entries.last()) {
         (Some(next), _) => {
             let mut at = next.first;
@@ -161,16 +189,33 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
             }
             last.last + 1
         }
-        (None, None) => lines.iter().rposition(|l| !is_blank(l)).map_or(0, |i| i + 1),
+        (None, None) => lines
+            .iter()
+            .rposition(|l| !is_blank(l))
+            .map_or(0, |i| i + 1),
     };
     let mut doc = TextLines::new(text);
     doc.insert(at, block);
     let result = doc.render();
-    let after = parse(&result).map_err(|_| FileError::whole("internal error: the edited secrets.yaml does not parse; nothing was written"))?;
-    let keys = |s: &SecretsYaml| s.entries.iter().filter(|e| e.key != key).map(|e| e.key.clone()).collect::<Vec<_>>();
-    let added = after.entry(&key).is_some_and(|e| &e.source == source && e.condition.as_deref() == Some(&db.values_key()));
+    let after = parse(&result).map_err(|_| {
+        FileError::whole(
+            "internal error: the edited secrets.yaml does not parse; nothing was written",
+        )
+    })?;
+    let keys = |s: &SecretsYaml| {
+        s.entries
+            .iter()
+            .filter(|e| e.key != key)
+            .map(|e| e.key.clone())
+            .collect::<Vec<_>>()
+    };
+    let added = after
+        .entry(&key)
+        .is_some_and(|e| &e.source == source && e.condition.as_deref() == Some(&db.values_key()));
     if !added || keys(&after) != keys(&parsed) {
-        return Err(FileError::whole("internal error: the edited secrets.yaml does not read back; nothing was written"));
+        return Err(FileError::whole(
+            "internal error: the edited secrets.yaml does not read back; nothing was written",
+        ));
     }
     Ok(result)
 }
@@ -188,17 +233,38 @@ pub fn remove_entry(text: &str, key: &str) -> FileResult<String> {
     }
     let mut last = entry.last;
     let blank_after = doc.lines.get(last + 1).is_some_and(|l| is_blank(l));
-    if blank_after && (first == 0 || is_blank(&doc.lines[first - 1]) || entry.first != parsed.entries.last().map_or(0, |e| e.first)) {
+    if blank_after
+        && (first == 0
+            || is_blank(&doc.lines[first - 1])
+            || entry.first != parsed.entries.last().map_or(0, |e| e.first))
+    {
         last += 1;
     } else if first > 0 && is_blank(&doc.lines[first - 1]) {
         first -= 1;
     }
     doc.remove(first..=last);
     let result = doc.render();
-    let after = parse(&result).map_err(|_| FileError::whole("internal error: the edited secrets.yaml does not parse; nothing was written"))?;
-    let expected: Vec<&str> = parsed.entries.iter().map(|e| e.key.as_str()).filter(|k| *k != key).collect();
-    if after.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>() != expected {
-        return Err(FileError::whole("internal error: the edited secrets.yaml does not read back; nothing was written"));
+    let after = parse(&result).map_err(|_| {
+        FileError::whole(
+            "internal error: the edited secrets.yaml does not parse; nothing was written",
+        )
+    })?;
+    let expected: Vec<&str> = parsed
+        .entries
+        .iter()
+        .map(|e| e.key.as_str())
+        .filter(|k| *k != key)
+        .collect();
+    if after
+        .entries
+        .iter()
+        .map(|e| e.key.as_str())
+        .collect::<Vec<_>>()
+        != expected
+    {
+        return Err(FileError::whole(
+            "internal error: the edited secrets.yaml does not read back; nothing was written",
+        ));
     }
     Ok(result)
 }

@@ -100,9 +100,9 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
     let (container, container_index, range) = match nesting {
         Nesting::TopLevel => (Some(&root), None, 0..lines.len()),
         Nesting::UnderPostgres => {
-            let index = lines
-                .iter()
-                .position(|l| indent_of(l) == 0 && split_key(l).is_some_and(|(k, _)| k == "postgres"));
+            let index = lines.iter().position(|l| {
+                indent_of(l) == 0 && split_key(l).is_some_and(|(k, _)| k == "postgres")
+            });
             let end = index.map_or(0, |i| {
                 (i + 1..lines.len())
                     .find(|&j| !is_blank_or_comment(lines[j]) && indent_of(lines[j]) == 0)
@@ -134,7 +134,9 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
             if is_blank_or_comment(line) || indent_of(line) != child_indent {
                 continue;
             }
-            let Some((key, _)) = split_key(line) else { continue };
+            let Some((key, _)) = split_key(line) else {
+                continue;
+            };
             if !key.ends_with("_db") {
                 continue;
             }
@@ -152,7 +154,11 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
             let value = mapping.get(key.as_str()).cloned().unwrap_or(Value::Null);
             entries.push(entry_from(key, j, last, child_indent, &lines, &value));
         }
-        for key in mapping.keys().filter_map(Value::as_str).filter(|k| k.ends_with("_db")) {
+        for key in mapping
+            .keys()
+            .filter_map(Value::as_str)
+            .filter(|k| k.ends_with("_db"))
+        {
             if !entries.iter().any(|e| e.key == key) {
                 let line = container_index.map_or(1, |i| i + 1);
                 return Err(FileError::at(
@@ -175,17 +181,33 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
                 .map(|base| format!("{}/postgres", base.trim_end_matches('/')))
         });
 
-    Ok(ValuesFile { entries, vault_path, container_index, container_inline, root })
+    Ok(ValuesFile {
+        entries,
+        vault_path,
+        container_index,
+        container_inline,
+        root,
+    })
 }
 
-fn entry_from(key: String, first: usize, last: usize, indent: usize, lines: &[&str], value: &Value) -> DbEntry {
+fn entry_from(
+    key: String,
+    first: usize,
+    last: usize,
+    indent: usize,
+    lines: &[&str],
+    value: &Value,
+) -> DbEntry {
     let child_indent = (first + 1..=last)
         .find(|&k| !is_blank_or_comment(lines[k]))
         .map(|k| indent_of(lines[k]));
     let text = lines[first..=last].join("\n");
     let quote = ["user:", "db:"]
         .iter()
-        .filter_map(|field| text.find(field).map(|at| text[at + field.len()..].trim_start()))
+        .filter_map(|field| {
+            text.find(field)
+                .map(|at| text[at + field.len()..].trim_start())
+        })
         .find_map(|rest| match rest.chars().next() {
             Some('\'') => Some(Quote::Single),
             Some('"') => Some(Quote::Double),
@@ -200,13 +222,23 @@ fn entry_from(key: String, first: usize, last: usize, indent: usize, lines: &[&s
                 .into_iter()
                 .filter(|f| !m.get(*f).is_some_and(Value::is_string))
                 .collect();
-            (!missing.is_empty()).then(|| {
-                format!("`{key}` lacks a string `{}`", missing.join("` and `"))
-            })
+            (!missing.is_empty())
+                .then(|| format!("`{key}` lacks a string `{}`", missing.join("` and `")))
         }
         _ => Some(format!("`{key}` is not a mapping with `user` and `db`")),
     };
-    DbEntry { key, line: first + 1, first, last, indent, child_indent, user, db, problem, quote }
+    DbEntry {
+        key,
+        line: first + 1,
+        first,
+        last,
+        indent,
+        child_indent,
+        user,
+        db,
+        problem,
+        quote,
+    }
 }
 
 /// The smallest indentation step used anywhere in the file, 2 if none.
@@ -221,14 +253,23 @@ fn indent_step(text: &str) -> usize {
 
 /// Adds the entry `key: {user, db}` in block style after the last database entry,
 /// in the file's quoting and indentation. The key must not be present yet.
-pub fn add_entry(text: &str, nesting: Nesting, key: &str, user: &str, db: &str) -> FileResult<String> {
+pub fn add_entry(
+    text: &str,
+    nesting: Nesting,
+    key: &str,
+    user: &str,
+    db: &str,
+) -> FileResult<String> {
     let parsed = parse(text, nesting)?;
     if parsed.entry(key).is_some() {
         return Err(FileError::whole(format!("`{key}` is already present")));
     }
     if parsed.container_inline {
         let line = parsed.container_index.map_or(1, |i| i + 1);
-        return Err(FileError::at(line, "`postgres:` is written inline; write it in block style to add entries"));
+        return Err(FileError::at(
+            line,
+            "`postgres:` is written inline; write it in block style to add entries",
+        ));
     }
     let mut doc = TextLines::new(text);
     let step = indent_step(text);
@@ -247,7 +288,9 @@ pub fn add_entry(text: &str, nesting: Nesting, key: &str, user: &str, db: &str) 
             children.flatten().unwrap_or(step)
         }
     };
-    let child_step = last_entry.and_then(|e| e.child_indent.map(|c| c - e.indent)).unwrap_or(step);
+    let child_step = last_entry
+        .and_then(|e| e.child_indent.map(|c| c - e.indent))
+        .unwrap_or(step);
     let quote = last_entry.map_or(Quote::Plain, |e| e.quote);
     let pad = " ".repeat(indent);
     let child_pad = " ".repeat(indent + child_step);
@@ -269,10 +312,16 @@ pub fn add_entry(text: &str, nesting: Nesting, key: &str, user: &str, db: &str) 
         }
         (None, Some(container)) => container + 1,
         (None, None) => {
-            let end = doc.lines.iter().rposition(|l| !is_blank(l)).map_or(0, |i| i + 1);
+            let end = doc
+                .lines
+                .iter()
+                .rposition(|l| !is_blank(l))
+                .map_or(0, |i| i + 1);
             if nesting == Nesting::UnderPostgres {
                 // The block is already indented by `step` (there are no children to copy).
-                block = std::iter::once("postgres:".to_string()).chain(block).collect();
+                block = std::iter::once("postgres:".to_string())
+                    .chain(block)
+                    .collect();
             }
             if end > 0 && top_level_keys_separated(&doc.lines[..end]) {
                 block.insert(0, String::new());
@@ -319,7 +368,8 @@ pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<Strin
     let mut last = entry.last;
     if first > section_start && is_blank(&doc.lines[first - 1]) {
         first -= 1;
-    } else if first == section_start && last + 1 < doc.lines.len() && is_blank(&doc.lines[last + 1]) {
+    } else if first == section_start && last + 1 < doc.lines.len() && is_blank(&doc.lines[last + 1])
+    {
         last += 1;
     }
     doc.remove(first..=last);
@@ -337,12 +387,20 @@ fn verify_change(
     key: &str,
     added: Option<(&str, &str)>,
 ) -> FileResult<()> {
-    let fail = |why: &str| Err(FileError::whole(format!("internal error: the edited file {why}; nothing was written")));
-    let Ok(after_parsed) = parse(after, nesting) else { return fail("no longer parses") };
+    let fail = |why: &str| {
+        Err(FileError::whole(format!(
+            "internal error: the edited file {why}; nothing was written"
+        )))
+    };
+    let Ok(after_parsed) = parse(after, nesting) else {
+        return fail("no longer parses");
+    };
     let mut after_root = after_parsed.root.clone();
     let container = match nesting {
         Nesting::TopLevel => after_root.as_mapping_mut(),
-        Nesting::UnderPostgres => after_root.get_mut("postgres").and_then(Value::as_mapping_mut),
+        Nesting::UnderPostgres => after_root
+            .get_mut("postgres")
+            .and_then(Value::as_mapping_mut),
     };
     let removed = container.and_then(|m| m.remove(key));
     let mut before_root = before.root.clone();
@@ -356,7 +414,9 @@ fn verify_change(
                 return fail("does not hold the new entry");
             }
             if nesting == Nesting::UnderPostgres && before_root.get("postgres").is_none() {
-                before_root.as_mapping_mut().map(|m| m.insert("postgres".into(), Value::Mapping(Mapping::new())));
+                before_root
+                    .as_mapping_mut()
+                    .map(|m| m.insert("postgres".into(), Value::Mapping(Mapping::new())));
             }
         }
         None => {
@@ -365,7 +425,9 @@ fn verify_change(
             }
             let container = match nesting {
                 Nesting::TopLevel => before_root.as_mapping_mut(),
-                Nesting::UnderPostgres => before_root.get_mut("postgres").and_then(Value::as_mapping_mut),
+                Nesting::UnderPostgres => before_root
+                    .get_mut("postgres")
+                    .and_then(Value::as_mapping_mut),
             };
             container.map(|m| m.remove(key));
         }

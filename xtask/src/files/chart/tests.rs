@@ -19,8 +19,18 @@ fn bump_version_table() {
         (CHART, Bump::Patch, "version: 0.1.5", "0.1.5"),
         (CHART, Bump::Minor, "version: 0.2.0", "0.2.0"),
         (CHART, Bump::Major, "version: 1.0.0", "1.0.0"),
-        ("name: postgres\nversion: \"1.9.9\" # keep\n", Bump::Patch, "version: \"1.9.10\" # keep", "1.9.10"),
-        ("name: postgres\nversion: '0.1.0'", Bump::Minor, "version: '0.2.0'", "0.2.0"),
+        (
+            "name: postgres\nversion: \"1.9.9\" # keep\n",
+            Bump::Patch,
+            "version: \"1.9.10\" # keep",
+            "1.9.10",
+        ),
+        (
+            "name: postgres\nversion: '0.1.0'",
+            Bump::Minor,
+            "version: '0.2.0'",
+            "0.2.0",
+        ),
     ];
     for (input, bump, line, new) in cases {
         let (out, version) = bump_version(input, bump).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -57,18 +67,35 @@ fn move_requirement_table() {
         ("v0.1.4", "v0.1.5"),
         (">=v0.1.0", ">=v0.1.5"),
     ] {
-        assert_eq!(move_requirement(before, &new).as_deref(), Ok(after), "{before}");
+        assert_eq!(
+            move_requirement(before, &new).as_deref(),
+            Ok(after),
+            "{before}"
+        );
     }
     // Caret and tilde keep their operator on a minor or major bump too.
-    assert_eq!(move_requirement("^0.1.0", &Version::new(0, 2, 0)).as_deref(), Ok("^0.2.0"));
-    assert_eq!(move_requirement("~0.1", &Version::new(1, 0, 0)).as_deref(), Ok("~1.0.0"));
+    assert_eq!(
+        move_requirement("^0.1.0", &Version::new(0, 2, 0)).as_deref(),
+        Ok("^0.2.0")
+    );
+    assert_eq!(
+        move_requirement("~0.1", &Version::new(1, 0, 0)).as_deref(),
+        Ok("~1.0.0")
+    );
 }
 
 #[test]
 fn a_requirement_that_cannot_admit_the_new_version_is_refused() {
-    for (before, new) in [(">=0.1.0 <0.1.5", "0.1.5"), (">=0.1.0, <0.2", "0.2.0"), ("<1.0.0", "1.0.0")] {
+    for (before, new) in [
+        (">=0.1.0 <0.1.5", "0.1.5"),
+        (">=0.1.0, <0.2", "0.2.0"),
+        ("<1.0.0", "1.0.0"),
+    ] {
         let err = move_requirement(before, &v(new)).unwrap_err();
-        assert!(err.contains("does not admit") && err.contains(before), "{before}: {err}");
+        assert!(
+            err.contains("does not admit") && err.contains(before),
+            "{before}: {err}"
+        );
     }
     let err = move_requirement("latest please", &v("1.0.0")).unwrap_err();
     assert!(err.contains("cannot read"), "{err}");
@@ -88,7 +115,12 @@ fn admits_reads_helm_constraints() {
     for (req, version) in yes {
         assert_eq!(admits(req, &v(version)), Ok(true), "{req} {version}");
     }
-    let no = [("0.1.4", "0.1.5"), (">=0.1.0 <1.0.0", "1.0.0"), ("^0.1.0", "0.2.0"), ("1.0 - 1.4", "1.5.0")];
+    let no = [
+        ("0.1.4", "0.1.5"),
+        (">=0.1.0 <1.0.0", "1.0.0"),
+        ("^0.1.0", "0.2.0"),
+        ("1.0 - 1.4", "1.5.0"),
+    ];
     for (req, version) in no {
         assert_eq!(admits(req, &v(version)), Ok(false), "{req} {version}");
     }
@@ -121,13 +153,17 @@ fn move_dependency_table() {
     ];
     for (before, after) in cases {
         let input = UMBRELLA.replace("@@REQ@@", before);
-        let out = move_dependency(&input, "postgres", &v("0.1.5")).unwrap_or_else(|e| panic!("{before}: {e}"));
+        let out = move_dependency(&input, "postgres", &v("0.1.5"))
+            .unwrap_or_else(|e| panic!("{before}: {e}"));
         assert_eq!(out, UMBRELLA.replace("@@REQ@@", after), "{before}");
     }
     // No final newline, the dependency written last.
     let input = "name: x\nversion: 1.0.0\ndependencies:\n- name: postgres\n  version: \"0.1.0\"";
     let out = move_dependency(input, "postgres", &v("0.1.1")).unwrap();
-    assert_eq!(out, "name: x\nversion: 1.0.0\ndependencies:\n- name: postgres\n  version: \"0.1.1\"");
+    assert_eq!(
+        out,
+        "name: x\nversion: 1.0.0\ndependencies:\n- name: postgres\n  version: \"0.1.1\""
+    );
 }
 
 #[test]
@@ -138,8 +174,12 @@ fn move_dependency_errors_name_the_line() {
     assert!(err.message.contains("does not admit"), "{err}");
     let err = move_dependency(&input, "mysql", &v("0.2.0")).unwrap_err();
     assert!(err.message.contains("`mysql`"), "{err}");
-    let err = move_dependency("name: x\ndependencies:\n  - name: postgres\n    repository: r\n", "postgres", &v("1.0.0"))
-        .unwrap_err();
+    let err = move_dependency(
+        "name: x\ndependencies:\n  - name: postgres\n    repository: r\n",
+        "postgres",
+        &v("1.0.0"),
+    )
+    .unwrap_err();
     assert_eq!(err.line, Some(3), "{err}");
     assert!(err.message.contains("no `version:`"), "{err}");
 }
@@ -152,8 +192,16 @@ fn parse_reads_dependencies_with_lines() {
     assert_eq!(
         chart.dependencies,
         [
-            Dependency { name: "redis".into(), requirement: "0.1.0".into(), line: 6 },
-            Dependency { name: "postgres".into(), requirement: ">=0.1.0".into(), line: 9 },
+            Dependency {
+                name: "redis".into(),
+                requirement: "0.1.0".into(),
+                line: 6
+            },
+            Dependency {
+                name: "postgres".into(),
+                requirement: ">=0.1.0".into(),
+                line: 9
+            },
         ]
     );
     // A `version:` nested in another key is not the chart's.
@@ -168,6 +216,9 @@ fn parse_reads_dependencies_with_lines() {
 fn bump_parses() {
     assert_eq!("minor".parse::<Bump>(), Ok(Bump::Minor));
     let err = "huge".parse::<Bump>().unwrap_err();
-    assert!(err.contains("`huge`") && err.contains("patch, minor or major"), "{err}");
+    assert!(
+        err.contains("`huge`") && err.contains("patch, minor or major"),
+        "{err}"
+    );
     assert_eq!(Bump::Patch.apply(&v("1.2.3-rc.1")), v("1.2.4"));
 }

@@ -68,13 +68,21 @@ fn add_line_table() {
 fn add_then_remove_gives_the_original_bytes() {
     for (what, input, key, _) in cases() {
         let added = add_line(&input, key).unwrap();
-        assert_eq!(remove_line(&added, key).unwrap_or_else(|e| panic!("{what}: {e}")), input, "{what}");
+        assert_eq!(
+            remove_line(&added, key).unwrap_or_else(|e| panic!("{what}: {e}")),
+            input,
+            "{what}"
+        );
     }
 }
 
 #[test]
 fn a_missing_method_or_a_present_key_is_refused() {
-    let err = add_line("class G:\n    def _gafaelfawr(self):\n        pass\n", "a_password").unwrap_err();
+    let err = add_line(
+        "class G:\n    def _gafaelfawr(self):\n        pass\n",
+        "a_password",
+    )
+    .unwrap_err();
     assert!(err.message.contains("def _postgres(self)"), "{err}");
     let text = "class G:\n    def _postgres(self):\n        self._set_generated(\n            \"postgres\", \"a_password\", secrets.token_hex(32)\n        )\n";
     let err = add_line(text, "a_password").unwrap_err();
@@ -102,18 +110,40 @@ class G:
 ";
     let g = parse(text).unwrap();
     let method = g.method.clone().unwrap();
-    assert_eq!((method.def_line, method.last, method.body_indent), (1, 6, 8));
-    let calls: Vec<(&str, usize, bool, bool, usize, usize)> =
-        g.calls.iter().map(|c| (c.key.as_str(), c.line, c.generated, c.in_postgres_method, c.first, c.last)).collect();
+    assert_eq!(
+        (method.def_line, method.last, method.body_indent),
+        (1, 6, 8)
+    );
+    let calls: Vec<(&str, usize, bool, bool, usize, usize)> = g
+        .calls
+        .iter()
+        .map(|c| {
+            (
+                c.key.as_str(),
+                c.line,
+                c.generated,
+                c.in_postgres_method,
+                c.first,
+                c.last,
+            )
+        })
+        .collect();
     assert_eq!(
         calls,
-        [("a_password", 5, true, true, 3, 5), ("b_password", 7, false, true, 6, 6), ("c_password", 11, false, false, 10, 10)]
+        [
+            ("a_password", 5, true, true, 3, 5),
+            ("b_password", 7, false, true, 6, 6),
+            ("c_password", 11, false, false, 10, 10)
+        ]
     );
 }
 
 #[test]
 fn an_unclosed_call_is_an_error_with_its_line() {
-    let err = parse("class G:\n    def _postgres(self):\n        self._set_generated(\"postgres\", \"a\",\n").unwrap_err();
+    let err = parse(
+        "class G:\n    def _postgres(self):\n        self._set_generated(\"postgres\", \"a\",\n",
+    )
+    .unwrap_err();
     assert_eq!(err.line, Some(3), "{err}");
     assert!(err.message.contains("never closed"), "{err}");
 }

@@ -1,7 +1,9 @@
 use super::*;
 
 fn db(name: &str) -> DbName {
-    DbName { name: name.to_string() }
+    DbName {
+        name: name.to_string(),
+    }
 }
 
 const ROOT_PLAIN_2: &str = "\
@@ -124,11 +126,20 @@ fn cases() -> Vec<(&'static str, String, String)> {
         ),
         (
             "after the last of two blocks, not the first",
-            cat(&[ROOT_QUOTED_4, BLOCK_QUOTED_4, &BLOCK_QUOTED_4.replace("GAFAELFAWR", "NARRATIVELOG").replace("gafaelfawr", "narrativelog"), TAIL]),
             cat(&[
                 ROOT_QUOTED_4,
                 BLOCK_QUOTED_4,
-                &BLOCK_QUOTED_4.replace("GAFAELFAWR", "NARRATIVELOG").replace("gafaelfawr", "narrativelog"),
+                &BLOCK_QUOTED_4
+                    .replace("GAFAELFAWR", "NARRATIVELOG")
+                    .replace("gafaelfawr", "narrativelog"),
+                TAIL,
+            ]),
+            cat(&[
+                ROOT_QUOTED_4,
+                BLOCK_QUOTED_4,
+                &BLOCK_QUOTED_4
+                    .replace("GAFAELFAWR", "NARRATIVELOG")
+                    .replace("gafaelfawr", "narrativelog"),
                 NEW_QUOTED_4,
                 TAIL,
             ]),
@@ -152,16 +163,24 @@ fn add_block_table() {
 fn add_then_remove_gives_the_original_bytes() {
     for (what, input, _) in cases() {
         let added = add_block(&input, &db("exposure_log")).unwrap();
-        let removed = remove_block(&added, &db("exposure_log")).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let removed =
+            remove_block(&added, &db("exposure_log")).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(removed, input, "{what}");
     }
 }
 
 #[test]
 fn remove_block_takes_its_comment() {
-    let commented = BLOCK_PLAIN_2.replacen("  {{- with", "  {{- /* The notebook hub. */}}\n  {{- with", 1);
+    let commented = BLOCK_PLAIN_2.replacen(
+        "  {{- with",
+        "  {{- /* The notebook hub. */}}\n  {{- with",
+        1,
+    );
     let input = cat(&[ROOT_PLAIN_2, &commented, TAIL]);
-    assert_eq!(remove_block(&input, &db("jupyterhub")).unwrap(), cat(&[ROOT_PLAIN_2, TAIL]));
+    assert_eq!(
+        remove_block(&input, &db("jupyterhub")).unwrap(),
+        cat(&[ROOT_PLAIN_2, TAIL])
+    );
     let err = remove_block(&input, &db("nothing")).unwrap_err();
     assert!(err.message.contains("nothing_db"), "{err}");
 }
@@ -183,23 +202,44 @@ fn neither_block_nor_root_entry_is_refused() {
 
 #[test]
 fn parse_reads_blocks_with_lines() {
-    let text = cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &BLOCK_QUOTED_4.replace("                ", "  ")]);
+    let text = cat(&[
+        ROOT_PLAIN_2,
+        BLOCK_PLAIN_2,
+        &BLOCK_QUOTED_4.replace("                ", "  "),
+    ]);
     let t = parse(&text).unwrap();
     assert_eq!(t.root_entry, Some((1, 5)));
     assert!(t.stray_vars.is_empty());
-    let summary: Vec<(&str, usize, usize, usize)> =
-        t.blocks.iter().map(|b| (b.values_key.as_str(), b.line, b.first, b.last)).collect();
-    assert_eq!(summary, [("jupyterhub_db", 7, 6, 16), ("gafaelfawr_db", 18, 17, 27)]);
+    let summary: Vec<(&str, usize, usize, usize)> = t
+        .blocks
+        .iter()
+        .map(|b| (b.values_key.as_str(), b.line, b.first, b.last))
+        .collect();
+    assert_eq!(
+        summary,
+        [("jupyterhub_db", 7, 6, 16), ("gafaelfawr_db", 18, 17, 27)]
+    );
     let hub = &t.blocks[0];
-    let vars: Vec<(&str, Field, usize)> = hub.vars.iter().map(|v| (v.id.as_str(), v.field, v.line)).collect();
+    let vars: Vec<(&str, Field, usize)> = hub
+        .vars
+        .iter()
+        .map(|v| (v.id.as_str(), v.field, v.line))
+        .collect();
     assert_eq!(
         vars,
-        [("JUPYTERHUB", Field::User, 8), ("JUPYTERHUB", Field::Db, 10), ("JUPYTERHUB", Field::Password, 12)]
+        [
+            ("JUPYTERHUB", Field::User, 8),
+            ("JUPYTERHUB", Field::Db, 10),
+            ("JUPYTERHUB", Field::Password, 12)
+        ]
     );
     assert_eq!(hub.secret_keys, [("jupyterhub_password".to_string(), 16)]);
     assert_eq!(t.blocks[1].secret_key(), Some("gafaelfawr_password"));
     assert_eq!(t.blocks[1].malformation(), None);
-    assert_eq!(t.secret_keys().map(|(k, _)| k).collect::<Vec<_>>(), ["jupyterhub_password", "gafaelfawr_password"]);
+    assert_eq!(
+        t.secret_keys().map(|(k, _)| k).collect::<Vec<_>>(),
+        ["jupyterhub_password", "gafaelfawr_password"]
+    );
 }
 
 #[test]
@@ -220,7 +260,16 @@ fn style_of_each_kind() {
     );
     let text = cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2]);
     let s = style(&text, &parse(&text).unwrap()).unwrap();
-    assert_eq!((s.with_open.as_str(), s.end.as_str(), s.item_indent, s.step, s.quoted), ("{{-", "{{- end }}", 2, 2, false));
+    assert_eq!(
+        (
+            s.with_open.as_str(),
+            s.end.as_str(),
+            s.item_indent,
+            s.step,
+            s.quoted
+        ),
+        ("{{-", "{{- end }}", 2, 2, false)
+    );
 }
 
 #[test]
@@ -228,11 +277,20 @@ fn malformed_blocks_say_why() {
     let block = |body: &str| cat(&["env:\n{{- with .Values.x_db }}\n", body, "{{- end }}\n"]);
     let full = "- name: VRO_DB_X_USER\n  value: {{ .user }}\n- name: VRO_DB_X_DB\n  value: {{ .db }}\n- name: VRO_DB_X_PASSWORD\n  valueFrom:\n    secretKeyRef:\n      name: postgres\n      key: x_password\n";
     let cases = [
-        (full.replace("- name: VRO_DB_X_DB\n  value: {{ .db }}\n", ""), "lacks VRO_DB_*_DB"),
+        (
+            full.replace("- name: VRO_DB_X_DB\n  value: {{ .db }}\n", ""),
+            "lacks VRO_DB_*_DB",
+        ),
         (full.replace("VRO_DB_X_DB", "VRO_DB_Y_DB"), "mixes the ids"),
         (full.replace("VRO_DB_X_", "VRO_DB_Z_"), "implies `X`"),
-        (full.replace("key: x_password", "key: y_password"), "implies `x_password`"),
-        (full.replace("      key: x_password\n", ""), "reads no secret key"),
+        (
+            full.replace("key: x_password", "key: y_password"),
+            "implies `x_password`",
+        ),
+        (
+            full.replace("      key: x_password\n", ""),
+            "reads no secret key",
+        ),
     ];
     for (body, expected) in cases {
         let t = parse(&block(&body)).unwrap();
@@ -242,7 +300,9 @@ fn malformed_blocks_say_why() {
     let t = parse(&block(full)).unwrap();
     assert_eq!(t.block("x_db").unwrap().malformation(), None);
     // `-` in a secret key counts as `_`.
-    let dashed = full.replace("key: x_password", "key: \"x-y_password\"").replace("VRO_DB_X_", "VRO_DB_XY_");
+    let dashed = full
+        .replace("key: x_password", "key: \"x-y_password\"")
+        .replace("VRO_DB_X_", "VRO_DB_XY_");
     let t = parse(&block(&dashed).replace("x_db", "x_y_db")).unwrap();
     assert_eq!(t.block("x_y_db").unwrap().malformation(), None);
     assert!(secret_key_matches("vo-cutouts_password", "vo_cutouts"));
@@ -253,13 +313,20 @@ fn malformed_blocks_say_why() {
 fn underscore_ids_and_stray_variables_are_read() {
     let text = "env:\n- name: VRO_DB_EXPOSURE_CHECKER_USER\n  value: a\n{{- if eq 1 1 }}\n- name: VRO_DB_LOOSE_DB\n  value: b\n{{- end }}\n";
     let t = parse(text).unwrap();
-    let stray: Vec<(&str, usize)> = t.stray_vars.iter().map(|v| (v.id.as_str(), v.line)).collect();
+    let stray: Vec<(&str, usize)> = t
+        .stray_vars
+        .iter()
+        .map(|v| (v.id.as_str(), v.line))
+        .collect();
     assert_eq!(stray, [("EXPOSURE_CHECKER", 2), ("LOOSE", 5)]);
     assert!(t.blocks.is_empty());
     // A values key that is not `_db` but guards variables is a block, and a malformed one.
     let t = parse(&text.replace("if eq 1 1", "if .Values.enabled")).unwrap();
     assert_eq!(t.blocks.len(), 1);
-    assert!(t.blocks[0].malformation().unwrap().contains("does not end in `_db`"));
+    assert!(t.blocks[0]
+        .malformation()
+        .unwrap()
+        .contains("does not end in `_db`"));
 }
 
 #[test]

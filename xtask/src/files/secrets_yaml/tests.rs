@@ -1,7 +1,9 @@
 use super::*;
 
 fn db(name: &str) -> DbName {
-    DbName { name: name.to_string() }
+    DbName {
+        name: name.to_string(),
+    }
 }
 
 const A: &str = "alpha_password:\n  description: \"Password for the alpha database.\"\n  if: alpha_db\n  generate:\n    type: password\n";
@@ -15,18 +17,56 @@ fn cat(parts: &[&str]) -> String {
 }
 
 fn copy() -> Source {
-    Source::Copy { application: "exposurelog".into(), key: "db-password".into() }
+    Source::Copy {
+        application: "exposurelog".into(),
+        key: "db-password".into(),
+    }
 }
 
 fn cases() -> Vec<(&'static str, String, Source, String)> {
     vec![
-        ("sorted, no blank lines", cat(&[A, ROOT, Z]), Source::Generate, cat(&[A, NEW, ROOT, Z])),
-        ("sorted, blank lines", cat(&[A, "\n", ROOT, "\n", Z]), Source::Generate, cat(&[A, "\n", NEW, "\n", ROOT, "\n", Z])),
-        ("sorted, last place", cat(&[A]), Source::Generate, cat(&[A, NEW])),
-        ("sorted, blank lines, last place", cat(&[A, "\n", A.replace("alpha", "beta").as_str()]), Source::Generate, cat(&[A, "\n", A.replace("alpha", "beta").as_str(), "\n", NEW])),
-        ("unsorted: at the end", cat(&[ROOT, A, Z]), Source::Generate, cat(&[ROOT, A, Z, NEW])),
-        ("unsorted, blank lines", cat(&[Z, "\n", A]), Source::Generate, cat(&[Z, "\n", A, "\n", NEW])),
-        ("copy, sorted", cat(&[A, ROOT]), copy(), cat(&[A, NEW_COPY, ROOT])),
+        (
+            "sorted, no blank lines",
+            cat(&[A, ROOT, Z]),
+            Source::Generate,
+            cat(&[A, NEW, ROOT, Z]),
+        ),
+        (
+            "sorted, blank lines",
+            cat(&[A, "\n", ROOT, "\n", Z]),
+            Source::Generate,
+            cat(&[A, "\n", NEW, "\n", ROOT, "\n", Z]),
+        ),
+        (
+            "sorted, last place",
+            cat(&[A]),
+            Source::Generate,
+            cat(&[A, NEW]),
+        ),
+        (
+            "sorted, blank lines, last place",
+            cat(&[A, "\n", A.replace("alpha", "beta").as_str()]),
+            Source::Generate,
+            cat(&[A, "\n", A.replace("alpha", "beta").as_str(), "\n", NEW]),
+        ),
+        (
+            "unsorted: at the end",
+            cat(&[ROOT, A, Z]),
+            Source::Generate,
+            cat(&[ROOT, A, Z, NEW]),
+        ),
+        (
+            "unsorted, blank lines",
+            cat(&[Z, "\n", A]),
+            Source::Generate,
+            cat(&[Z, "\n", A, "\n", NEW]),
+        ),
+        (
+            "copy, sorted",
+            cat(&[A, ROOT]),
+            copy(),
+            cat(&[A, NEW_COPY, ROOT]),
+        ),
         (
             "a comment above the next entry stays with it",
             cat(&[A, "# The superuser.\n", ROOT]),
@@ -35,7 +75,10 @@ fn cases() -> Vec<(&'static str, String, Source, String)> {
         ),
         (
             "4-space indentation, unquoted descriptions",
-            cat(&[&A.replace("  ", "    ").replace('"', ""), &Z.replace("  ", "    ").replace('"', "")]),
+            cat(&[
+                &A.replace("  ", "    ").replace('"', ""),
+                &Z.replace("  ", "    ").replace('"', ""),
+            ]),
             Source::Generate,
             cat(&[
                 &A.replace("  ", "    ").replace('"', ""),
@@ -43,17 +86,31 @@ fn cases() -> Vec<(&'static str, String, Source, String)> {
                 &Z.replace("  ", "    ").replace('"', ""),
             ]),
         ),
-        ("no final newline", cat(&[A, ROOT.trim_end()]), Source::Generate, cat(&[A, NEW, ROOT.trim_end()])),
+        (
+            "no final newline",
+            cat(&[A, ROOT.trim_end()]),
+            Source::Generate,
+            cat(&[A, NEW, ROOT.trim_end()]),
+        ),
     ]
 }
 
 #[test]
 fn add_entry_table() {
     for (what, input, source, output) in cases() {
-        let got = add_entry(&input, &db("exposurelog"), &source).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let got = add_entry(&input, &db("exposurelog"), &source)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(got, output, "{what}");
-        let entry = parse(&got).unwrap().entry("exposurelog_password").cloned().unwrap();
-        assert_eq!((entry.source, entry.condition.as_deref()), (source, Some("exposurelog_db")), "{what}");
+        let entry = parse(&got)
+            .unwrap()
+            .entry("exposurelog_password")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (entry.source, entry.condition.as_deref()),
+            (source, Some("exposurelog_db")),
+            "{what}"
+        );
     }
 }
 
@@ -61,7 +118,8 @@ fn add_entry_table() {
 fn add_then_remove_gives_the_original_bytes() {
     for (what, input, source, _) in cases() {
         let added = add_entry(&input, &db("exposurelog"), &source).unwrap();
-        let removed = remove_entry(&added, "exposurelog_password").unwrap_or_else(|e| panic!("{what}: {e}"));
+        let removed =
+            remove_entry(&added, "exposurelog_password").unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(removed, input, "{what}");
     }
 }
@@ -69,7 +127,10 @@ fn add_then_remove_gives_the_original_bytes() {
 #[test]
 fn an_empty_file_gets_its_first_entry() {
     // No description to copy the quoting of: plain.
-    assert_eq!(add_entry("", &db("exposurelog"), &Source::Generate).unwrap(), NEW.replace('"', ""));
+    assert_eq!(
+        add_entry("", &db("exposurelog"), &Source::Generate).unwrap(),
+        NEW.replace('"', "")
+    );
 }
 
 #[test]
@@ -83,12 +144,28 @@ fn a_declared_key_is_refused_with_its_line() {
 
 #[test]
 fn parse_reads_sources_conditions_and_lines() {
-    let text = cat(&["# Secrets of postgres.\n", A, "\n", ROOT, "manual_password:\n  description: set by hand\n  if: other_db\n", Z]);
+    let text = cat(&[
+        "# Secrets of postgres.\n",
+        A,
+        "\n",
+        ROOT,
+        "manual_password:\n  description: set by hand\n  if: other_db\n",
+        Z,
+    ]);
     let s = parse(&text).unwrap();
     let summary: Vec<(&str, usize, usize, usize, Option<&str>, Option<usize>)> = s
         .entries
         .iter()
-        .map(|e| (e.key.as_str(), e.line, e.first, e.last, e.condition.as_deref(), e.condition_line))
+        .map(|e| {
+            (
+                e.key.as_str(),
+                e.line,
+                e.first,
+                e.last,
+                e.condition.as_deref(),
+                e.condition_line,
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -102,7 +179,10 @@ fn parse_reads_sources_conditions_and_lines() {
     assert_eq!(s.entry("manual_password").unwrap().source, Source::Manual);
     assert_eq!(
         s.entry("zeta_password").unwrap().source,
-        Source::Copy { application: "zeta".into(), key: "database-password".into() }
+        Source::Copy {
+            application: "zeta".into(),
+            key: "database-password".into()
+        }
     );
 }
 

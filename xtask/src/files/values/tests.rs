@@ -177,8 +177,15 @@ fn add_entry_table() {
             .unwrap_or_else(|e| panic!("{}: {e}", case.what));
         assert_eq!(got, case.output, "{}", case.what);
         let parsed = parse(&got, case.nesting).unwrap();
-        let entry = parsed.entry(case.key).unwrap_or_else(|| panic!("{}: the new entry does not parse", case.what));
-        assert_eq!((entry.user.as_deref(), entry.db.as_deref()), (Some(case.user), Some(case.db)), "{}", case.what);
+        let entry = parsed
+            .entry(case.key)
+            .unwrap_or_else(|| panic!("{}: the new entry does not parse", case.what));
+        assert_eq!(
+            (entry.user.as_deref(), entry.db.as_deref()),
+            (Some(case.user), Some(case.db)),
+            "{}",
+            case.what
+        );
     }
 }
 
@@ -186,9 +193,13 @@ fn add_entry_table() {
 fn add_then_remove_gives_the_original_bytes() {
     // Files whose state before the edit the removal can restore exactly (the ones that
     // create `postgres:` or an empty container cannot be told apart afterwards).
-    for case in CASES.iter().filter(|c| !c.what.starts_with("no postgres") && !c.what.starts_with("empty")) {
+    for case in CASES
+        .iter()
+        .filter(|c| !c.what.starts_with("no postgres") && !c.what.starts_with("empty"))
+    {
         let added = add_entry(case.input, case.nesting, case.key, case.user, case.db).unwrap();
-        let removed = remove_entry(&added, case.nesting, case.key).unwrap_or_else(|e| panic!("{}: {e}", case.what));
+        let removed = remove_entry(&added, case.nesting, case.key)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.what));
         assert_eq!(removed, case.input, "{}", case.what);
     }
 }
@@ -196,7 +207,8 @@ fn add_then_remove_gives_the_original_bytes() {
 #[test]
 fn remove_entry_takes_its_comment_and_one_blank_line() {
     let input = "postgres:\n  a_db:\n    user: a\n    db: a\n\n  # Exposure log.\n  b_db: {user: b, db: b}\n\n  c_db:\n    user: c\n    db: c\n";
-    let expected = "postgres:\n  a_db:\n    user: a\n    db: a\n\n  c_db:\n    user: c\n    db: c\n";
+    let expected =
+        "postgres:\n  a_db:\n    user: a\n    db: a\n\n  c_db:\n    user: c\n    db: c\n";
     assert_eq!(remove_entry(input, UNDER, "b_db").unwrap(), expected);
     let err = remove_entry(input, UNDER, "x_db").unwrap_err();
     assert!(err.message.contains("`x_db` is not present"), "{err}");
@@ -204,13 +216,27 @@ fn remove_entry_takes_its_comment_and_one_blank_line() {
 
 #[test]
 fn adding_a_present_key_is_refused() {
-    let err = add_entry("postgres:\n  a_db: {user: a, db: a}\n", UNDER, "a_db", "a", "a").unwrap_err();
+    let err = add_entry(
+        "postgres:\n  a_db: {user: a, db: a}\n",
+        UNDER,
+        "a_db",
+        "a",
+        "a",
+    )
+    .unwrap_err();
     assert!(err.message.contains("already present"), "{err}");
 }
 
 #[test]
 fn inline_postgres_is_refused_with_its_line() {
-    let err = add_entry("# x\npostgres: {volume_size: 1Gi}\n", UNDER, "a_db", "a", "a").unwrap_err();
+    let err = add_entry(
+        "# x\npostgres: {volume_size: 1Gi}\n",
+        UNDER,
+        "a_db",
+        "a",
+        "a",
+    )
+    .unwrap_err();
     assert_eq!(err.line, Some(2), "{err}");
     assert!(err.message.contains("inline"), "{err}");
 }
@@ -219,31 +245,81 @@ fn inline_postgres_is_refused_with_its_line() {
 fn parse_reads_entries_lines_and_problems() {
     let text = "# env\npostgres:\n  debug: true\n  jupyterhub_db:\n    user: 'jovyan'\n    db: \"jupyterhub\"\n\n  flow_db: {user: f, db: g}\n  bad_db: 3\n  half_db:\n    user: h\n  vault_secrets:\n    path: secret/k8s_operator/x/postgres\nother_db: {user: o, db: o}\n";
     let parsed = parse(text, UNDER).unwrap();
-    let keys: Vec<(&str, usize)> = parsed.entries.iter().map(|e| (e.key.as_str(), e.line)).collect();
-    assert_eq!(keys, [("jupyterhub_db", 4), ("flow_db", 8), ("bad_db", 9), ("half_db", 10)]);
+    let keys: Vec<(&str, usize)> = parsed
+        .entries
+        .iter()
+        .map(|e| (e.key.as_str(), e.line))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("jupyterhub_db", 4),
+            ("flow_db", 8),
+            ("bad_db", 9),
+            ("half_db", 10)
+        ]
+    );
     let hub = parsed.entry("jupyterhub_db").unwrap();
-    assert_eq!((hub.user.as_deref(), hub.db.as_deref()), (Some("jovyan"), Some("jupyterhub")));
-    assert_eq!((hub.first, hub.last, hub.indent, hub.child_indent), (3, 5, 2, Some(4)));
+    assert_eq!(
+        (hub.user.as_deref(), hub.db.as_deref()),
+        (Some("jovyan"), Some("jupyterhub"))
+    );
+    assert_eq!(
+        (hub.first, hub.last, hub.indent, hub.child_indent),
+        (3, 5, 2, Some(4))
+    );
     assert_eq!(hub.quote, Quote::Single);
     assert_eq!(parsed.entry("flow_db").unwrap().user.as_deref(), Some("f"));
     assert_eq!(parsed.entry("flow_db").unwrap().problem, None);
-    assert!(parsed.entry("bad_db").unwrap().problem.as_deref().unwrap().contains("not a mapping"));
-    assert!(parsed.entry("half_db").unwrap().problem.as_deref().unwrap().contains("`db`"));
-    assert_eq!(parsed.vault_path.as_deref(), Some("secret/k8s_operator/x/postgres"));
+    assert!(parsed
+        .entry("bad_db")
+        .unwrap()
+        .problem
+        .as_deref()
+        .unwrap()
+        .contains("not a mapping"));
+    assert!(parsed
+        .entry("half_db")
+        .unwrap()
+        .problem
+        .as_deref()
+        .unwrap()
+        .contains("`db`"));
+    assert_eq!(
+        parsed.vault_path.as_deref(),
+        Some("secret/k8s_operator/x/postgres")
+    );
     // At the top level the same file holds only `other_db`.
     let top = parse(text, TOP).unwrap();
-    assert_eq!(top.entries.iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["other_db"]);
+    assert_eq!(
+        top.entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect::<Vec<_>>(),
+        ["other_db"]
+    );
 }
 
 #[test]
 fn vault_path_from_global() {
-    let parsed = parse("global:\n  vaultSecretsPath: secret/k8s_operator/x/\na_db: {user: a, db: a}\n", TOP).unwrap();
-    assert_eq!(parsed.vault_path.as_deref(), Some("secret/k8s_operator/x/postgres"));
+    let parsed = parse(
+        "global:\n  vaultSecretsPath: secret/k8s_operator/x/\na_db: {user: a, db: a}\n",
+        TOP,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.vault_path.as_deref(),
+        Some("secret/k8s_operator/x/postgres")
+    );
 }
 
 #[test]
 fn parse_errors_carry_lines() {
-    let dup = parse("postgres:\n  a_db: {user: a, db: a}\n  a_db: {user: b, db: b}\n", UNDER).unwrap_err();
+    let dup = parse(
+        "postgres:\n  a_db: {user: a, db: a}\n  a_db: {user: b, db: b}\n",
+        UNDER,
+    )
+    .unwrap_err();
     assert_eq!(dup.line, Some(3), "{dup}");
     assert!(dup.message.contains("duplicate"), "{dup}");
     let broken = parse("postgres:\n  a_db: {user: a, db: a\n  b: 1\n", UNDER).unwrap_err();
