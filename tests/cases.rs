@@ -27,16 +27,29 @@ fn run_case(case: &Path) -> Result<(), String> {
         Err(_) => case.join("in"),
     };
     copy_tree(&input, &work);
-    let args_text = fs::read_to_string(case.join("args")).map_err(|e| format!("{name}: no args file: {e}"))?;
-    let mut args: Vec<String> = args_text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let args_text =
+        fs::read_to_string(case.join("args")).map_err(|e| format!("{name}: no args file: {e}"))?;
+    let mut args: Vec<String> = args_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     args.extend(repo_args(&work));
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = xtask(&work, &arg_refs);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    let shown = format!("{name}: `{}`\n--- stdout\n{stdout}\n--- stderr\n{stderr}", args.join(" "));
-    let expected_status: i32 = fs::read_to_string(case.join("status")).map_or(0, |s| s.trim().parse().unwrap());
+    let shown = format!(
+        "{name}: `{}`\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        args.join(" ")
+    );
+    let expected_status: i32 =
+        fs::read_to_string(case.join("status")).map_or(0, |s| s.trim().parse().unwrap());
     if output.status.code() != Some(expected_status) {
-        return Err(format!("exit status {:?}, expected {expected_status}\n{shown}", output.status.code()));
+        return Err(format!(
+            "exit status {:?}, expected {expected_status}\n{shown}",
+            output.status.code()
+        ));
     }
     for (stream, content) in [("stdout", &stdout), ("stderr", &stderr)] {
         if let Ok(lines) = fs::read_to_string(case.join(stream)) {
@@ -49,18 +62,30 @@ fn run_case(case: &Path) -> Result<(), String> {
         }
     }
     assert!(!stderr.contains("panicked"), "{shown}");
-    let expected = if case.join("out").is_dir() { case.join("out") } else { input.clone() };
+    let expected = if case.join("out").is_dir() {
+        case.join("out")
+    } else {
+        input.clone()
+    };
     let result = std::panic::catch_unwind(|| assert_same_tree(&work, &expected, &name));
     if let Err(e) = result {
         let message = e.downcast_ref::<String>().cloned().unwrap_or_default();
         return Err(format!("{message}\n{shown}"));
     }
-    if expected_status == 0 && !args.iter().any(|a| a == "--dry-run") && !case.join("no-rerun").exists() {
+    if expected_status == 0
+        && !args.iter().any(|a| a == "--dry-run")
+        && !case.join("no-rerun").exists()
+    {
         let again = xtask(&work, &arg_refs);
         if !again.status.success() {
-            return Err(format!("{name}: the second run failed\n{}", text(&again.stderr)));
+            return Err(format!(
+                "{name}: the second run failed\n{}",
+                text(&again.stderr)
+            ));
         }
-        if let Err(e) = std::panic::catch_unwind(|| assert_same_tree(&work, &expected, &format!("{name} (second run)"))) {
+        if let Err(e) = std::panic::catch_unwind(|| {
+            assert_same_tree(&work, &expected, &format!("{name} (second run)"))
+        }) {
             return Err(e.downcast_ref::<String>().cloned().unwrap_or_default());
         }
     }
@@ -70,7 +95,11 @@ fn run_case(case: &Path) -> Result<(), String> {
 #[test]
 fn every_case() {
     let dir = root().join("tests/cases");
-    let mut cases: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     cases.sort();
     let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
     println!("{} cases, {} failed", cases.len(), failures.len());

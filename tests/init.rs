@@ -9,14 +9,26 @@ use std::fs;
 #[test]
 fn init_keeps_comments_and_other_keys() {
     let work = scratch("init-keeps");
-    copy_tree(&root().join("tests/fixtures/layouts/intree"), &work.join("deploy"));
+    copy_tree(
+        &root().join("tests/fixtures/layouts/intree"),
+        &work.join("deploy"),
+    );
     fs::create_dir_all(work.join("charts-repo")).unwrap();
     fs::write(
         work.join("xtask.toml"),
         "# Our deployment.\nphalanx = \"old\" # moved in May\nlocal_env = \"summit\"\n\n[vault_paths]\n# the old cluster\nidfint = \"secret/k8s_operator/x/postgres\"\n",
     )
     .unwrap();
-    let out = xtask(&work, &["init", "--phalanx", "deploy/phalanx", "--vault-addr", "https://vault.example.org"]);
+    let out = xtask(
+        &work,
+        &[
+            "init",
+            "--phalanx",
+            "deploy/phalanx",
+            "--vault-addr",
+            "https://vault.example.org",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let written = fs::read_to_string(work.join("xtask.toml")).unwrap();
     assert_eq!(
@@ -28,14 +40,29 @@ fn init_keeps_comments_and_other_keys() {
     let out = xtask(&work, &["runbook", "vo_cutouts"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
-    assert!(runbook.contains("export VAULT_ADDR=https://vault.example.org"), "{runbook}");
+    assert!(
+        runbook.contains("export VAULT_ADDR=https://vault.example.org"),
+        "{runbook}"
+    );
     assert!(runbook.contains("Layout in-tree"), "{runbook}");
 
-    let out = xtask(&work, &["init", "--phalanx", "deploy/phalanx", "--charts", "charts-repo"]);
+    let out = xtask(
+        &work,
+        &[
+            "init",
+            "--phalanx",
+            "deploy/phalanx",
+            "--charts",
+            "charts-repo",
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let written = fs::read_to_string(work.join("xtask.toml")).unwrap();
     assert!(written.contains("charts = \"charts-repo\""), "{written}");
-    assert!(written.contains("vault_addr = \"https://vault.example.org\""), "{written}");
+    assert!(
+        written.contains("vault_addr = \"https://vault.example.org\""),
+        "{written}"
+    );
 }
 
 #[test]
@@ -45,9 +72,20 @@ fn init_refuses_a_missing_folder_and_changes_nothing() {
     fs::write(work.join("xtask.toml"), original).unwrap();
     let out = xtask(&work, &["init", "--phalanx", "no/such/dir"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no/such/dir"), "{}", text(&out.stderr));
-    assert_eq!(fs::read_to_string(work.join("xtask.toml")).unwrap(), original);
+    assert!(
+        text(&out.stderr).contains("no/such/dir"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(work.join("xtask.toml")).unwrap(),
+        original
+    );
     let out = xtask(&work, &["init"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--phalanx"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--phalanx"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -13,7 +13,16 @@ fn without_versions(dir: &Path) -> Vec<(String, String)> {
         .map(|(name, bytes)| {
             let text = text(&bytes);
             let text = if name.ends_with("Chart.yaml") {
-                text.lines().map(|l| if l.trim_start().starts_with("version:") { "version: *" } else { l }).collect::<Vec<_>>().join("\n")
+                text.lines()
+                    .map(|l| {
+                        if l.trim_start().starts_with("version:") {
+                            "version: *"
+                        } else {
+                            l
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             } else {
                 text
             };
@@ -31,18 +40,33 @@ fn round_trip(fixture: &Path, name: &str) {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(repos.iter().map(String::as_str));
         let out = xtask(&work, &all);
-        assert!(out.status.success(), "{label}: {args:?} failed:\n{}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{label}: {args:?} failed:\n{}",
+            text(&out.stderr)
+        );
     };
     run(&["add-db", name, "--all-envs"]);
-    assert_ne!(without_versions(&work), without_versions(fixture), "{label}: add-db changed nothing");
+    assert_ne!(
+        without_versions(&work),
+        without_versions(fixture),
+        "{label}: add-db changed nothing"
+    );
     run(&["remove-db", name]);
-    assert_eq!(without_versions(&work), without_versions(fixture), "{label}: the round trip left a difference");
+    assert_eq!(
+        without_versions(&work),
+        without_versions(fixture),
+        "{label}: the round trip left a difference"
+    );
 }
 
 #[test]
 fn add_then_remove_restores_every_layout() {
     let layouts = root().join("tests/fixtures/layouts");
-    let mut fixtures: Vec<_> = std::fs::read_dir(&layouts).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut fixtures: Vec<_> = std::fs::read_dir(&layouts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     fixtures.sort();
     fixtures.push(root().join("tests/cases/split-add-one-env/in"));
     assert!(fixtures.len() >= 5);
@@ -60,11 +84,17 @@ fn removing_one_environment_restores_its_file() {
     let repos = repo_args(&work);
     let values = "phalanx/services/postgres/values-summit.yaml";
     let original = std::fs::read(fixture.join(values)).unwrap();
-    for args in [["add-db", "exposurelog", "--env", "summit"], ["remove-db", "exposurelog", "--env", "summit"]] {
+    for args in [
+        ["add-db", "exposurelog", "--env", "summit"],
+        ["remove-db", "exposurelog", "--env", "summit"],
+    ] {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(repos.iter().map(String::as_str));
         let out = xtask(&work, &all);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
-    assert_eq!(text(&std::fs::read(work.join(values)).unwrap()), text(&original));
+    assert_eq!(
+        text(&std::fs::read(work.join(values)).unwrap()),
+        text(&original)
+    );
 }

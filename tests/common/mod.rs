@@ -10,12 +10,17 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A fresh, empty scratch folder named after the test.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scratch").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scratch")
+        .join(name);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).unwrap();
     dir
@@ -38,13 +43,19 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Every file below `dir`, by relative path, with its bytes.
 pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(base, &path, out);
             } else {
-                let rel = path.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                let rel = path
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 out.insert(rel, fs::read(&path).unwrap());
             }
         }
@@ -61,7 +72,10 @@ pub fn assert_same_tree(actual: &Path, expected: &Path, context: &str) {
     let e = read_tree(expected);
     let a_names: Vec<&String> = a.keys().collect();
     let e_names: Vec<&String> = e.keys().collect();
-    assert_eq!(a_names, e_names, "{context}: the trees hold different files");
+    assert_eq!(
+        a_names, e_names,
+        "{context}: the trees hold different files"
+    );
     for (name, bytes) in &e {
         let got = &a[name];
         if got != bytes {
@@ -90,7 +104,10 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// `--phalanx DIR [--charts DIR]` for a scratch tree holding `phalanx/` and maybe `charts/`.
 pub fn repo_args(dir: &Path) -> Vec<String> {
-    let mut args = vec!["--phalanx".to_string(), dir.join("phalanx").display().to_string()];
+    let mut args = vec![
+        "--phalanx".to_string(),
+        dir.join("phalanx").display().to_string(),
+    ];
     if dir.join("charts").is_dir() {
         args.push("--charts".into());
         args.push(dir.join("charts").display().to_string());

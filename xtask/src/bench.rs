@@ -1,11 +1,157 @@
-//! `bench`: measures `check` (being written).
+//! `bench`: measures `check` on the sample and on generated trees.
+//!
+//! NAME
+//!     cargo run --release -p xtask -- bench [--runs N]
+//!
+//! DESCRIPTION
+//!     Writes split-layout trees of 50 databases x 20 environments and 200 x 80
+//!     (16,000 values entries) under `target/xtask/bench/`, then runs `check`
+//!     in-process N times on the sample and on each tree and prints the median.
+//!     Each generated tree must check clean, so the figure is for a full pass.
 
-use anyhow::Result;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use anyhow::{Context, Result};
+
+use crate::config::{workspace_root, Config, DEFAULT_VAULT_ADDR};
+use crate::error::bad_input;
 use crate::flags;
 
 impl flags::Bench {
     pub fn run(self) -> Result<()> {
-        Err(crate::error::bad_input("bench is not implemented yet"))
+        if self.runs == 0 {
+            return Err(bad_input("--runs must be at least 1"));
+        }
+        if cfg!(debug_assertions) {
+            println!(
+                "(a debug build: run `cargo run --release -p xtask -- bench` for real figures)"
+            );
+        }
+        let sample = workspace_root().join("sample");
+        let out = workspace_root().join("target/xtask/bench");
+        let mut trees: Vec<(String, PathBuf, usize)> = vec![("sample".into(), sample, 0)];
+        for (dbs, envs) in [(50, 20), (200, 80)] {
+            let dir = out.join(format!("{dbs}x{envs}"));
+            generate(&dir, dbs, envs)?;
+            trees.push((format!("{dbs} dbs x {envs} envs"), dir, dbs * envs));
+        }
+        println!(
+            "{:<22} {:>8} {:>12}  ({} runs each)",
+            "tree", "entries", "median", self.runs
+        );
+        for (label, dir, entries) in trees {
+            let config = config_for(&dir);
+            let mut times = Vec::with_capacity(self.runs);
+            for _ in 0..self.runs {
+                let start = Instant::now();
+                let report = crate::check::check(&config, None)?;
+                times.push(start.elapsed());
+                if report.errors() + report.warnings() > 0 {
+                    return Err(bad_input(format!(
+                        "{label}: check found problems:\n{}",
+                        report.text()
+                    )));
+                }
+            }
+            times.sort();
+            let entries = if entries == 0 {
+                "-".to_string()
+            } else {
+                entries.to_string()
+            };
+            println!(
+                "{label:<22} {entries:>8} {:>12}",
+                show(times[times.len() / 2])
+            );
+        }
+        Ok(())
     }
+}
+
+fn show(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn config_for(dir: &Path) -> Config {
+    Config {
+        file: None,
+        phalanx: Some(dir.join("phalanx")),
+        charts: Some(dir.join("charts")),
+        vault_addr: DEFAULT_VAULT_ADDR.to_string(),
+        local_env: None,
+        vault_paths: Default::default(),
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes a consistent split-layout deployment of `dbs` databases (with `_` in
+/// some names) in `envs` environments, every database in every environment.
+pub fn generate(dir: &Path, dbs: usize, envs: usize) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let names: Vec<String> = (0..dbs)
+        .map(|i| {
+            if i % 3 == 0 {
+                format!("svc_{i}")
+            } else {
+                format!("svc{i}")
+            }
+        })
+        .collect();
+    let mut template = String::from(
+        "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers:\n        - name: postgres\n          env:\n          - name: ROOT_PASSWORD\n            valueFrom:\n              secretKeyRef:\n                name: postgres\n                key: root_password\n",
+    );
+    let mut generator = String::from("class SecretGenerator:\n    def _postgres(self):\n        self._set_generated(\"postgres\", \"root_password\", secrets.token_hex(64))\n");
+    for name in &names {
+        let id = crate::names::env_id_of(name);
+        let _ = write!(
+            template,
+            "          {{{{- with .Values.{name}_db }}}}\n          - name: VRO_DB_{id}_USER\n            value: {{{{ .user }}}}\n          - name: VRO_DB_{id}_DB\n            value: {{{{ .db }}}}\n          - name: VRO_DB_{id}_PASSWORD\n            valueFrom:\n              secretKeyRef:\n                name: postgres\n                key: {name}_password\n          {{{{- end }}}}\n"
+        );
+        let _ = writeln!(
+            generator,
+            "        self._set_generated(\"postgres\", \"{name}_password\", secrets.token_hex(32))"
+        );
+    }
+    write(
+        &dir.join("charts/charts/postgres/templates/deployment.yaml"),
+        &template,
+    )?;
+    write(
+        &dir.join("charts/charts/postgres/Chart.yaml"),
+        "apiVersion: v2\nname: postgres\nversion: 0.1.4\n",
+    )?;
+    write(
+        &dir.join("phalanx/installer/generate_secrets.py"),
+        &generator,
+    )?;
+    write(
+        &dir.join("phalanx/services/postgres/Chart.yaml"),
+        "apiVersion: v2\nname: postgres\nversion: 1.0.0\ndependencies:\n  - name: postgres\n    version: \">=0.1.4\"\n    repository: https://lsst-sqre.github.io/charts/\n",
+    )?;
+    for e in 0..envs {
+        let mut values = String::from("postgres:\n");
+        for name in &names {
+            let _ = write!(
+                values,
+                "  {name}_db:\n    user: '{name}'\n    db: '{name}'\n"
+            );
+        }
+        let _ = write!(values, "  vault_secrets:\n    enabled: true\n    path: \"secret/k8s_operator/env{e}/postgres\"\n");
+        write(
+            &dir.join(format!("phalanx/services/postgres/values-env{e}.yaml")),
+            &values,
+        )?;
+    }
+    Ok(())
 }

@@ -771,6 +771,8 @@ fn env_ids(facts: &Facts, out: &mut Vec<Finding>) {
 }
 
 fn bad_values_entry(facts: &Facts, out: &mut Vec<Finding>) {
+    // The same users and databases recur in every environment: judge each once.
+    let mut judged: HashMap<&str, Option<String>> = HashMap::new();
     for env in &facts.envs {
         for entry in &env.entries {
             let finding = || {
@@ -795,7 +797,9 @@ fn bad_values_entry(facts: &Facts, out: &mut Vec<Finding>) {
                 continue;
             }
             for (field, value) in [("user", &entry.user), ("db", &entry.db)] {
-                if let Some(problem) = value.as_deref().and_then(identifier_problem) {
+                let Some(value) = value.as_deref() else { continue };
+                let problem = judged.entry(value).or_insert_with(|| identifier_problem(value));
+                if let Some(problem) = problem {
                     out.push(
                         finding().says(format!("`{}` {field}: {problem}", entry.key), help.clone()),
                     );

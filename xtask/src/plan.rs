@@ -53,11 +53,12 @@ impl Plan {
             .map(|c| c.file.relative.as_str())
             .collect::<Vec<_>>()
             .join(", ");
+        let count = match self.changes.len() {
+            1 => "1 file".to_string(),
+            n => format!("{n} files"),
+        };
         if dry_run {
-            println!(
-                "\nDry run: nothing was written ({} files would change: {names}).",
-                self.changes.len()
-            );
+            println!("\nDry run: nothing was written ({count} would change: {names}).");
             return Ok(());
         }
         let writes: Vec<Write> = self
@@ -69,7 +70,7 @@ impl Plan {
             })
             .collect();
         write_all(&writes)?;
-        println!("\nWrote {} files: {names}.", self.changes.len());
+        println!("\nWrote {count}: {names}.");
         Ok(())
     }
 }

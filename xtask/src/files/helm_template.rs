@@ -197,7 +197,9 @@ pub fn parse(text: &str) -> FileResult<Template> {
     let mut in_secret_ref: Option<usize> = None;
 
     for (i, line) in lines.iter().enumerate() {
-        for action in action_regex().captures_iter(line) {
+        // The regexes need `{{` and `VRO_DB_`: most lines have neither.
+        let actions = line.contains("{{").then(|| action_regex().captures_iter(line));
+        for action in actions.into_iter().flatten() {
             let words: Vec<&str> = action[1].split_whitespace().collect();
             match words.first().copied() {
                 Some("if" | "with" | "range" | "define" | "block") => {
@@ -243,7 +245,8 @@ pub fn parse(text: &str) -> FileResult<Template> {
                 _ => {}
             }
         }
-        if let Some(caps) = var_regex().captures(line) {
+        let var = line.contains("VRO_DB_").then(|| var_regex().captures(line));
+        if let Some(caps) = var.flatten() {
             let field = match &caps[2] {
                 "USER" => Field::User,
                 "DB" => Field::Db,

@@ -154,12 +154,14 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
             let value = mapping.get(key.as_str()).cloned().unwrap_or(Value::Null);
             entries.push(entry_from(key, j, last, child_indent, &lines, &value));
         }
+        let found: std::collections::HashSet<&str> =
+            entries.iter().map(|e| e.key.as_str()).collect();
         for key in mapping
             .keys()
             .filter_map(Value::as_str)
             .filter(|k| k.ends_with("_db"))
         {
-            if !entries.iter().any(|e| e.key == key) {
+            if !found.contains(key) {
                 let line = container_index.map_or(1, |i| i + 1);
                 return Err(FileError::at(
                     line,

@@ -153,7 +153,8 @@ fn parse_reads_sources_conditions_and_lines() {
         Z,
     ]);
     let s = parse(&text).unwrap();
-    let summary: Vec<(&str, usize, usize, usize, Option<&str>, Option<usize>)> = s
+    type Row<'a> = (&'a str, usize, usize, usize, Option<&'a str>, Option<usize>);
+    let summary: Vec<Row> = s
         .entries
         .iter()
         .map(|e| {
