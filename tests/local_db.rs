@@ -438,10 +438,3 @@ fn bad_input_is_refused_before_any_server_starts() {
         "a refused `up` must not create the cluster"
     );
 }
-
-#[test]
-fn zz_guard_probe() {
-    let cluster = Cluster::new("ldb_probe", "dev");
-    cluster.ok("up", &[]);
-    panic!("probe");
-}

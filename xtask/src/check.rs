@@ -797,8 +797,12 @@ fn bad_values_entry(facts: &Facts, out: &mut Vec<Finding>) {
                 continue;
             }
             for (field, value) in [("user", &entry.user), ("db", &entry.db)] {
-                let Some(value) = value.as_deref() else { continue };
-                let problem = judged.entry(value).or_insert_with(|| identifier_problem(value));
+                let Some(value) = value.as_deref() else {
+                    continue;
+                };
+                let problem = judged
+                    .entry(value)
+                    .or_insert_with(|| identifier_problem(value));
                 if let Some(problem) = problem {
                     out.push(
                         finding().says(format!("`{}` {field}: {problem}", entry.key), help.clone()),

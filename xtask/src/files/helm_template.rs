@@ -198,7 +198,9 @@ pub fn parse(text: &str) -> FileResult<Template> {
 
     for (i, line) in lines.iter().enumerate() {
         // The regexes need `{{` and `VRO_DB_`: most lines have neither.
-        let actions = line.contains("{{").then(|| action_regex().captures_iter(line));
+        let actions = line
+            .contains("{{")
+            .then(|| action_regex().captures_iter(line));
         for action in actions.into_iter().flatten() {
             let words: Vec<&str> = action[1].split_whitespace().collect();
             match words.first().copied() {
