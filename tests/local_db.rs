@@ -38,8 +38,11 @@ impl Cluster {
                 fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o011)).unwrap();
             }
         }
-        // A short target folder keeps the socket path within the system's limit.
-        let target = scratch.join("t");
+        // The cluster lives below the system's temporary folder: a short path keeps
+        // the socket within the system's limit, and the `postgres` user can reach
+        // it wherever the checkout is (even below a private home folder).
+        let target = std::env::temp_dir().join(format!("xtask-local-db-test-{name}"));
+        let _ = fs::remove_dir_all(&target);
         Cluster {
             scratch,
             target,
@@ -108,6 +111,7 @@ impl Drop for Cluster {
                 let _ = Command::new("kill").args(["-INT", pid.trim()]).status();
             }
         }
+        let _ = fs::remove_dir_all(&self.target);
     }
 }
 

@@ -306,68 +306,78 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
         ..Facts::default()
     };
     let mut unparsable = Vec::new();
-
-    let text = read(&layout.template)?;
-    let template = tolerate(
-        &mut unparsable,
-        &layout.template,
-        helm_template::parse(&text),
-    );
-    let text = read(&layout.chart)?;
-    let chart = tolerate(&mut unparsable, &layout.chart, chart::parse(&text));
-    let umbrella = match &layout.umbrella {
-        Some(file) => {
-            let text = read(file)?;
-            tolerate(&mut unparsable, file, chart::parse(&text)).map(|c| (file, c))
-        }
-        None => None,
-    };
-    let text = read(&layout.secret_source)?;
-    let secrets = match layout.secret_kind {
-        SecretKind::Generator => tolerate(
-            &mut unparsable,
-            &layout.secret_source,
-            generator::parse(&text),
-        )
-        .map(|g| SecretFacts {
-            path: layout.secret_source.relative.clone(),
-            kind: SecretSourceKind::Generator,
-            keys: g
-                .calls
-                .into_iter()
-                .map(|c| SecretKeyFact {
-                    key: c.key,
-                    line: c.line,
-                    condition: None,
-                })
-                .collect(),
-        }),
-        SecretKind::SecretsYaml => tolerate(
-            &mut unparsable,
-            &layout.secret_source,
-            secrets_yaml::parse(&text),
-        )
-        .map(|y| SecretFacts {
-            path: layout.secret_source.relative.clone(),
-            kind: SecretSourceKind::SecretsYaml,
-            keys: y
-                .entries
-                .into_iter()
-                .map(|e| SecretKeyFact {
-                    condition: e.condition.map(|c| (c, e.condition_line.unwrap_or(e.line))),
-                    key: e.key,
-                    line: e.line,
-                })
-                .collect(),
-        }),
-    };
     let environments = layout.environments()?;
     let texts = environments
         .iter()
         .map(|env| read(&env.values))
         .collect::<Result<Vec<_>>>()?;
     let nesting = layout.nesting;
-    let parsed = parse_all(&texts, |t| values::parse(t, nesting));
+    // The values files are most of the work: parse them on other threads while
+    // this one reads the chart, template and secret source.
+    let (parsed, (template, chart, umbrella, secrets)) = std::thread::scope(|scope| {
+        let values = scope.spawn(|| parse_all(&texts, |t| values::parse(t, nesting)));
+        let single = (|| -> Result<_> {
+            let text = read(&layout.template)?;
+            let template = tolerate(
+                &mut unparsable,
+                &layout.template,
+                helm_template::parse(&text),
+            );
+            let text = read(&layout.chart)?;
+            let chart = tolerate(&mut unparsable, &layout.chart, chart::parse(&text));
+            let umbrella = match &layout.umbrella {
+                Some(file) => {
+                    let text = read(file)?;
+                    tolerate(&mut unparsable, file, chart::parse(&text)).map(|c| (file, c))
+                }
+                None => None,
+            };
+            let text = read(&layout.secret_source)?;
+            let secrets = match layout.secret_kind {
+                SecretKind::Generator => tolerate(
+                    &mut unparsable,
+                    &layout.secret_source,
+                    generator::parse(&text),
+                )
+                .map(|g| SecretFacts {
+                    path: layout.secret_source.relative.clone(),
+                    kind: SecretSourceKind::Generator,
+                    keys: g
+                        .calls
+                        .into_iter()
+                        .map(|c| SecretKeyFact {
+                            key: c.key,
+                            line: c.line,
+                            condition: None,
+                        })
+                        .collect(),
+                }),
+                SecretKind::SecretsYaml => tolerate(
+                    &mut unparsable,
+                    &layout.secret_source,
+                    secrets_yaml::parse(&text),
+                )
+                .map(|y| SecretFacts {
+                    path: layout.secret_source.relative.clone(),
+                    kind: SecretSourceKind::SecretsYaml,
+                    keys: y
+                        .entries
+                        .into_iter()
+                        .map(|e| SecretKeyFact {
+                            condition: e.condition.map(|c| (c, e.condition_line.unwrap_or(e.line))),
+                            key: e.key,
+                            line: e.line,
+                        })
+                        .collect(),
+                }),
+            };
+            Ok((template, chart, umbrella, secrets))
+        })();
+        let parsed = values
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        single.map(|single| (parsed, single))
+    })?;
     let mut envs = Vec::new();
     for (env, result) in environments.into_iter().zip(parsed) {
         if let Some(v) = tolerate(&mut unparsable, &env.values, result) {
