@@ -240,6 +240,8 @@ pub struct Facts {
 pub struct TemplateFacts {
     pub path: String,
     pub blocks: Vec<Block>,
+    /// Every secret key the blocks read.
+    pub read_keys: Vec<String>,
     /// `VRO_DB_*` variables outside any block.
     pub stray: Vec<EnvVar>,
 }
@@ -394,6 +396,7 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
     facts.unparsable = unparsable;
     facts.template = template.map(|t| TemplateFacts {
         path: layout.template.relative.clone(),
+        read_keys: t.secret_keys().map(|(k, _)| k.to_string()).collect(),
         blocks: t.blocks,
         stray: t.stray_vars,
     });
@@ -679,11 +682,7 @@ fn unused_password(facts: &Facts, out: &mut Vec<Finding>) {
     let (Some(template), Some(secrets)) = (&facts.template, &facts.secrets) else {
         return;
     };
-    let read: HashSet<&str> = template
-        .blocks
-        .iter()
-        .flat_map(|b| b.secret_keys.iter().map(|(k, _)| k.as_str()))
-        .collect();
+    let read: HashSet<&str> = template.read_keys.iter().map(String::as_str).collect();
     for key in &secrets.keys {
         if key.key == ROOT_PASSWORD
             || name_of_secret_key(&key.key).is_none()
