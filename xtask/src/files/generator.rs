@@ -5,9 +5,6 @@
 //! into the method `_postgres`, after its last `_set_generated` call, in that call's
 //! quote character and indentation, on one line or wrapped as black wraps them.
 
-use regex::Regex;
-use std::sync::OnceLock;
-
 use super::{indent_of, is_blank, FileError, FileResult, TextLines};
 use crate::render::{render, GENERATOR_CALL_WRAPPED, GENERATOR_LINE};
 
@@ -48,22 +45,33 @@ impl Generator {
     }
 }
 
-fn call_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"self\._set(_generated)?\(").expect("valid regex"))
+/// Whether a line is `def _postgres(self)`.
+fn is_postgres_def(line: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix("def") else {
+        return false;
+    };
+    let compact: String = rest.chars().filter(|c| !c.is_whitespace()).collect();
+    rest.starts_with(char::is_whitespace) && compact.starts_with("_postgres(self)")
 }
 
-fn args_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(r#"^\s*(["'])([^"'\\]*)["']\s*,\s*(["'])([^"'\\]*)["']\s*,"#)
-            .expect("valid regex")
-    })
+/// A Python string literal without escapes at the start of `text` (after white
+/// space): its quote, its content and the rest of the text.
+fn string_literal(text: &str) -> Option<(char, &str, &str)> {
+    let text = text.trim_start();
+    let quote = text.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let end = text[1..].find(['"', '\'', '\\'])? + 1;
+    (text[end..].starts_with(quote)).then(|| (quote, &text[1..end], &text[end + 1..]))
 }
 
-fn def_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^\s*def\s+_postgres\s*\(\s*self\s*\)").expect("valid regex"))
+/// The component and key of a call's arguments `"postgres", "KEY", ...`, with the
+/// quote character and the key's byte offset in `args`.
+fn component_and_key(args: &str) -> Option<(&str, &str, char, usize)> {
+    let (quote, component, rest) = string_literal(args)?;
+    let rest = rest.trim_start().strip_prefix(',')?;
+    let (_, key, rest) = string_literal(rest)?;
+    rest.trim_start().starts_with(',').then_some(())?;
+    let key_offset = key.as_ptr() as usize - args.as_ptr() as usize;
+    Some((component, key, quote, key_offset))
 }
 
 /// The byte offset just past the parenthesis that closes the one opened before
@@ -106,7 +114,7 @@ pub fn parse(text: &str) -> FileResult<Generator> {
     let lines: Vec<&str> = text.lines().collect();
     let method = lines
         .iter()
-        .position(|l| def_regex().is_match(l))
+        .position(|l| is_postgres_def(l))
         .map(|def_line| {
             let def_indent = indent_of(lines[def_line]);
             let mut last = def_line;
@@ -133,33 +141,40 @@ pub fn parse(text: &str) -> FileResult<Generator> {
     let line_of = |offset: usize| line_starts.partition_point(|&s| s <= offset) - 1;
 
     let mut calls = Vec::new();
-    for m in call_regex().find_iter(text) {
-        let first = line_of(m.start());
-        let line_start = line_starts[first];
-        if text[line_start..m.start()].contains('#') {
-            continue;
-        }
-        let end = closing_paren(text, m.end())
-            .ok_or_else(|| FileError::at(first + 1, "this call's parenthesis is never closed"))?;
-        let args = &text[m.end()..end - 1];
-        let Some(caps) = args_regex().captures(args) else {
+    for (start, _) in text.match_indices("self._set") {
+        let after = &text[start + "self._set".len()..];
+        let (generated, open) = if after.starts_with("_generated(") {
+            (true, "_generated(".len())
+        } else if after.starts_with('(') {
+            (false, 1)
+        } else {
             continue;
         };
-        if &caps[2] != "postgres" {
+        let args_start = start + "self._set".len() + open;
+        let first = line_of(start);
+        if text[line_starts[first]..start].contains('#') {
             continue;
         }
-        let key_offset = m.end() + caps.get(4).map_or(0, |k| k.start());
+        let end = closing_paren(text, args_start)
+            .ok_or_else(|| FileError::at(first + 1, "this call's parenthesis is never closed"))?;
+        let args = &text[args_start..end - 1];
+        let Some((component, key, quote, key_offset)) = component_and_key(args) else {
+            continue;
+        };
+        if component != "postgres" {
+            continue;
+        }
         let in_postgres_method = method
             .as_ref()
             .is_some_and(|md| first > md.def_line && first <= md.last);
         calls.push(SecretCall {
-            key: caps[4].to_string(),
-            line: line_of(key_offset) + 1,
-            generated: m.as_str().contains("_generated"),
+            key: key.to_string(),
+            line: line_of(args_start + key_offset) + 1,
+            generated,
             first,
             last: line_of(end - 1),
             in_postgres_method,
-            quote: caps[1].chars().next().unwrap_or('"'),
+            quote,
         });
     }
     Ok(Generator { method, calls })

@@ -5,10 +5,9 @@
 //! from the `postgres` secret under `<name>_password`. New blocks copy the quoting,
 //! indentation and `end` form of the blocks already in the file.
 
-use regex::Regex;
-use std::sync::OnceLock;
-
-use super::{indent_of, is_blank, split_key, unquote, FileError, FileResult, TextLines};
+use super::{
+    indent_of, is_blank, split_key, strip_comment, unquote, FileError, FileResult, TextLines,
+};
 use crate::names::{name_of_values_key, DbName};
 use crate::render::{render, HELM_BLOCK_PLAIN, HELM_BLOCK_QUOTED};
 
@@ -165,19 +164,39 @@ impl Template {
     }
 }
 
-fn action_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"\{\{-?\s*([^}]*?)\s*-?\}\}").expect("valid regex"))
+/// The inside of every `{{ ... }}` action on a line, without its trim markers.
+fn actions(line: &str) -> impl Iterator<Item = &str> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        let start = rest.find("{{")?;
+        let after = &rest[start + 2..];
+        let end = after.find("}}")?;
+        rest = &after[end + 2..];
+        let inside = after[..end].trim();
+        let inside = inside.strip_prefix("- ").unwrap_or(inside);
+        Some(inside.strip_suffix(" -").unwrap_or(inside).trim())
+    })
 }
 
-fn var_regex() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(
-            r#"^\s*-\s+name:\s*["']?VRO_DB_([A-Za-z0-9_]+)_(USER|DB|PASSWORD)["']?\s*(#.*)?$"#,
-        )
-        .expect("valid regex")
-    })
+/// The `<ID>` and field of a `- name: VRO_DB_<ID>_<FIELD>` line.
+fn env_var(line: &str) -> Option<(&str, Field)> {
+    let rest = line.trim_start().strip_prefix('-')?;
+    let rest = rest
+        .strip_prefix([' ', '\t'])?
+        .trim_start()
+        .strip_prefix("name:")?;
+    let name = unquote(strip_comment(rest)).strip_prefix("VRO_DB_")?;
+    let (id, field) = name.rsplit_once('_')?;
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let field = match field {
+        "USER" => Field::User,
+        "DB" => Field::Db,
+        "PASSWORD" => Field::Password,
+        _ => return None,
+    };
+    Some((id, field))
 }
 
 struct Opener {
@@ -197,12 +216,8 @@ pub fn parse(text: &str) -> FileResult<Template> {
     let mut in_secret_ref: Option<usize> = None;
 
     for (i, line) in lines.iter().enumerate() {
-        // The regexes need `{{` and `VRO_DB_`: most lines have neither.
-        let actions = line
-            .contains("{{")
-            .then(|| action_regex().captures_iter(line));
-        for action in actions.into_iter().flatten() {
-            let words: Vec<&str> = action[1].split_whitespace().collect();
+        for action in actions(line) {
+            let words: Vec<&str> = action.split_whitespace().collect();
             match words.first().copied() {
                 Some("if" | "with" | "range" | "define" | "block") => {
                     let values_key = match (words[0], words.get(1)) {
@@ -247,15 +262,9 @@ pub fn parse(text: &str) -> FileResult<Template> {
                 _ => {}
             }
         }
-        let var = line.contains("VRO_DB_").then(|| var_regex().captures(line));
-        if let Some(caps) = var.flatten() {
-            let field = match &caps[2] {
-                "USER" => Field::User,
-                "DB" => Field::Db,
-                _ => Field::Password,
-            };
+        if let Some((id, field)) = env_var(line) {
             let var = EnvVar {
-                id: caps[1].to_string(),
+                id: id.to_string(),
                 field,
                 line: i + 1,
             };

@@ -9,6 +9,7 @@ pub mod generator;
 pub mod helm_template;
 pub mod secrets_yaml;
 pub mod values;
+mod yaml_fast;
 
 use std::fmt;
 
@@ -161,8 +162,11 @@ pub fn unquote(text: &str) -> &str {
 }
 
 /// Parses YAML text as a document, with duplicate keys refused, for verification and
-/// for `yaml-syntax` findings.
+/// for `yaml-syntax` findings: the plain subset fast, the rest with serde_yaml.
 pub fn parse_yaml(text: &str) -> FileResult<serde_yaml::Value> {
+    if let Some(value) = yaml_fast::parse(text) {
+        return Ok(value);
+    }
     serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| {
         let location = e.location().map(|l| (l.line(), l.column()));
         let message = e.to_string();

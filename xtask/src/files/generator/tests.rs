@@ -147,3 +147,18 @@ fn an_unclosed_call_is_an_error_with_its_line() {
     assert_eq!(err.line, Some(3), "{err}");
     assert!(err.message.contains("never closed"), "{err}");
 }
+
+#[test]
+fn definitions_and_literals_are_read_by_hand() {
+    assert!(is_postgres_def("    def _postgres(self):"));
+    assert!(is_postgres_def("    def  _postgres( self ) -> None:"));
+    assert!(!is_postgres_def("    def _postgres_extra(self):"));
+    assert!(!is_postgres_def("    # def _postgres(self):"));
+    assert!(!is_postgres_def("    define _postgres(self):"));
+    assert_eq!(
+        component_and_key(" 'postgres', \"a_password\", secrets.token_hex(32)"),
+        Some(("postgres", "a_password", '\'', 14))
+    );
+    assert_eq!(component_and_key("\"postgres\", name, value"), None);
+    assert_eq!(component_and_key("\"postgres', \"k\", v"), None);
+}

@@ -338,3 +338,29 @@ fn unbalanced_actions_are_errors_with_lines() {
     assert_eq!(err.line, Some(2), "{err}");
     assert!(err.message.contains("no matching `end`"), "{err}");
 }
+
+#[test]
+fn actions_and_env_vars_are_read_by_hand() {
+    let found: Vec<&str> =
+        actions("  {{- with .Values.a_db -}} x {{ .user | quote }}{{end}}").collect();
+    assert_eq!(found, ["with .Values.a_db", ".user | quote", "end"]);
+    assert_eq!(actions("no action {{ here").count(), 0);
+    assert_eq!(
+        env_var("  - name: VRO_DB_EXPOSURE_CHECKER_DB # the db"),
+        Some(("EXPOSURE_CHECKER", Field::Db))
+    );
+    assert_eq!(
+        env_var("- name: \"VRO_DB_X_PASSWORD\""),
+        Some(("X", Field::Password))
+    );
+    assert_eq!(env_var("- name: 'VRO_DB_X_USER'"), Some(("X", Field::User)));
+    for line in [
+        "- name: VRO_DB_X_HOST",
+        "- name: VRO_DB__USER",
+        "-name: VRO_DB_X_USER",
+        "  name: VRO_DB_X_USER",
+        "- name: VRO_DB_X-Y_USER",
+    ] {
+        assert_eq!(env_var(line), None, "{line}");
+    }
+}
