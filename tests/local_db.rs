@@ -41,7 +41,8 @@ impl Cluster {
         // The cluster lives below the system's temporary folder: a short path keeps
         // the socket within the system's limit, and the `postgres` user can reach
         // it wherever the checkout is (even below a private home folder).
-        let target = std::env::temp_dir().join(format!("xtask-local-db-test-{name}"));
+        let target =
+            std::env::temp_dir().join(format!("xtask-local-db-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&target);
         Cluster {
             scratch,

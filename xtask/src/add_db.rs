@@ -9,12 +9,11 @@
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::deployment::{locate, Deployment, Secrets};
+use crate::deployment::{bad_at, Deployment, Secrets};
 use crate::error::{bad_input, refused};
-use crate::files::chart::{self, Bump};
-use crate::files::{generator, helm_template, secrets_yaml, values, FileError};
+use crate::files::chart::Bump;
+use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags::{self, SecretChoice};
-use crate::layout::RepoFile;
 use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
 use crate::plan::Plan;
 use crate::runbook::{render_runbook, Purpose, Target};
@@ -152,10 +151,6 @@ fn refuse_collisions(
     Ok(())
 }
 
-fn at(file: &RepoFile) -> impl Fn(FileError) -> anyhow::Error + '_ {
-    move |e| bad_input(locate(file, &e))
-}
-
 /// Every edit that is missing, computed in memory and verified.
 fn plan(
     dep: &Deployment,
@@ -169,7 +164,7 @@ fn plan(
     let mut plan = Plan::default();
     let template = &dep.template;
     if template.parsed.block(&db.values_key()).is_none() {
-        let text = helm_template::add_block(&template.text, db).map_err(at(&template.file))?;
+        let text = helm_template::add_block(&template.text, db).map_err(bad_at(&template.file))?;
         plan.change(&template.file, &template.text, text);
         let level = match (bump, dep.layout.publishes_chart()) {
             (Some(level), _) => Some(level),
@@ -177,34 +172,14 @@ fn plan(
             (None, false) => None,
         };
         if let Some(level) = level {
-            let (text, version) =
-                chart::bump_version(&dep.chart.text, level).map_err(at(&dep.chart.file))?;
-            plan.change(&dep.chart.file, &dep.chart.text, text);
-            if let Some(umbrella) = &dep.umbrella {
-                let name = dep
-                    .chart
-                    .parsed
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| "postgres".into());
-                let text =
-                    chart::move_dependency(&umbrella.text, &name, &version).map_err(|e| {
-                        let message = locate(&umbrella.file, &e);
-                        if e.message.contains("does not admit") {
-                            refused(message)
-                        } else {
-                            bad_input(message)
-                        }
-                    })?;
-                plan.change(&umbrella.file, &umbrella.text, text);
-            }
+            plan.bump_chart(dep, level)?;
         }
     }
     let key = dep.secret_key_of(db);
     match (&dep.secrets, dep.secrets.provision(&key)) {
         (_, Some(_)) => {}
         (Secrets::Generator(g), None) => {
-            let text = generator::add_line(&g.text, &key).map_err(at(&g.file))?;
+            let text = generator::add_line(&g.text, &key).map_err(bad_at(&g.file))?;
             plan.change(&g.file, &g.text, text);
         }
         (Secrets::Yaml(y), None) => {
@@ -215,7 +190,7 @@ fn plan(
                     key: key.clone(),
                 },
             };
-            let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(at(&y.file))?;
+            let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(bad_at(&y.file))?;
             plan.change(&y.file, &y.text, text);
         }
     }
@@ -228,7 +203,7 @@ fn plan(
                 user,
                 database,
             )
-            .map_err(at(&env.env.values))?;
+            .map_err(bad_at(&env.env.values))?;
             plan.change(&env.env.values, &env.text, text);
         }
     }

@@ -90,6 +90,11 @@ pub fn locate(file: &RepoFile, error: &FileError) -> String {
     }
 }
 
+/// Turns a file's problem into a bad-input error naming `path:line`.
+pub fn bad_at(file: &RepoFile) -> impl Fn(FileError) -> anyhow::Error + '_ {
+    move |e| bad_input(locate(file, &e))
+}
+
 /// Reads and parses a file, failing with `path:line`.
 pub fn load<T>(file: &RepoFile, parse: impl Fn(&str) -> FileResult<T>) -> Result<Loaded<T>> {
     let text = read(file)?;

@@ -362,8 +362,18 @@ impl RunAs {
         })
     }
 
-    /// A command that runs `program` as the server's user.
+    /// A command that runs `program` as the server's user. It starts in `/`: the
+    /// current folder may be one that user cannot enter (a private home folder),
+    /// and PostgreSQL's programs refuse to run there.
     fn command(&self, program: &Path) -> Command {
+        let mut cmd = self.command_here(program);
+        if !matches!(self, RunAs::Me) {
+            cmd.current_dir("/");
+        }
+        cmd
+    }
+
+    fn command_here(&self, program: &Path) -> Command {
         match self {
             RunAs::Me => Command::new(program),
             RunAs::User {

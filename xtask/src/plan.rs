@@ -2,7 +2,10 @@
 
 use anyhow::Result;
 
+use crate::deployment::{bad_at, locate, Deployment};
 use crate::diff::{unified, use_color};
+use crate::error::{bad_input, refused};
+use crate::files::chart::{self, Bump, NOT_ADMITTED};
 use crate::fsio::{write_all, Write};
 use crate::layout::RepoFile;
 
@@ -31,6 +34,27 @@ impl Plan {
                 after,
             });
         }
+    }
+
+    /// Bumps the chart's version and, in the split layout, moves the umbrella's
+    /// dependency to it. A requirement that cannot follow is a refusal (exit 1).
+    pub fn bump_chart(&mut self, dep: &Deployment, level: Bump) -> Result<()> {
+        let (text, version) =
+            chart::bump_version(&dep.chart.text, level).map_err(bad_at(&dep.chart.file))?;
+        self.change(&dep.chart.file, &dep.chart.text, text);
+        if let Some(umbrella) = &dep.umbrella {
+            let name = dep.chart.parsed.name.as_deref().unwrap_or("postgres");
+            let text = chart::move_dependency(&umbrella.text, name, &version).map_err(|e| {
+                let message = locate(&umbrella.file, &e);
+                if e.message.contains(NOT_ADMITTED) {
+                    refused(message)
+                } else {
+                    bad_input(message)
+                }
+            })?;
+            self.change(&umbrella.file, &umbrella.text, text);
+        }
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -9,19 +9,13 @@
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::deployment::{locate, Deployment, Secrets};
-use crate::error::bad_input;
-use crate::files::chart::{self, Bump};
-use crate::files::{generator, helm_template, secrets_yaml, values, FileError};
+use crate::deployment::{bad_at, Deployment, Secrets};
+use crate::files::chart::Bump;
+use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
-use crate::layout::RepoFile;
 use crate::names::parse_db_name;
 use crate::plan::Plan;
 use crate::runbook::{render_runbook, targets, Purpose, Target};
-
-fn at(file: &RepoFile) -> impl Fn(FileError) -> anyhow::Error + '_ {
-    move |e| bad_input(locate(file, &e))
-}
 
 impl flags::RemoveDb {
     pub fn run(self, config: Config) -> Result<()> {
@@ -51,41 +45,29 @@ impl flags::RemoveDb {
         let mut plan = Plan::default();
         for env in dep.envs.iter().filter(|e| having.contains(&e.env.name)) {
             let text = values::remove_entry(&env.text, dep.layout.nesting, &key)
-                .map_err(at(&env.env.values))?;
+                .map_err(bad_at(&env.env.values))?;
             plan.change(&env.env.values, &env.text, text);
         }
         if self.envs.is_empty() {
             let template = &dep.template;
             if template.parsed.block(&key).is_some() {
-                let text =
-                    helm_template::remove_block(&template.text, &db).map_err(at(&template.file))?;
+                let text = helm_template::remove_block(&template.text, &db)
+                    .map_err(bad_at(&template.file))?;
                 plan.change(&template.file, &template.text, text);
                 if dep.layout.publishes_chart() {
-                    let (text, version) = chart::bump_version(&dep.chart.text, Bump::Patch)
-                        .map_err(at(&dep.chart.file))?;
-                    plan.change(&dep.chart.file, &dep.chart.text, text);
-                    if let Some(umbrella) = &dep.umbrella {
-                        let name = dep
-                            .chart
-                            .parsed
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| "postgres".into());
-                        let text = chart::move_dependency(&umbrella.text, &name, &version)
-                            .map_err(at(&umbrella.file))?;
-                        plan.change(&umbrella.file, &umbrella.text, text);
-                    }
+                    plan.bump_chart(&dep, Bump::Patch)?;
                 }
             }
             let secret_key = dep.secret_key_of(&db);
             match &dep.secrets {
                 Secrets::Generator(g) if g.parsed.call(&secret_key).is_some() => {
-                    let text = generator::remove_line(&g.text, &secret_key).map_err(at(&g.file))?;
+                    let text =
+                        generator::remove_line(&g.text, &secret_key).map_err(bad_at(&g.file))?;
                     plan.change(&g.file, &g.text, text);
                 }
                 Secrets::Yaml(y) if y.parsed.entry(&secret_key).is_some() => {
-                    let text =
-                        secrets_yaml::remove_entry(&y.text, &secret_key).map_err(at(&y.file))?;
+                    let text = secrets_yaml::remove_entry(&y.text, &secret_key)
+                        .map_err(bad_at(&y.file))?;
                     plan.change(&y.file, &y.text, text);
                 }
                 _ => {}

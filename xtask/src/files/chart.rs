@@ -247,6 +247,10 @@ pub fn admits(requirement: &str, version: &Version) -> Result<bool, String> {
         .any(|r| r.matches(version)))
 }
 
+/// What the error of a requirement that cannot be moved says: the repository's
+/// state, not the user's input, is at fault.
+pub const NOT_ADMITTED: &str = "still does not admit";
+
 /// Moves a requirement to a new version, keeping operators: the version of every
 /// lower-bound or exact comparator becomes `new`.
 pub fn move_requirement(requirement: &str, new: &Version) -> Result<String, String> {
@@ -260,7 +264,7 @@ pub fn move_requirement(requirement: &str, new: &Version) -> Result<String, Stri
     });
     if !admits(&moved, new)? {
         return Err(format!(
-            "the requirement `{requirement}` moved to `{moved}` still does not admit {new}; edit it by hand"
+            "the requirement `{requirement}` moved to `{moved}` {NOT_ADMITTED} {new}; edit it by hand"
         ));
     }
     Ok(moved.into_owned())
