@@ -11,6 +11,9 @@ pub mod secrets_yaml;
 pub mod values;
 mod yaml_fast;
 
+#[cfg(test)]
+mod no_panic_tests;
+
 use std::fmt;
 
 /// A problem with a file's content, at a 1-based line when one is known. The
