@@ -69,7 +69,9 @@ pub struct Layout {
     pub charts: Option<PathBuf>,
     pub template: RepoFile,
     pub chart: RepoFile,
-    /// The umbrella chart that depends on `postgres` (`split` only).
+    /// The file that declares the umbrella chart's dependency on `postgres` (`split`
+    /// only): `services/postgres/Chart.yaml`, or `requirements.yaml` beside it in a
+    /// Helm 2 chart.
     pub umbrella: Option<RepoFile>,
     pub values_dir: RepoFile,
     pub secret_kind: SecretKind,
@@ -82,6 +84,22 @@ pub struct Layout {
 pub struct Environment {
     pub name: String,
     pub values: RepoFile,
+}
+
+/// Where the umbrella chart declares its dependencies: `Chart.yaml`, or in a Helm 2
+/// chart (whose `Chart.yaml` has no `dependencies:`) `requirements.yaml`.
+fn umbrella_of(phalanx: &Path) -> RepoFile {
+    let chart = RepoFile::new(phalanx, "services/postgres/Chart.yaml");
+    let requirements = RepoFile::new(phalanx, "services/postgres/requirements.yaml");
+    let declares = |file: &RepoFile| {
+        std::fs::read_to_string(&file.path)
+            .is_ok_and(|text| text.lines().any(|l| l.trim_end() == "dependencies:"))
+    };
+    if !declares(&chart) && declares(&requirements) {
+        requirements
+    } else {
+        chart
+    }
 }
 
 fn template_in(root: &Path, chart_dir: &str) -> Option<RepoFile> {
@@ -152,8 +170,7 @@ impl Layout {
             kind,
             charts: (kind == Kind::Split).then(|| chart_root.clone()),
             chart: RepoFile::new(&chart_root, &format!("{chart_dir}/Chart.yaml")),
-            umbrella: (kind == Kind::Split)
-                .then(|| RepoFile::new(&phalanx, "services/postgres/Chart.yaml")),
+            umbrella: (kind == Kind::Split).then(|| umbrella_of(&phalanx)),
             values_dir: RepoFile::new(&phalanx, values_dir),
             nesting: if kind == Kind::Split {
                 Nesting::UnderPostgres
