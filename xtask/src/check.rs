@@ -411,6 +411,12 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
     });
     facts.secrets = secrets;
     facts.envs = envs;
+    if base.is_some() && layout.charts.is_none() {
+        eprintln!(
+            "note: --base is ignored: the {} layout does not publish its chart, so its version need not move",
+            layout.kind
+        );
+    }
     if let (Some(rev), Some(root)) = (base, layout.charts.as_deref()) {
         facts.base = Some(base_facts(root, &layout.chart, rev)?);
     }

@@ -213,7 +213,7 @@ fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
     if value.bytes().any(|b| b.is_ascii_uppercase()) {
         return fail(format!(
             "upper case is not allowed; did you mean `{}`?",
-            value.to_ascii_lowercase()
+            value.to_ascii_lowercase().replace('-', "_")
         ));
     }
     if value.contains('-') {
@@ -287,6 +287,7 @@ mod tests {
     fn refusals_name_the_value_and_suggest() {
         let cases = [
             ("Exposurelog", "did you mean `exposurelog`"),
+            ("Narrative-Log", "did you mean `narrative_log`"),
             ("vo-cutouts", "did you mean `vo_cutouts` or `vocutouts`"),
             ("1log", "must start with a lower-case letter"),
             ("my db", "' '"),
