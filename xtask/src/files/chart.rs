@@ -184,8 +184,8 @@ pub fn bump_version(text: &str, bump: Bump) -> FileResult<(String, Version)> {
     let result = replace_version_token(text, line, &new.to_string())?;
     let after = parse(&result)?;
     if after.version.map(|(v, _)| v) != Some(new.clone()) || after.name != chart.name {
-        return Err(FileError::whole(
-            "internal error: the bumped Chart.yaml does not read back; nothing was written",
+        return Err(FileError::unverified(
+            "the bumped Chart.yaml does not read back",
         ));
     }
     Ok((result, new))
@@ -293,8 +293,8 @@ pub fn move_dependency(text: &str, name: &str, new: &Version) -> FileResult<Stri
         && after.dependencies.len() == chart.dependencies.len()
         && after.version.map(|v| v.0) == chart.version.map(|v| v.0);
     if !ok {
-        return Err(FileError::whole(
-            "internal error: the edited Chart.yaml does not read back; nothing was written",
+        return Err(FileError::unverified(
+            "the edited Chart.yaml does not read back",
         ));
     }
     Ok(result)

@@ -295,8 +295,8 @@ pub fn remove_line(text: &str, key: &str) -> FileResult<String> {
 
 fn verify(before: &Generator, after: &str, key: &str, added: bool) -> FileResult<()> {
     let fail = |why: &str| {
-        Err(FileError::whole(format!(
-            "internal error: the edited generator {why}; nothing was written"
+        Err(FileError::unverified(&format!(
+            "the edited generator {why}"
         )))
     };
     let Ok(parsed) = parse(after) else {

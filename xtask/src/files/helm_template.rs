@@ -483,11 +483,7 @@ fn is_template_comment(line: &str) -> bool {
 /// Checks that `after` holds the blocks of `before` plus (or minus) exactly the one
 /// for `db`, and that an added block is well formed.
 fn verify(before: &Template, after: &str, db: &DbName, added: bool) -> FileResult<()> {
-    let fail = |why: &str| {
-        Err(FileError::whole(format!(
-            "internal error: the edited template {why}; nothing was written"
-        )))
-    };
+    let fail = |why: &str| Err(FileError::unverified(&format!("the edited template {why}")));
     let Ok(parsed) = parse(after) else {
         return fail("no longer parses");
     };

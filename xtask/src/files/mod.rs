@@ -31,6 +31,11 @@ impl FileError {
             message: message.into(),
         }
     }
+    /// An edit whose result did not verify: a bug of this tool, not of the file.
+    pub fn unverified(what: &str) -> FileError {
+        FileError::whole(format!("internal error: {what}; nothing was written"))
+    }
+
     pub fn whole(message: impl Into<String>) -> FileError {
         FileError {
             line: None,
@@ -95,6 +100,16 @@ impl TextLines {
         }
         out
     }
+}
+
+/// The smallest indentation step used anywhere in a YAML text, 2 if none.
+pub fn indent_step(text: &str) -> usize {
+    text.lines()
+        .filter(|l| !is_blank_or_comment(l))
+        .map(indent_of)
+        .filter(|&i| i > 0)
+        .min()
+        .unwrap_or(2)
 }
 
 /// The number of leading spaces of a line.

@@ -8,8 +8,8 @@
 use serde_yaml::Value;
 
 use super::{
-    indent_of, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError, FileResult,
-    TextLines,
+    indent_of, indent_step, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError,
+    FileResult, TextLines,
 };
 use crate::names::DbName;
 use crate::render::{render, SECRETS_ENTRY_COPY, SECRETS_ENTRY_GENERATE};
@@ -123,13 +123,7 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
         ));
     }
     let lines: Vec<&str> = text.lines().collect();
-    let step = lines
-        .iter()
-        .filter(|l| !is_blank_or_comment(l))
-        .map(|l| indent_of(l))
-        .filter(|&i| i > 0)
-        .min()
-        .unwrap_or(2);
+    let step = indent_step(text);
     let quote = lines
         .iter()
         .filter_map(|l| {
@@ -197,11 +191,8 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
     let mut doc = TextLines::new(text);
     doc.insert(at, block);
     let result = doc.render();
-    let after = parse(&result).map_err(|_| {
-        FileError::whole(
-            "internal error: the edited secrets.yaml does not parse; nothing was written",
-        )
-    })?;
+    let after = parse(&result)
+        .map_err(|_| FileError::unverified("the edited secrets.yaml does not parse"))?;
     let keys = |s: &SecretsYaml| {
         s.entries
             .iter()
@@ -213,8 +204,8 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
         .entry(&key)
         .is_some_and(|e| &e.source == source && e.condition.as_deref() == Some(&db.values_key()));
     if !added || keys(&after) != keys(&parsed) {
-        return Err(FileError::whole(
-            "internal error: the edited secrets.yaml does not read back; nothing was written",
+        return Err(FileError::unverified(
+            "the edited secrets.yaml does not read back",
         ));
     }
     Ok(result)
@@ -244,11 +235,8 @@ pub fn remove_entry(text: &str, key: &str) -> FileResult<String> {
     }
     doc.remove(first..=last);
     let result = doc.render();
-    let after = parse(&result).map_err(|_| {
-        FileError::whole(
-            "internal error: the edited secrets.yaml does not parse; nothing was written",
-        )
-    })?;
+    let after = parse(&result)
+        .map_err(|_| FileError::unverified("the edited secrets.yaml does not parse"))?;
     let expected: Vec<&str> = parsed
         .entries
         .iter()
@@ -262,8 +250,8 @@ pub fn remove_entry(text: &str, key: &str) -> FileResult<String> {
         .collect::<Vec<_>>()
         != expected
     {
-        return Err(FileError::whole(
-            "internal error: the edited secrets.yaml does not read back; nothing was written",
+        return Err(FileError::unverified(
+            "the edited secrets.yaml does not read back",
         ));
     }
     Ok(result)

@@ -9,8 +9,8 @@
 use serde_yaml::{Mapping, Value};
 
 use super::{
-    indent_of, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError, FileResult,
-    TextLines,
+    indent_of, indent_step, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError,
+    FileResult, TextLines,
 };
 
 /// Where a layout keeps its database entries.
@@ -243,16 +243,6 @@ fn entry_from(
     }
 }
 
-/// The smallest indentation step used anywhere in the file, 2 if none.
-fn indent_step(text: &str) -> usize {
-    text.lines()
-        .filter(|l| !is_blank_or_comment(l))
-        .map(indent_of)
-        .filter(|&i| i > 0)
-        .min()
-        .unwrap_or(2)
-}
-
 /// Adds the entry `key: {user, db}` in block style after the last database entry,
 /// in the file's quoting and indentation. The key must not be present yet.
 pub fn add_entry(
@@ -389,11 +379,7 @@ fn verify_change(
     key: &str,
     added: Option<(&str, &str)>,
 ) -> FileResult<()> {
-    let fail = |why: &str| {
-        Err(FileError::whole(format!(
-            "internal error: the edited file {why}; nothing was written"
-        )))
-    };
+    let fail = |why: &str| Err(FileError::unverified(&format!("the edited file {why}")));
     let Ok(after_parsed) = parse(after, nesting) else {
         return fail("no longer parses");
     };
