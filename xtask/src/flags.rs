@@ -470,7 +470,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
             }
             let port = get("port")
                 .map(|p| {
-                    p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    p.parse::<u16>().ok().ok_or_else(|| {
                         bad_input(format!("invalid --port `{p}`: a number from 1 to 65535"))
                     })
                 })
