@@ -900,3 +900,56 @@ fn no_password_is_in_any_argument_list() {
         );
     }
 }
+
+#[test]
+fn odd_target_paths_and_umask_000_are_handled() {
+    use std::os::unix::fs::MetadataExt;
+    let mut cluster = Cluster::new("ldb_odd", "dev");
+    // A quote and a backslash in the target folder, written into the server's settings.
+    cluster.target =
+        std::env::temp_dir().join(format!("xtask-ldb-{}-it's\\odd", std::process::id()));
+    let _ = fs::remove_dir_all(&cluster.target);
+    let out = Command::new("sh")
+        .args(["-c", "umask 000 && exec \"$@\"", "sh"])
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(["local-db", "up", "--env", "dev"])
+        .args(repo_args(&cluster.scratch))
+        .current_dir(&cluster.scratch)
+        .env("CARGO_TARGET_DIR", &cluster.target)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let port = port_of(&text(&out.stdout));
+    sql_ok(
+        port,
+        "ledger",
+        "ledger",
+        &cluster.passwords()["ledger"],
+        "SELECT 1",
+    );
+    let dir = cluster.dir();
+    assert!(dir.starts_with(&cluster.target), "{}", dir.display());
+    let private = if unsafe { libc_geteuid() } == 0 {
+        0o711
+    } else {
+        0o700
+    };
+    for (path, mode) in [
+        (cluster.target.join("xtask"), 0o755),
+        (cluster.target.join("xtask/local-db"), 0o755),
+        (dir.clone(), private),
+        (dir.join("run"), 0o700),
+        (dir.join("data"), 0o700),
+        (dir.join("passwords.env"), 0o600),
+        (dir.join("data/xtask.conf"), 0o600),
+    ] {
+        let got = fs::metadata(&path).unwrap().mode() & 0o777;
+        assert_eq!(got, mode, "{}: mode {got:o}", path.display());
+    }
+    cluster.ok("down", &[]);
+}
