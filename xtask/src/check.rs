@@ -37,7 +37,7 @@ impl flags::Check {
     pub fn run(self, config: Config) -> Result<u8> {
         let report = check(&config, self.base.as_deref())?;
         match self.format {
-            Format::Text => print!("{}", report.text()),
+            Format::Text | Format::Github => print!("{}", report.text()),
             Format::Json => println!("{}", report.json()),
         }
         Ok(u8::from(report.errors() > 0))

@@ -30,6 +30,7 @@ COMMANDS:
 GLOBAL OPTIONS (before or after the command):
     --phalanx DIR   The deployment repository; replaces xtask.toml's `phalanx` and `charts`
     --charts DIR    The charts repository (split layout only)
+    --quiet         Do not print the line naming the repositories used
     -h, --help      Print help (also `cargo xtask COMMAND --help`)
 
 EXIT STATUS:
@@ -91,7 +92,7 @@ Exit status 0 when there is no error (warnings allowed), 1 when there is one, 2 
 the check could not run.
 
 OPTIONS:
-    --format FORMAT      text (default) or json
+    --format FORMAT      text (default), json, or github (workflow annotations)
     --base GIT-REV       Also check that the chart version increased since this revision
                          of the charts repository when its templates changed
     --phalanx DIR, --charts DIR
@@ -159,6 +160,8 @@ OPTIONS:
 pub enum Format {
     Text,
     Json,
+    /// GitHub Actions workflow annotations (`check` only).
+    Github,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -245,6 +248,8 @@ pub enum Command {
 pub struct Flags {
     pub phalanx: Option<PathBuf>,
     pub charts: Option<PathBuf>,
+    /// No line on stderr naming the repositories used.
+    pub quiet: bool,
     pub command: Command,
 }
 
@@ -262,7 +267,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "vault-addr",
     "runs",
 ];
-const SWITCHES: &[&str] = &["all-envs", "dry-run", "show-passwords", "help"];
+const SWITCHES: &[&str] = &["all-envs", "dry-run", "show-passwords", "help", "quiet"];
 
 fn help_of(command: &str) -> &'static str {
     match command {
@@ -338,6 +343,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
         return Ok(Flags {
             phalanx,
             charts,
+            quiet: has("quiet"),
             command: Command::Help(help_of(&command)),
         });
     }
@@ -350,7 +356,11 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
         )));
     }
     for (name, _) in &options {
-        if name != "phalanx" && name != "charts" && !allowed(&command).contains(&name.as_str()) {
+        if name != "phalanx"
+            && name != "charts"
+            && name != "quiet"
+            && !allowed(&command).contains(&name.as_str())
+        {
             return Err(bad_input(format!(
                 "`--{name}` is not an option of `{command}`; see `cargo xtask {command} --help`"
             )));
@@ -440,7 +450,10 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
         "check" => {
             positional("", 0)?;
             Command::Check(Check {
-                format: format()?,
+                format: match get("format").as_deref() {
+                    Some("github") => Format::Github,
+                    _ => format()?,
+                },
                 base: get("base"),
             })
         }
@@ -508,6 +521,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
     Ok(Flags {
         phalanx,
         charts,
+        quiet: has("quiet"),
         command,
     })
 }
