@@ -62,7 +62,10 @@ fn pgdb_works_from_inside_a_deployment_and_names_itself() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     assert!(help.starts_with("pgdb: "), "{help}");
-    assert!(help.contains("    pgdb [--phalanx DIR]"), "{help}");
+    assert!(
+        help.contains("\n    pgdb [GLOBAL OPTIONS] <COMMAND>"),
+        "{help}"
+    );
     assert!(!help.contains("cargo xtask"), "{help}");
 
     let out = pgdb(&work, &["list"]);

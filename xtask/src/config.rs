@@ -121,7 +121,7 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
 
 /// The refusal when nothing names a deployment repository.
 fn no_repository(cwd: &Path, file: Option<&Path>) -> anyhow::Error {
-    let program = crate::program_name();
+    let program = crate::flags::program_name();
     let here = match (file, cwd.ancestors().find(|d| d.join(".git").exists())) {
         (Some(file), _) => format!(
             "{} names no `phalanx` repository, and {} is not inside a deployment repository",

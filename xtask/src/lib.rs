@@ -69,29 +69,9 @@ fn run() -> anyhow::Result<u8> {
         Command::LocalDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Init(cmd) => cmd.run(&flags).map(|()| 0),
         Command::Bench(cmd) => cmd.run().map(|()| 0),
-        Command::Help(text) => {
-            print!("{}", name_program(text));
+        Command::Print(text) => {
+            print!("{text}");
             Ok(0)
         }
     }
-}
-
-/// How the user invoked this program, for usage lines and advice: `cargo xtask` for
-/// the workspace's `xtask` binary, else the binary's own file name (`pgdb`).
-pub(crate) fn program_name() -> String {
-    let name = std::env::args_os()
-        .next()
-        .map(std::path::PathBuf::from)
-        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    if name.is_empty() || name == "xtask" {
-        "cargo xtask".to_string()
-    } else {
-        name
-    }
-}
-
-/// A help text with `cargo xtask` replaced by the name the program was invoked as.
-fn name_program(text: &str) -> String {
-    text.replace("cargo xtask", &program_name())
 }
