@@ -77,9 +77,12 @@ fn inside_a_deployment_without_xtask_toml_every_command_acts_on_it() {
     let out = run(&cwd, &["check"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), using_line(&work));
+    // The path is relative to the current folder, so an editor opens it from here.
     assert!(
-        text(&out.stdout).contains("error[password-not-generated]")
-            && text(&out.stdout).contains("narrativelog_password"),
+        text(&out.stdout).starts_with(
+            "../../../charts/charts/postgres/templates/deployment.yaml:62: error[password-not-generated]: \
+             the block for `narrativelog_db` reads the secret key `narrativelog_password`"
+        ),
         "{}",
         text(&out.stdout)
     );
@@ -218,4 +221,29 @@ fn a_git_repository_that_is_not_a_deployment_is_refused_and_nothing_is_written()
         read_tree(&root().join("sample")) == sample,
         "sample/ changed"
     );
+}
+
+#[test]
+fn in_a_github_pull_request_job_base_defaults_to_the_target_branch() {
+    let work = outside("base-ref");
+    copy_tree(&root().join("sample"), &work);
+    let check = |base_ref: &str| {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["--quiet", "check"])
+            .current_dir(work.join("phalanx"))
+            .env("GITHUB_BASE_REF", base_ref)
+            .output()
+            .expect("the xtask binary runs")
+    };
+    // The charts repository is no git repository, so any base is refused: proof
+    // that `origin/$GITHUB_BASE_REF` was used.
+    let out = check("release");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("origin/release"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = check("");
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
