@@ -91,7 +91,8 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 /// 1. `--phalanx DIR` (charts: `--charts DIR`, else a sibling `../charts`);
 /// 2. the deployment repository containing the current folder (charts: `--charts`,
 ///    else the `charts` key of the `xtask.toml` found above the current folder, else
-///    a sibling `../charts`);
+///    a sibling `../charts`). That file counts only when it lies inside the repository
+///    or its `phalanx` key names the repository; any other is ignored, settings too;
 /// 3. the `phalanx` and `charts` keys of the `xtask.toml` found above the current
 ///    folder (`--charts` replaces the latter).
 ///
@@ -107,6 +108,13 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
         config.charts = charts.or_else(|| sibling_charts(&phalanx));
         config.phalanx = Some(phalanx);
     } else if let Some(phalanx) = deployment_containing(&cwd) {
+        // An `xtask.toml` above the repository that names another one (say, this
+        // workspace's own, naming its sample) says nothing about this repository.
+        let concerns_it = config.file.as_ref().is_some_and(|f| f.starts_with(&phalanx))
+            || config.phalanx.as_deref() == Some(phalanx.as_path());
+        if !concerns_it {
+            config = read(None)?;
+        }
         config.charts = charts
             .or_else(|| config.charts.take())
             .or_else(|| sibling_charts(&phalanx));
