@@ -110,7 +110,10 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
     } else if let Some(phalanx) = deployment_containing(&cwd) {
         // An `xtask.toml` above the repository that names another one (say, this
         // workspace's own, naming its sample) says nothing about this repository.
-        let concerns_it = config.file.as_ref().is_some_and(|f| f.starts_with(&phalanx))
+        let concerns_it = config
+            .file
+            .as_ref()
+            .is_some_and(|f| f.starts_with(&phalanx))
             || config.phalanx.as_deref() == Some(phalanx.as_path());
         if !concerns_it {
             config = read(None)?;
