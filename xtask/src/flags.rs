@@ -59,7 +59,8 @@ OPTIONS:
     --database D         The database (default: NAME)
     --bump LEVEL         patch, minor or major (default: patch; other layouts bump only
                          when given)
-    --secret SOURCE      generate (default) or copy:APP:KEY (secrets.yaml only)
+    --secret SOURCE      generate (default), static (set by hand) or copy:APP:KEY
+                         (static and copy: secrets.yaml only)
     --dry-run            Print the diff and runbook, write nothing
     --phalanx DIR, --charts DIR
 ";
@@ -112,11 +113,18 @@ pub const RUNBOOK_HELP: &str = "\
 cargo xtask runbook: the Vault, kubectl and Argo CD steps for a database
 
 USAGE:
-    cargo xtask runbook NAME [--env ENV ...]
+    cargo xtask runbook NAME [--env ENV ...] [--rotate | --remove] [--script]
+
+Adding (the default): the password into Vault where it is absent, the merge, then per
+environment: refresh the postgres secret, sync, wait, verify. An environment whose
+committed values file already has the database only gets the verification.
 
 OPTIONS:
     --env ENV            Only this environment (repeatable; default: every environment
                          whose values file has the database)
+    --rotate             A new password: Vault (overwriting), refresh, restart, verify
+    --remove             Dump, then drop the database and role, then delete the Vault key
+    --script             The same steps as a bash script: `bash steps.sh [--yes] PHASE`
     --phalanx DIR, --charts DIR
 ";
 
@@ -164,7 +172,12 @@ pub enum Format {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretChoice {
     Generate,
-    Copy { application: String, key: String },
+    /// Set by hand: the value lives in the environment's static secret store.
+    Static,
+    Copy {
+        application: String,
+        key: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -201,6 +214,16 @@ pub struct List {
 pub struct Runbook {
     pub name: String,
     pub envs: Vec<String>,
+    pub mode: RunbookMode,
+    pub script: bool,
+}
+
+/// What a runbook is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunbookMode {
+    Add,
+    Rotate,
+    Remove,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,7 +285,15 @@ const VALUE_OPTIONS: &[&str] = &[
     "vault-addr",
     "runs",
 ];
-const SWITCHES: &[&str] = &["all-envs", "dry-run", "show-passwords", "help"];
+const SWITCHES: &[&str] = &[
+    "all-envs",
+    "dry-run",
+    "show-passwords",
+    "help",
+    "rotate",
+    "remove",
+    "script",
+];
 
 fn help_of(command: &str) -> &'static str {
     match command {
@@ -286,7 +317,7 @@ fn allowed(command: &str) -> &'static [&'static str] {
         "remove-db" => &["env", "dry-run"],
         "check" => &["format", "base"],
         "list" => &["format"],
-        "runbook" => &["env"],
+        "runbook" => &["env", "rotate", "remove", "script"],
         "local-db" => &["env", "port", "show-passwords"],
         "init" => &["vault-addr"],
         "bench" => &["runs"],
@@ -405,6 +436,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
                 .transpose()?;
             let secret = match get("secret").as_deref() {
                 None | Some("generate") => SecretChoice::Generate,
+                Some("static") => SecretChoice::Static,
                 Some(s) => match s.strip_prefix("copy:").and_then(|r| r.split_once(':')) {
                     Some((app, key))
                         if !app.is_empty() && !key.is_empty() && !key.contains(':') =>
@@ -416,7 +448,7 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
                     }
                     _ => {
                         return Err(bad_input(format!(
-                            "unknown --secret `{s}`: use generate or copy:APP:KEY"
+                            "unknown --secret `{s}`: use generate, static or copy:APP:KEY"
                         )))
                     }
                 },
@@ -448,10 +480,22 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
             positional("", 0)?;
             Command::List(List { format: format()? })
         }
-        "runbook" => Command::Runbook(Runbook {
-            name: positional("a database NAME", 1)?.remove(0),
-            envs,
-        }),
+        "runbook" => {
+            let mode = match (has("rotate"), has("remove")) {
+                (true, true) => {
+                    return Err(bad_input("give either --rotate or --remove, not both"))
+                }
+                (true, false) => RunbookMode::Rotate,
+                (false, true) => RunbookMode::Remove,
+                (false, false) => RunbookMode::Add,
+            };
+            Command::Runbook(Runbook {
+                name: positional("a database NAME", 1)?.remove(0),
+                envs,
+                mode,
+                script: has("script"),
+            })
+        }
         "local-db" => {
             let action = match positional("an action: up, down or status", 1)?[0].as_str() {
                 "up" => LocalDbAction::Up,

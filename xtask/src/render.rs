@@ -10,11 +10,6 @@ pub const GENERATOR_CALL_WRAPPED: &str = include_str!("../../templates/generator
 pub const SECRETS_ENTRY_GENERATE: &str =
     include_str!("../../templates/secrets-entry-generate.yaml");
 pub const SECRETS_ENTRY_COPY: &str = include_str!("../../templates/secrets-entry-copy.yaml");
-pub const RUNBOOK_HEADER: &str = include_str!("../../templates/runbook-header.txt");
-pub const RUNBOOK_VAULT_PATCH: &str = include_str!("../../templates/runbook-vault-patch.txt");
-pub const RUNBOOK_SECRETS_SYNC: &str = include_str!("../../templates/runbook-secrets-sync.txt");
-pub const RUNBOOK_ROLLOUT: &str = include_str!("../../templates/runbook-rollout.txt");
-pub const RUNBOOK_DROP: &str = include_str!("../../templates/runbook-drop.txt");
 
 /// Replaces every `@@name@@` in `template` with its value.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
@@ -83,11 +78,6 @@ mod tests {
             GENERATOR_CALL_WRAPPED,
             SECRETS_ENTRY_GENERATE,
             SECRETS_ENTRY_COPY,
-            RUNBOOK_HEADER,
-            RUNBOOK_VAULT_PATCH,
-            RUNBOOK_SECRETS_SYNC,
-            RUNBOOK_ROLLOUT,
-            RUNBOOK_DROP,
         ] {
             let vars: Vec<(&str, &str)> = known.iter().map(|k| (*k, "")).collect();
             let out = render(snippet, &vars);
