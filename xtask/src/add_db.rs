@@ -197,11 +197,15 @@ fn plan(
         (Secrets::Yaml(y), None) => {
             let source = match secret {
                 SecretChoice::Generate => secrets_yaml::Source::Generate,
-                SecretChoice::Static => secrets_yaml::Source::Manual,
                 SecretChoice::Copy { application, key } => secrets_yaml::Source::Copy {
                     application: application.clone(),
                     key: key.clone(),
                 },
+                SecretChoice::Static => {
+                    return Err(bad_input(
+                        "--secret static: set-by-hand entries are not written yet",
+                    ))
+                }
             };
             let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(bad_at(&y.file))?;
             plan.change(&y.file, &y.text, text);
