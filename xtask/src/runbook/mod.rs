@@ -40,8 +40,12 @@ pub enum Phase {
     ChartPublished,
     /// After the (phalanx) merge: refresh, sync, wait, verify, restart consumers.
     AfterMerge,
-    /// `--rotate`: new value, refresh, restart, verify, restart consumers.
-    Rotate,
+    /// `--rotate`: the new value into Vault (no cluster needed).
+    NewPassword,
+    /// `--rotate`: refresh, restart, verify, restart consumers.
+    Restart,
+    /// `--remove`: the key out of the Vault secret, once the database is dropped.
+    DeleteKey,
 }
 
 impl Phase {
@@ -50,7 +54,9 @@ impl Phase {
             Phase::BeforeMerge => "before-merge",
             Phase::ChartPublished => "chart-published",
             Phase::AfterMerge => "after-merge",
-            Phase::Rotate => "rotate",
+            Phase::NewPassword => "new-password",
+            Phase::Restart => "restart",
+            Phase::DeleteKey => "delete-key",
         }
     }
 
@@ -68,7 +74,9 @@ impl Phase {
                 "merge the phalanx change (after chart-published) first"
             }
             (Phase::AfterMerge, _) => "merge the change first",
-            (Phase::Rotate, _) => "nothing to merge: run it in a maintenance window",
+            (Phase::NewPassword, _) => "nothing to merge; overwrites the live password in Vault",
+            (Phase::Restart, _) => "right after new-password, in a maintenance window",
+            (Phase::DeleteKey, _) => "once after-merge has dropped the database",
         }
     }
 }
@@ -283,7 +291,7 @@ impl Builder<'_> {
         let step = self.step(
             phase,
             Some(env),
-            "Refresh the `postgres` secret from Vault".into(),
+            "Refresh the postgres secret from Vault".into(),
         );
         step.notes.push(
             "The vault secrets operator recreates a deleted secret at once (else within 60 s)."
@@ -561,7 +569,7 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         let path = b.vault_path(env, site);
         let login = b.vault_login(env, site);
         let step = b.step(
-            Phase::Rotate,
+            Phase::NewPassword,
             Some(env),
             format!("A new value for {key} in Vault"),
         );
@@ -574,11 +582,11 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         step.confirm = Some(format!("Overwrite {key} in Vault for {env}?"));
         step.commands
             .push(format!("rotate_password {path} {}", quote(&key)));
-        b.cluster(Phase::Rotate, env, site);
-        b.refresh_secret(Phase::Rotate, env, site);
-        b.restart_postgres(Phase::Rotate, env, site);
-        b.verify(Phase::Rotate, env, site, target);
-        b.restart_consumers(Phase::Rotate, env, site);
+        b.cluster(Phase::Restart, env, site);
+        b.refresh_secret(Phase::Restart, env, site);
+        b.restart_postgres(Phase::Restart, env, site);
+        b.verify(Phase::Restart, env, site, target);
+        b.restart_consumers(Phase::Restart, env, site);
     }
 }
 
@@ -627,7 +635,7 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             let path = b.vault_path(env, site);
             let login = b.vault_login(env, site);
             let step = b.step(
-                Phase::AfterMerge,
+                Phase::DeleteKey,
                 Some(env),
                 format!("Delete {key} from the Vault secret"),
             );
