@@ -201,6 +201,17 @@ pub struct Runbook {
 }
 
 impl Runbook {
+    /// What the operator does before running a phase.
+    pub fn precondition(&self, phase: Phase, dep: &Deployment) -> &'static str {
+        let nothing_merged = self.mode == RunbookMode::Add
+            && !self.steps.iter().any(|s| s.phase == Phase::BeforeMerge);
+        if phase == Phase::AfterMerge && nothing_merged {
+            "the committed files already hold the database: this only verifies it"
+        } else {
+            phase.precondition(dep, self.mode)
+        }
+    }
+
     /// The phases that have steps, in order.
     pub fn phases(&self) -> Vec<Phase> {
         let mut phases: Vec<Phase> = self.steps.iter().map(|s| s.phase).collect();
@@ -568,6 +579,8 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         let env = target.env.as_str();
         let path = b.vault_path(env, site);
         let login = b.vault_login(env, site);
+        let step = b.step(Phase::NewPassword, Some(env), "Log in to Vault".into());
+        step.commands.push(login);
         let step = b.step(
             Phase::NewPassword,
             Some(env),
@@ -578,7 +591,6 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
              restarts below."
                 .into(),
         );
-        step.commands.push(login.clone());
         step.confirm = Some(format!("Overwrite {key} in Vault for {env}?"));
         step.commands
             .push(format!("rotate_password {path} {}", quote(&key)));
@@ -634,6 +646,8 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         if matches!(b.dep.secrets, Secrets::Generator(_)) || site.vault_path.is_some() {
             let path = b.vault_path(env, site);
             let login = b.vault_login(env, site);
+            let step = b.step(Phase::DeleteKey, Some(env), "Log in to Vault".into());
+            step.commands.push(login);
             let step = b.step(
                 Phase::DeleteKey,
                 Some(env),
@@ -646,7 +660,7 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             );
             step.confirm = Some(format!("Delete {key} from Vault for {env}?"));
             step.commands
-                .extend([login, format!("delete_vault_key {path} {}", quote(&key))]);
+                .push(format!("delete_vault_key {path} {}", quote(&key)));
         }
     }
 }

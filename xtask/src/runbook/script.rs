@@ -41,7 +41,7 @@ pub fn render_script(runbook: &Runbook, dep: &Deployment) -> String {
         out.push_str(&format!(
             "#   {:<16} {}\n",
             phase.name(),
-            phase.precondition(dep, runbook.mode)
+            runbook.precondition(*phase, dep)
         ));
     }
     out.push_str(

@@ -76,7 +76,7 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
             out.push_str(&format!(
                 "\n# === {}: {}\n",
                 step.phase.name(),
-                step.phase.precondition(dep, runbook.mode)
+                runbook.precondition(step.phase, dep)
             ));
         }
         out.push_str(&format!("\n## {}\n", heading(step)));
