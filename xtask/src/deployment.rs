@@ -289,11 +289,3 @@ mod tests {
         );
     }
 }
-
-// stub until the secrets branch lands
-impl Deployment {
-    /// The components or applications that copy the postgres password `secret_key`.
-    pub fn consumers_of(&self, _secret_key: &str) -> Vec<String> {
-        Vec::new()
-    }
-}

@@ -187,9 +187,14 @@ fn published_chart(
     Some((repository, name, version))
 }
 
-/// The applications that copy a database's password, restarted after postgres.
+/// The applications that copy a database's password, restarted after postgres. A
+/// generator's component (`_vo_cutouts`) is the application `vo-cutouts`: Kubernetes
+/// names hold no `_`.
 fn consumers(dep: &Deployment, secret_key: &str) -> Vec<String> {
     dep.consumers_of(secret_key)
+        .into_iter()
+        .map(|name| name.replace('_', "-"))
+        .collect()
 }
 
 /// The whole runbook: its steps and the warnings to show beside it.
@@ -397,6 +402,53 @@ impl Builder<'_> {
         ]);
     }
 
+    /// Gives the applications that copy the password the (new) value, before the
+    /// merge or right after a rotation: `phalanx secrets sync` copies it in the
+    /// `secrets.yaml` layout; with a generator the copy is put by hand, Vault to Vault.
+    fn copy_to_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        let apps = consumers(self.dep, &self.secret_key);
+        if apps.is_empty() {
+            return;
+        }
+        let key = self.secret_key.clone();
+        let path = self.vault_path(env, site);
+        let yaml = matches!(self.dep.secrets, Secrets::Yaml(_));
+        let step = self.step(
+            phase,
+            Some(env),
+            format!("Give {} the value of {key}", apps.join(", ")),
+        );
+        if yaml {
+            step.notes.push(format!(
+                "Their secrets.yaml copies {key}: the sync copies the value into their Vault secrets. Run it \
+                 from a phalanx checkout."
+            ));
+            step.commands
+                .push(format!("phalanx secrets sync {}", quote(env)));
+        } else {
+            step.notes.push(format!(
+                "The generator copied {key} into their own Vault secrets when the environment was installed: \
+                 put the value there too, Vault to Vault through a pipe (KEY is the name the generator gives \
+                 the copy):"
+            ));
+            let parent = site
+                .vault_path
+                .as_deref()
+                .and_then(|p| p.rsplit_once('/'))
+                .map(|(parent, _)| parent.to_string());
+            for app in &apps {
+                let target = parent.as_ref().map_or_else(
+                    || format!("PATH-OF-{app}"),
+                    |p| quote(&format!("{p}/{app}")),
+                );
+                step.notes.push(format!(
+                    "  vault kv get -field={} {path} | vault kv patch {target} KEY=-",
+                    quote(&key)
+                ));
+            }
+        }
+    }
+
     fn restart_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
         let apps = consumers(self.dep, &self.secret_key);
         if apps.is_empty() {
@@ -498,6 +550,7 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
                     login,
                     format!("put_password_if_absent {path} {}", quote(&key)),
                 ]);
+                b.copy_to_consumers(Phase::BeforeMerge, env, site);
             }
             Secrets::Yaml(y) => {
                 let source = y.parsed.entry(&key).map(|e| e.source.clone());
@@ -594,6 +647,7 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         step.confirm = Some(format!("Overwrite {key} in Vault for {env}?"));
         step.commands
             .push(format!("rotate_password {path} {}", quote(&key)));
+        b.copy_to_consumers(Phase::NewPassword, env, site);
         b.cluster(Phase::Restart, env, site);
         b.refresh_secret(Phase::Restart, env, site);
         b.restart_postgres(Phase::Restart, env, site);
