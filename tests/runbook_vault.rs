@@ -18,11 +18,8 @@ const BASE_PATH: &str = "secret/k8s_operator/base-lsp.lsst.codes/postgres";
 /// A tool the test needs, found on PATH (with the venv), or a failure saying how to get it.
 fn tool(name: &str) -> PathBuf {
     let venv = root().join("target/venv/bin");
-    let main_venv = PathBuf::from("/work/main/target/venv/bin");
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = [venv, main_venv]
-        .into_iter()
-        .chain(std::env::split_paths(&path));
+    let dirs = std::iter::once(venv).chain(std::env::split_paths(&path));
     for dir in dirs {
         let candidate = dir.join(name);
         if candidate.is_file() {

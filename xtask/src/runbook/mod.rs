@@ -815,3 +815,63 @@ impl flags::Runbook {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recreate_is_read_from_the_template() {
+        let block = "spec:\n  replicas: 1\n  strategy:\n    type: Recreate\n  selector:\n";
+        assert!(uses_recreate(block));
+        assert!(uses_recreate(
+            "spec:\n    strategy:\n        type: \"Recreate\"\n"
+        ));
+        assert!(uses_recreate("spec:\n  strategy: {type: Recreate}\n"));
+        assert!(!uses_recreate(
+            "spec:\n  strategy:\n    type: RollingUpdate\n"
+        ));
+        assert!(!uses_recreate("spec:\n  replicas: 1\n"));
+        // A `type: Recreate` far from any strategy (say in a comment block) does not count.
+        assert!(!uses_recreate(
+            "strategy:\n  a: 1\n  b: 2\n  c: 3\n  d: 4\n  type: Recreate\n"
+        ));
+    }
+
+    #[test]
+    fn every_phase_has_a_distinct_script_name() {
+        let phases = [
+            Phase::BeforeMerge,
+            Phase::ChartPublished,
+            Phase::AfterMerge,
+            Phase::NewPassword,
+            Phase::Restart,
+            Phase::DeleteKey,
+        ];
+        let mut names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), phases.len());
+        assert!(names
+            .iter()
+            .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));
+    }
+
+    #[test]
+    fn a_step_asks_before_its_commands_only_when_destructive() {
+        let mut step = Step {
+            phase: Phase::AfterMerge,
+            env: Some("base".into()),
+            title: "t".into(),
+            notes: vec![],
+            commands: vec!["a".into(), "b".into()],
+            confirm: None,
+        };
+        assert_eq!(text::step_body(&step), "a\nb\n");
+        step.confirm = Some("Drop it's data?".into());
+        assert_eq!(
+            text::step_body(&step),
+            "if confirm \"Drop it's data?\"; then\na\nb\nfi\n"
+        );
+    }
+}
