@@ -96,14 +96,14 @@ delete_vault_key() { # PATH KEY
   echo "$2 deleted from $1."
 }
 
-# Shows the current kubectl context and sets KUBE_CONTEXT to it only when confirmed.
-confirm_context() { # ENV
+# Shows the current kubectl context and stores it in VARIABLE only when confirmed.
+confirm_context() { # ENV VARIABLE
   local current answer
-  unset KUBE_CONTEXT
+  unset "$2"
   current="$(kubectl config current-context)"
   read -rp "kubectl's current context is $current. Is it the cluster of $1? [y/N] " answer
   if [ "$answer" = y ] || [ "$answer" = yes ]; then
-    KUBE_CONTEXT="$current"
+    printf -v "$2" '%s' "$current"
   else
     echo "Not confirmed: switch to the cluster of $1 (kubectl config use-context ...) and run this block again." >&2
     return 1

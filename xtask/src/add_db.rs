@@ -69,20 +69,18 @@ impl flags::AddDb {
             return Ok(());
         }
         plan.print_diff();
-        // The chart version the planned edit gives the chart (the split layout's
-        // runbook waits until it is published).
-        let new_chart_version = (dep.layout.publishes_chart()
-            && dep.template.parsed.block(&db.values_key()).is_none())
-        .then(|| chart::bump_version(&dep.chart.text, self.bump.unwrap_or(Bump::Patch)))
-        .and_then(|r| r.ok())
-        .map(|(_, v)| v.to_string());
-        let runbook = runbook::build(
-            &dep,
-            &db,
-            &targets,
-            RunbookMode::Add,
-            new_chart_version.as_deref(),
-        )?;
+        // What the planned edits change for the runbook: the chart version they give
+        // the chart (the split layout's runbook waits until it is published) and the
+        // application that --app makes copy the password.
+        let pending = runbook::Pending {
+            chart_version: (dep.layout.publishes_chart()
+                && dep.template.parsed.block(&db.values_key()).is_none())
+            .then(|| chart::bump_version(&dep.chart.text, self.bump.unwrap_or(Bump::Patch)))
+            .and_then(|r| r.ok())
+            .map(|(_, v)| v.to_string()),
+            consumers: self.app.iter().map(|a| a.application.clone()).collect(),
+        };
+        let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
         plan.apply(self.dry_run)?;
         println!();
         runbook::print(&runbook, &dep, false);

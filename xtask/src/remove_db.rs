@@ -108,7 +108,13 @@ impl flags::RemoveDb {
         plan.print_diff();
         plan.apply(self.dry_run)?;
         if !runbook_targets.is_empty() {
-            let runbook = runbook::build(&dep, &db, &runbook_targets, RunbookMode::Remove, None)?;
+            let runbook = runbook::build(
+                &dep,
+                &db,
+                &runbook_targets,
+                RunbookMode::Remove,
+                &Default::default(),
+            )?;
             println!();
             runbook::print(&runbook, &dep, false);
         }

@@ -112,6 +112,7 @@ pub struct Target {
 /// What the runbook knows about an environment's Vault and cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EnvSite {
+    pub env: String,
     pub vault_addr: String,
     /// The Vault path of the `postgres` secret, when anything names it.
     pub vault_path: Option<String>,
@@ -146,6 +147,7 @@ pub fn site(
         .or_else(|| dep.env(env).and_then(|e| e.parsed.vault_path.clone()))
         .or_else(|| dep.config.vault_paths.get(env).cloned());
     Ok(EnvSite {
+        env: env.to_string(),
         vault_addr: url.unwrap_or_else(|| dep.config.vault_addr.clone()),
         vault_path,
         context: contexts.get(env).cloned(),
@@ -187,14 +189,19 @@ fn published_chart(
     Some((repository, name, version))
 }
 
-/// The applications that copy a database's password, restarted after postgres. A
-/// generator's component (`_vo_cutouts`) is the application `vo-cutouts`: Kubernetes
-/// names hold no `_`.
-fn consumers(dep: &Deployment, secret_key: &str) -> Vec<String> {
-    dep.consumers_of(secret_key)
+/// The applications that copy a database's password (also those a pending edit adds),
+/// restarted after postgres. A generator's component (`_vo_cutouts`) is the
+/// application `vo-cutouts`: Kubernetes names hold no `_`.
+fn consumers(dep: &Deployment, pending: &Pending, secret_key: &str) -> Vec<String> {
+    let mut apps: Vec<String> = dep
+        .consumers_of(secret_key)
         .into_iter()
+        .chain(pending.consumers.iter().cloned())
         .map(|name| name.replace('_', "-"))
-        .collect()
+        .collect();
+    apps.sort();
+    apps.dedup();
+    apps
 }
 
 /// The whole runbook: its steps and the warnings to show beside it.
@@ -234,16 +241,30 @@ fn kubectl(site: &EnvSite) -> String {
     }
 }
 
+/// The shell variable holding an environment's confirmed context (one per environment,
+/// so a block pasted for one environment never runs in another's cluster).
+fn context_variable(env: &str) -> String {
+    let safe: String = env
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("KUBE_CONTEXT_{safe}")
+}
+
 fn context_word(site: &EnvSite) -> String {
     match &site.context {
         Some(context) => quote(context),
-        None => "\"${KUBE_CONTEXT:?run confirm_context first}\"".to_string(),
+        None => format!(
+            "\"${{{}:?first confirm the cluster of {}}}\"",
+            context_variable(&site.env),
+            site.env
+        ),
     }
 }
 
 struct Builder<'a> {
     dep: &'a Deployment,
-    new_chart_version: Option<&'a str>,
+    pending: &'a Pending,
     db: &'a DbName,
     secret_key: String,
     steps: Vec<Step>,
@@ -287,8 +308,11 @@ impl Builder<'_> {
                 "No kubectl context is configured for {env} (xtask.toml `[kube_contexts]`): every kubectl \
                  and argocd call below uses the one you confirm here."
             ));
-            step.commands
-                .push(format!("confirm_context {}", quote(env)));
+            step.commands.push(format!(
+                "confirm_context {} {}",
+                quote(env),
+                context_variable(env)
+            ));
         }
     }
 
@@ -406,7 +430,7 @@ impl Builder<'_> {
     /// merge or right after a rotation: `phalanx secrets sync` copies it in the
     /// `secrets.yaml` layout; with a generator the copy is put by hand, Vault to Vault.
     fn copy_to_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
-        let apps = consumers(self.dep, &self.secret_key);
+        let apps = consumers(self.dep, self.pending, &self.secret_key);
         if apps.is_empty() {
             return;
         }
@@ -450,7 +474,7 @@ impl Builder<'_> {
     }
 
     fn restart_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
-        let apps = consumers(self.dep, &self.secret_key);
+        let apps = consumers(self.dep, self.pending, &self.secret_key);
         if apps.is_empty() {
             return;
         }
@@ -478,14 +502,23 @@ impl Builder<'_> {
     }
 }
 
-/// The runbook of a database in the given environments; `new_chart_version` is the
-/// chart version an edit about to be written gives the chart.
+/// What edits about to be written change for the runbook (the deployment it reads is
+/// the one before them).
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    /// The chart version the edit gives the chart (split layout).
+    pub chart_version: Option<String>,
+    /// Applications the edit makes copy the password (`add-db --app`).
+    pub consumers: Vec<String>,
+}
+
+/// The runbook of a database in the given environments.
 pub fn build(
     dep: &Deployment,
     db: &DbName,
     targets: &[Target],
     mode: RunbookMode,
-    new_chart_version: Option<&str>,
+    pending: &Pending,
 ) -> Result<Runbook> {
     let secret_key = dep.secret_key_of(db);
     if mode == RunbookMode::Rotate && secret_key == "root_password" {
@@ -496,7 +529,7 @@ pub fn build(
     }
     let mut b = Builder {
         dep,
-        new_chart_version,
+        pending,
         db,
         secret_key: secret_key.clone(),
         steps: Vec::new(),
@@ -587,7 +620,7 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         }
     }
     if !new.is_empty() {
-        match published_chart(b.dep, b.new_chart_version) {
+        match published_chart(b.dep, b.pending.chart_version.as_deref()) {
             Some((repository, chart, version)) if b.dep.layout.kind == Kind::Split => {
                 let step = b.step(
                     Phase::ChartPublished,
@@ -810,7 +843,7 @@ impl flags::Runbook {
         let db = crate::names::parse_db_name(&self.name)?;
         let dep = Deployment::load(config)?;
         let targets = targets(&dep, &db, &self.envs)?;
-        let runbook = build(&dep, &db, &targets, self.mode, None)?;
+        let runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
         print(&runbook, &dep, self.script);
         Ok(())
     }
