@@ -317,6 +317,34 @@ fn vault_phases_run_for_real_and_never_put_a_password_on_argv() {
     assert_no_password_in_argv(&trace, "delete-key");
     assert_eq!(bao.secret(BASE_PATH), before);
 
+    // The text form's helpers and before-merge blocks, run as they would be pasted, do
+    // the same; nothing after them runs without a confirmed cluster.
+    let out = xtask(&work, &["runbook", "lovelog", "--env", "base"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runbook = text(&out.stdout);
+    let end = runbook
+        .find("\n# === chart-published")
+        .expect("the split runbook has a chart-published phase");
+    let pasted = work.join("pasted.sh");
+    fs::write(&pasted, &runbook[..end]).unwrap();
+    let before_text = bao.secret(BASE_PATH);
+    let (out, trace) = run_traced(&bao, &work, &pasted, &[]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_no_password_in_argv(&trace, "the pasted text form");
+    let after_text = bao.secret(BASE_PATH);
+    assert!(hex64(&after_text["lovelog_password"]));
+    for (key, value) in &before_text {
+        assert_eq!(
+            &after_text[key], value,
+            "{key} changed by the pasted text form"
+        );
+    }
+
     // A missing secret path stops with a clear message and writes nothing.
     let idfdev_path = "secret/k8s_operator/data-dev.lsst.cloud/postgres";
     let missing = script(&work, &["exposurelog", "--env", "idfdev"], "missing.sh");
