@@ -99,3 +99,20 @@ fn every_runbook_case() {
     let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn root_password_is_not_rotated() {
+    let work = scratch("runbook-root");
+    copy_tree(&root().join("sample"), &work);
+    let mut args = vec!["runbook".to_string(), "root".into(), "--rotate".into()];
+    args.extend(repo_args(&work));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&work, &refs);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("root_password cannot be rotated this way"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -28,6 +28,10 @@ use crate::shell::quote;
 pub use script::render_script;
 pub use text::render_text;
 
+const ROOT_NOT_ROTATABLE: &str =
+    "root_password cannot be rotated this way: it becomes the superuser's password only at the \
+     first initdb, so a new value in Vault changes nothing in the server";
+
 /// The shell functions every rendering starts with.
 pub const HELPERS: &str = include_str!("../../../templates/runbook-helpers.sh");
 
@@ -522,10 +526,7 @@ pub fn build(
 ) -> Result<Runbook> {
     let secret_key = dep.secret_key_of(db);
     if mode == RunbookMode::Rotate && secret_key == "root_password" {
-        return Err(refused(
-            "root_password cannot be rotated this way: it becomes the superuser's password only at the \
-             first initdb, so a new value in Vault changes nothing in the server",
-        ));
+        return Err(refused(ROOT_NOT_ROTATABLE));
     }
     let mut b = Builder {
         dep,
@@ -672,11 +673,13 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             Some(env),
             format!("A new value for {key} in Vault"),
         );
-        step.notes.push(
+        step.notes.extend([
             "This overwrites the live password, deliberately: the application keeps the old one until it \
              restarts below."
-                .into(),
-        );
+                .to_string(),
+            "(root_password cannot be rotated this way: the server takes it only at its first initdb.)"
+                .to_string(),
+        ]);
         step.confirm = Some(format!("Overwrite {key} in Vault for {env}?"));
         step.commands
             .push(format!("rotate_password {path} {}", quote(&key)));
@@ -840,6 +843,9 @@ pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
 
 impl flags::Runbook {
     pub fn run(self, config: Config) -> Result<()> {
+        if self.mode == RunbookMode::Rotate && self.name == "root" {
+            return Err(refused(ROOT_NOT_ROTATABLE));
+        }
         let db = crate::names::parse_db_name(&self.name)?;
         let dep = Deployment::load(config)?;
         let targets = targets(&dep, &db, &self.envs)?;
