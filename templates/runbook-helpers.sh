@@ -153,7 +153,8 @@ dump_database() { # CONTEXT DATABASE FILE
 
 # Stops unless the secret in the cluster holds KEY.
 check_secret_key() { # CONTEXT KEY
-  if kubectl --context "$1" -n postgres get secret postgres -o jsonpath="{.data.$2}" | grep -q .; then
+  if kubectl --context "$1" -n postgres get secret postgres -o json \
+    | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["data"].get(sys.argv[1]) else 1)' "$2"; then
     echo "$2 is in the postgres secret."
   else
     echo "$2 is not in the postgres secret: is it in Vault at the path the secret reads?" >&2
