@@ -34,7 +34,7 @@ use crate::flags::{self, Format};
 use crate::layout::Layout;
 
 pub use facts::{gather, Facts};
-pub use report::{json_string, Report};
+pub use report::{json_string, repositories_json, Report};
 pub use rules::rules;
 
 impl flags::Check {

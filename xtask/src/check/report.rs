@@ -126,20 +126,12 @@ impl Report {
         }
         let _ = write!(
             out,
-            "], \"errors\": {}, \"warnings\": {}, \"repositories\": {{",
+            "], \"errors\": {}, \"warnings\": {}, \"repositories\": ",
             self.errors(),
             self.warnings()
         );
-        for (i, (repo, root)) in self.repositories.iter().enumerate() {
-            let comma = if i > 0 { ", " } else { "" };
-            let _ = write!(
-                out,
-                "{comma}{}: {}",
-                json_string(repo.as_str()),
-                json_string(&root.display().to_string())
-            );
-        }
-        out.push_str("}}");
+        out.push_str(&repositories_object(&self.repositories));
+        out.push('}');
         out
     }
 }
@@ -180,6 +172,30 @@ fn github_data(text: &str) -> String {
 /// Escapes an annotation property (`file=`, `title=`): also `:` and `,`.
 fn github_property(text: &str) -> String {
     github_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// The repositories of a layout, `{"phalanx": DIR, "charts": DIR}` (charts only in the
+/// split layout): what `check` and `list` add to their JSON.
+pub fn repositories_json(layout: &Layout) -> String {
+    let mut repositories = vec![(Repository::Phalanx, layout.phalanx.clone())];
+    if let Some(charts) = &layout.charts {
+        repositories.push((Repository::Charts, charts.clone()));
+    }
+    repositories_object(&repositories)
+}
+
+fn repositories_object(repositories: &[(Repository, PathBuf)]) -> String {
+    let fields: Vec<String> = repositories
+        .iter()
+        .map(|(repo, root)| {
+            format!(
+                "{}: {}",
+                json_string(repo.as_str()),
+                json_string(&root.display().to_string())
+            )
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
 }
 
 /// A JSON string literal.
