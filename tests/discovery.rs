@@ -169,6 +169,7 @@ fn xtask_toml_above_the_current_folder_names_the_repositories() {
 #[test]
 fn a_git_repository_that_is_not_a_deployment_is_refused_and_nothing_is_written() {
     let sample = read_tree(&root().join("sample"));
+    let own_config = fs::read(root().join("xtask.toml")).unwrap();
     let work = outside("not-a-deployment");
     let repo = work.join("website");
     fs::create_dir_all(repo.join("docs")).unwrap();
