@@ -222,6 +222,7 @@ fn a_git_repository_that_is_not_a_deployment_is_refused_and_nothing_is_written()
         read_tree(&root().join("sample")) == sample,
         "sample/ changed"
     );
+    assert_eq!(fs::read(root().join("xtask.toml")).unwrap(), own_config);
 }
 
 #[test]
