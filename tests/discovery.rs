@@ -249,3 +249,22 @@ fn in_a_github_pull_request_job_base_defaults_to_the_target_branch() {
     let out = check("");
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn init_inside_a_deployment_without_xtask_toml_writes_it_at_the_repository_root() {
+    let work = outside("init");
+    copy_tree(&root().join("sample"), &work);
+    let out = run(
+        &work.join("phalanx/services/postgres"),
+        &["init", "--phalanx", "../..", "--charts", "../../../charts"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_to_string(work.join("phalanx/xtask.toml")).unwrap(),
+        "phalanx = \".\"\ncharts = \"../charts\"\nvault_addr = \"https://vault.lsst.codes\"\n"
+    );
+    // The file now names the repositories from anywhere below it.
+    let out = run(&work.join("phalanx/installer"), &["list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), using_line(&work));
+}
