@@ -253,6 +253,24 @@ impl Layout {
         Ok(chosen)
     }
 
+    /// `applications/<app>/secrets.yaml` of every application but postgres, sorted.
+    pub fn application_secrets(&self) -> Vec<(String, RepoFile)> {
+        let Ok(entries) = std::fs::read_dir(self.phalanx.join("applications")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, RepoFile)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let app = e.file_name().to_str()?.to_string();
+                let file =
+                    RepoFile::new(&self.phalanx, &format!("applications/{app}/secrets.yaml"));
+                (app != "postgres" && file.path.is_file()).then_some((app, file))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Whether the chart is published, so that its version moves with every change.
     pub fn publishes_chart(&self) -> bool {
         self.kind == Kind::Split

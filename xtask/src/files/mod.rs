@@ -7,6 +7,7 @@
 pub mod chart;
 pub mod generator;
 pub mod helm_template;
+pub mod python;
 pub mod secrets_yaml;
 pub mod values;
 mod yaml_fast;
@@ -100,6 +101,51 @@ impl TextLines {
         }
         out
     }
+}
+
+/// Where a new key goes among `keys` that a human keeps in alphabetical order:
+/// the index of the entry it goes before (`keys.len()` for the end), or `None`
+/// when the keys are not sorted. Sorting is loose, as humans keep it: `_` and `-`
+/// compare equal, and a list counts as sorted when at most two of its entries
+/// (and fewer than a third) are out of place.
+pub fn sorted_position(keys: &[&str], new: &str) -> Option<usize> {
+    let norm = |k: &str| k.replace('-', "_");
+    let normalized: Vec<String> = keys.iter().map(|k| norm(k)).collect();
+    // The longest non-decreasing run of entries, kept in order (O(n^2) is fine:
+    // a generator or secrets.yaml holds tens of keys).
+    let n = normalized.len();
+    let mut best = vec![1usize; n];
+    let mut prev = vec![usize::MAX; n];
+    for i in 0..n {
+        for j in 0..i {
+            if normalized[j] <= normalized[i] && best[j] + 1 > best[i] {
+                best[i] = best[j] + 1;
+                prev[i] = j;
+            }
+        }
+    }
+    let Some(end) = (0..n).max_by_key(|&i| (best[i], std::cmp::Reverse(i))) else {
+        return Some(0);
+    };
+    let out_of_place = n - best[end];
+    if n < 2 || out_of_place > 2 || out_of_place * 3 >= n {
+        return None;
+    }
+    let mut in_order = vec![false; n];
+    let mut i = end;
+    loop {
+        in_order[i] = true;
+        if prev[i] == usize::MAX {
+            break;
+        }
+        i = prev[i];
+    }
+    let new = norm(new);
+    Some(
+        (0..n)
+            .find(|&i| in_order[i] && normalized[i] > new)
+            .unwrap_or(n),
+    )
 }
 
 /// The smallest indentation step used anywhere in a YAML text, 2 if none.

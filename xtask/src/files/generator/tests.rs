@@ -149,16 +149,20 @@ fn an_unclosed_call_is_an_error_with_its_line() {
 }
 
 #[test]
-fn definitions_and_literals_are_read_by_hand() {
-    assert!(is_postgres_def("    def _postgres(self):"));
-    assert!(is_postgres_def("    def  _postgres( self ) -> None:"));
-    assert!(!is_postgres_def("    def _postgres_extra(self):"));
-    assert!(!is_postgres_def("    # def _postgres(self):"));
-    assert!(!is_postgres_def("    define _postgres(self):"));
-    assert_eq!(
-        component_and_key(" 'postgres', \"a_password\", secrets.token_hex(32)"),
-        Some(("postgres", "a_password", '\'', 14))
-    );
-    assert_eq!(component_and_key("\"postgres\", name, value"), None);
-    assert_eq!(component_and_key("\"postgres', \"k\", v"), None);
+fn definitions_are_read_from_tokens() {
+    for (text, found) in [
+        ("class G:\n    def _postgres(self):\n        pass\n", true),
+        (
+            "class G:\n    def  _postgres( self ) -> None:\n        pass\n",
+            true,
+        ),
+        (
+            "class G:\n    def _postgres_extra(self):\n        pass\n",
+            false,
+        ),
+        ("class G:\n    # def _postgres(self):\n    pass\n", false),
+        ("class G:\n    \"\"\"def _postgres(self):\"\"\"\n", false),
+    ] {
+        assert_eq!(parse(text).unwrap().method.is_some(), found, "{text}");
+    }
 }
