@@ -88,7 +88,11 @@ impl Finding {
         subject: impl Into<String>,
     ) -> Finding {
         let severity = match rule {
-            "unused-password" | "shared-role" | "missing-vault-path" => Severity::Warning,
+            "unused-password"
+            | "shared-role"
+            | "missing-vault-path"
+            | "secret-source-absent"
+            | "stray-values-file" => Severity::Warning,
             _ => Severity::Error,
         };
         Finding {

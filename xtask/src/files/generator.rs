@@ -72,6 +72,10 @@ pub struct Copy {
     /// The component: `gafaelfawr` for a read inside `def _gafaelfawr(self)` or
     /// `def generate_gafaelfawr_secrets()`.
     pub component: String,
+    /// The function that reads it (`_gafaelfawr`), or `module level`.
+    pub function: String,
+    /// The expression as written: `self.secrets["postgres"]["K"]`.
+    pub expression: String,
 }
 
 /// The place that makes postgres' secrets: `_postgres`, `generate_postgres_secrets`
@@ -134,6 +138,34 @@ fn component_of(function: &str) -> String {
         .and_then(|n| n.strip_suffix("_secrets"))
         .unwrap_or(name)
         .to_string()
+}
+
+/// The component a statement stores into, when it says: the first argument of
+/// `self._set("C", ...)` or `set_secret(s, "C", ...)`, or the target of
+/// `self.secrets["C"][...] = ...` / `s["C"][...] = ...`.
+fn target_component(t: &[Token]) -> Option<String> {
+    let str_at = |i: usize| t.get(i).and_then(Token::string).map(str::to_string);
+    let name_at = |i: usize| t.get(i).and_then(Token::name);
+    if name_at(0) == Some("self") && t.get(1).is_some_and(|x| x.is_op(".")) {
+        match name_at(2) {
+            Some("_set" | "_set_generated") if t.get(3).is_some_and(|x| x.is_op("(")) => {
+                return str_at(4)
+            }
+            Some("secrets") if t.get(3).is_some_and(|x| x.is_op("[")) => {
+                return t.iter().any(|x| x.is_op("=")).then(|| str_at(4)).flatten();
+            }
+            _ => {}
+        }
+    }
+    match name_at(0) {
+        Some("set_secret" | "set_generated_secret") if t.get(1).is_some_and(|x| x.is_op("(")) => {
+            str_at(4)
+        }
+        Some(_) if t.get(1).is_some_and(|x| x.is_op("[")) && t.iter().any(|x| x.is_op("=")) => {
+            str_at(2)
+        }
+        _ => None,
+    }
 }
 
 /// Parses the generator.
@@ -357,14 +389,26 @@ pub fn parse(text: &str) -> FileResult<Generator> {
             .into_iter()
             .find_map(|d| src.def_name(d))
             .unwrap_or("module");
-        let component = component_of(function);
+        let component = target_component(src.tokens_of(&src.statements[stmt]))
+            .unwrap_or_else(|| component_of(function));
         if component == "postgres" {
             continue;
+        }
+        // The receiver: `NAME(.NAME)*` before the subscripts.
+        let mut start = i - 1;
+        while start >= 2 && toks[start - 1].is_op(".") && toks[start - 2].name().is_some() {
+            start -= 2;
         }
         copies.push(Copy {
             key: key.to_string(),
             line: o1.line + 1,
             component,
+            function: if function == "module" {
+                "module level".to_string()
+            } else {
+                function.to_string()
+            },
+            expression: text[toks[start].start..c2.end].to_string(),
         });
     }
 
