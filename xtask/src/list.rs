@@ -52,7 +52,7 @@ impl flags::List {
         };
         let layout = dep.layout.kind.to_string();
         match self.format {
-            Format::Text => print!("{}", text(&layout, &source, &envs, &rows)),
+            Format::Text | Format::Github => print!("{}", text(&layout, &source, &envs, &rows)),
             Format::Json => println!("{}", json(&layout, &source, &envs, &rows)),
         }
         Ok(())

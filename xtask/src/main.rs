@@ -48,7 +48,7 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<u8> {
     let flags = flags::parse(std::env::args_os().skip(1))?;
-    if let Command::Help(text) = flags.command {
+    if let Command::Print(text) = &flags.command {
         print!("{text}");
         return Ok(0);
     }
@@ -62,6 +62,6 @@ fn run() -> anyhow::Result<u8> {
         Command::LocalDb(cmd) => cmd.run(config).map(|()| 0),
         Command::Init(cmd) => cmd.run(&flags).map(|()| 0),
         Command::Bench(cmd) => cmd.run().map(|()| 0),
-        Command::Help(_) => Ok(0),
+        Command::Print(_) => Ok(0),
     }
 }

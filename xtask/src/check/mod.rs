@@ -37,6 +37,7 @@ impl flags::Check {
         match self.format {
             Format::Text => print!("{}", report.text()),
             Format::Json => println!("{}", report.json()),
+            Format::Github => print!("{}", report.github()),
         }
         Ok(u8::from(report.errors() > 0))
     }
