@@ -12,6 +12,10 @@ pub const GENERATOR_DICT_ITEM: &str = include_str!("../../templates/generator-di
 pub const SECRETS_ENTRY_GENERATE: &str =
     include_str!("../../templates/secrets-entry-generate.yaml");
 pub const SECRETS_ENTRY_COPY: &str = include_str!("../../templates/secrets-entry-copy.yaml");
+pub const SECRETS_ENTRY_STATIC: &str = include_str!("../../templates/secrets-entry-static.yaml");
+pub const SECRETS_ENTRY_APP_COPY: &str =
+    include_str!("../../templates/secrets-entry-app-copy.yaml");
+pub const GENERATOR_APP_COPY: &str = include_str!("../../templates/generator-app-copy.py");
 pub const RUNBOOK_HEADER: &str = include_str!("../../templates/runbook-header.txt");
 pub const RUNBOOK_VAULT_PATCH: &str = include_str!("../../templates/runbook-vault-patch.txt");
 pub const RUNBOOK_SECRETS_SYNC: &str = include_str!("../../templates/runbook-secrets-sync.txt");
@@ -78,6 +82,8 @@ mod tests {
             "drop_sql",
             "secret_jsonpath",
             "target",
+            "app_key",
+            "app_component",
         ];
         for snippet in [
             HELM_BLOCK_PLAIN,
@@ -88,6 +94,9 @@ mod tests {
             GENERATOR_DICT_ITEM,
             SECRETS_ENTRY_GENERATE,
             SECRETS_ENTRY_COPY,
+            SECRETS_ENTRY_STATIC,
+            SECRETS_ENTRY_APP_COPY,
+            GENERATOR_APP_COPY,
             RUNBOOK_HEADER,
             RUNBOOK_VAULT_PATCH,
             RUNBOOK_SECRETS_SYNC,
