@@ -16,11 +16,6 @@ pub const SECRETS_ENTRY_STATIC: &str = include_str!("../../templates/secrets-ent
 pub const SECRETS_ENTRY_APP_COPY: &str =
     include_str!("../../templates/secrets-entry-app-copy.yaml");
 pub const GENERATOR_APP_COPY: &str = include_str!("../../templates/generator-app-copy.py");
-pub const RUNBOOK_HEADER: &str = include_str!("../../templates/runbook-header.txt");
-pub const RUNBOOK_VAULT_PATCH: &str = include_str!("../../templates/runbook-vault-patch.txt");
-pub const RUNBOOK_SECRETS_SYNC: &str = include_str!("../../templates/runbook-secrets-sync.txt");
-pub const RUNBOOK_ROLLOUT: &str = include_str!("../../templates/runbook-rollout.txt");
-pub const RUNBOOK_DROP: &str = include_str!("../../templates/runbook-drop.txt");
 
 /// Replaces every `@@name@@` in `template` with its value.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
@@ -97,11 +92,6 @@ mod tests {
             SECRETS_ENTRY_STATIC,
             SECRETS_ENTRY_APP_COPY,
             GENERATOR_APP_COPY,
-            RUNBOOK_HEADER,
-            RUNBOOK_VAULT_PATCH,
-            RUNBOOK_SECRETS_SYNC,
-            RUNBOOK_ROLLOUT,
-            RUNBOOK_DROP,
         ] {
             let vars: Vec<(&str, &str)> = known.iter().map(|k| (*k, "")).collect();
             let out = render(snippet, &vars);
