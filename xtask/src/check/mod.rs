@@ -155,6 +155,9 @@ mod tests {
             ("unused-password", Severity::Warning),
             ("shared-role", Severity::Warning),
             ("missing-vault-path", Severity::Warning),
+            ("secret-source-absent", Severity::Warning),
+            ("stray-values-file", Severity::Warning),
+            ("copy-without-source", Severity::Error),
             ("password-not-generated", Severity::Error),
             ("yaml-syntax", Severity::Error),
         ] {
