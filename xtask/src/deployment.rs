@@ -25,6 +25,9 @@ pub struct Loaded<T> {
 pub enum Secrets {
     Generator(Loaded<generator::Generator>),
     Yaml(Loaded<secrets_yaml::SecretsYaml>),
+    /// No secret source at all (the early split layout, before the generator): the
+    /// passwords are put into Vault by hand. The file is where the generator would be.
+    Absent(RepoFile),
 }
 
 impl Secrets {
@@ -32,11 +35,12 @@ impl Secrets {
         match self {
             Secrets::Generator(g) => &g.file,
             Secrets::Yaml(y) => &y.file,
+            Secrets::Absent(file) => file,
         }
     }
 
     /// How the source provides `key`, if it does: `generated`, `set by hand`,
-    /// `copied from APP/KEY`.
+    /// `copied from APP/KEY`; without a source, every key is `in Vault by hand`.
     pub fn provision(&self, key: &str) -> Option<String> {
         match self {
             Secrets::Generator(g) => g.parsed.call(key).map(|c| {
@@ -54,6 +58,7 @@ impl Secrets {
                 }
                 secrets_yaml::Source::Manual => "set by hand".to_string(),
             }),
+            Secrets::Absent(_) => Some("in Vault by hand".to_string()),
         }
     }
 }
@@ -134,6 +139,7 @@ impl Deployment {
             .map(|u| load(u, chart::parse))
             .transpose()?;
         let secrets = match layout.secret_kind {
+            _ if !layout.secret_source_present => Secrets::Absent(layout.secret_source.clone()),
             SecretKind::Generator => {
                 Secrets::Generator(load(&layout.secret_source, generator::parse)?)
             }
@@ -197,10 +203,7 @@ impl Deployment {
                     consumer: copy.component.clone(),
                     file: g.file.clone(),
                     line: copy.line,
-                    what: format!(
-                        "`_{}` reads `self.secrets[\"postgres\"][\"{secret_key}\"]`",
-                        copy.component
-                    ),
+                    what: format!("`{}` reads `{}`", copy.function, copy.expression),
                 });
             }
         }

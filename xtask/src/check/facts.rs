@@ -29,6 +29,14 @@ pub struct Facts {
     pub umbrella: Option<UmbrellaFacts>,
     /// The chart at `--base`.
     pub base: Option<BaseFacts>,
+    /// Copies of postgres passwords into other components (`copy-without-source`).
+    pub copies: Vec<CopyFact>,
+    /// The other applications' `secrets.yaml` files.
+    pub app_secrets: Vec<AppSecretFacts>,
+    /// Values files in a postgres folder that is not the chart's (`stray-values-file`).
+    pub stray_values: Vec<String>,
+    /// The secret source's path when it does not exist (`secret-source-absent`).
+    pub secret_source_absent: Option<String>,
     /// Files that did not parse (`yaml-syntax`).
     pub unparsable: Vec<(String, FileError)>,
 }
@@ -53,6 +61,8 @@ pub enum SecretSourceKind {
 pub struct SecretFacts {
     pub path: String,
     pub kind: SecretSourceKind,
+    /// The generator's shape (methods, module calls, dict literal).
+    pub generator_shape: Option<generator::Shape>,
     pub keys: Vec<SecretKeyFact>,
 }
 
@@ -63,6 +73,26 @@ pub struct SecretKeyFact {
     pub line: usize,
     /// The `if:` of a `secrets.yaml` entry, with its line.
     pub condition: Option<(String, usize)>,
+    /// `Some((application, key))` when the entry is a `copy:`.
+    pub copied_from: Option<(String, String)>,
+}
+
+/// A copy of a postgres password into another component: a generator read of
+/// `self.secrets["postgres"][KEY]`, or an application's `copy:` entry from postgres.
+#[derive(Clone, Debug)]
+pub struct CopyFact {
+    pub key: String,
+    pub consumer: String,
+    pub path: String,
+    pub line: usize,
+}
+
+/// Another application's `secrets.yaml`: its keys and where each comes from.
+#[derive(Clone, Debug)]
+pub struct AppSecretFacts {
+    pub app: String,
+    pub path: String,
+    pub keys: Vec<SecretKeyFact>,
 }
 
 #[derive(Clone, Debug)]
@@ -105,6 +135,7 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
         ..Facts::default()
     };
     let mut unparsable = Vec::new();
+    let mut copies = Vec::new();
     let environments = layout.environments()?;
     let texts = environments
         .iter()
@@ -131,25 +162,41 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
                 }
                 None => None,
             };
-            let text = read(&layout.secret_source)?;
+            let text = if layout.secret_source_present {
+                read(&layout.secret_source)?
+            } else {
+                String::new()
+            };
             let secrets = match layout.secret_kind {
+                _ if !layout.secret_source_present => None,
                 SecretKind::Generator => tolerate(
                     &mut unparsable,
                     &layout.secret_source,
                     generator::parse(&text),
                 )
-                .map(|g| SecretFacts {
-                    path: layout.secret_source.relative.clone(),
-                    kind: SecretSourceKind::Generator,
-                    keys: g
-                        .calls
-                        .into_iter()
-                        .map(|c| SecretKeyFact {
-                            key: c.key,
-                            line: c.line,
-                            condition: None,
-                        })
-                        .collect(),
+                .map(|g| {
+                    let path = layout.secret_source.relative.clone();
+                    copies.extend(g.copies.into_iter().map(|c| CopyFact {
+                        key: c.key,
+                        consumer: c.component,
+                        path: path.clone(),
+                        line: c.line,
+                    }));
+                    SecretFacts {
+                        path,
+                        kind: SecretSourceKind::Generator,
+                        generator_shape: Some(g.shape),
+                        keys: g
+                            .calls
+                            .into_iter()
+                            .map(|c| SecretKeyFact {
+                                key: c.key,
+                                line: c.line,
+                                condition: None,
+                                copied_from: None,
+                            })
+                            .collect(),
+                    }
                 }),
                 SecretKind::SecretsYaml => tolerate(
                     &mut unparsable,
@@ -159,15 +206,8 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
                 .map(|y| SecretFacts {
                     path: layout.secret_source.relative.clone(),
                     kind: SecretSourceKind::SecretsYaml,
-                    keys: y
-                        .entries
-                        .into_iter()
-                        .map(|e| SecretKeyFact {
-                            condition: e.condition.map(|c| (c, e.condition_line.unwrap_or(e.line))),
-                            key: e.key,
-                            line: e.line,
-                        })
-                        .collect(),
+                    generator_shape: None,
+                    keys: y.entries.into_iter().map(key_fact).collect(),
                 }),
             };
             Ok((template, chart, umbrella, secrets))
@@ -191,6 +231,9 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
     }
 
     facts.unparsable = unparsable;
+    if !layout.secret_source_present {
+        facts.secret_source_absent = Some(layout.secret_source.relative.clone());
+    }
     facts.template = template.map(|t| TemplateFacts {
         path: layout.template.relative.clone(),
         read_keys: t.secret_keys().map(|(k, _)| k.to_string()).collect(),
@@ -208,6 +251,32 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
     });
     facts.secrets = secrets;
     facts.envs = envs;
+    for (app, file) in layout.application_secrets() {
+        let text = read(&file)?;
+        if let Some(parsed) = tolerate(&mut facts.unparsable, &file, secrets_yaml::parse(&text)) {
+            let keys: Vec<SecretKeyFact> = parsed.entries.into_iter().map(key_fact).collect();
+            copies.extend(keys.iter().filter_map(|k| {
+                let (from_app, from_key) = k.copied_from.as_ref()?;
+                (from_app == "postgres").then(|| CopyFact {
+                    key: from_key.clone(),
+                    consumer: app.clone(),
+                    path: file.relative.clone(),
+                    line: k.line,
+                })
+            }));
+            facts.app_secrets.push(AppSecretFacts {
+                app,
+                path: file.relative.clone(),
+                keys,
+            });
+        }
+    }
+    facts.copies = copies;
+    facts.stray_values = layout
+        .stray_values
+        .iter()
+        .map(|f| f.relative.clone())
+        .collect();
     if base.is_some() && layout.charts.is_none() {
         eprintln!(
             "note: --base is ignored: the {} layout does not publish its chart, so its version need not move",
@@ -218,6 +287,18 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
         facts.base = Some(base_facts(root, &layout.chart, rev)?);
     }
     Ok(facts)
+}
+
+fn key_fact(e: secrets_yaml::SecretEntry) -> SecretKeyFact {
+    SecretKeyFact {
+        condition: e.condition.map(|c| (c, e.condition_line.unwrap_or(e.line))),
+        copied_from: match e.source {
+            secrets_yaml::Source::Copy { application, key } => Some((application, key)),
+            _ => None,
+        },
+        key: e.key,
+        line: e.line,
+    }
 }
 
 /// A parse result, with a failure set aside as a `yaml-syntax` fact.

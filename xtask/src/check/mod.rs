@@ -129,7 +129,11 @@ impl Finding {
         subject: impl Into<String>,
     ) -> Finding {
         let severity = match rule {
-            "unused-password" | "shared-role" | "missing-vault-path" => Severity::Warning,
+            "unused-password"
+            | "shared-role"
+            | "missing-vault-path"
+            | "secret-source-absent"
+            | "stray-values-file" => Severity::Warning,
             _ => Severity::Error,
         };
         Finding {
@@ -192,6 +196,9 @@ mod tests {
             ("unused-password", Severity::Warning),
             ("shared-role", Severity::Warning),
             ("missing-vault-path", Severity::Warning),
+            ("secret-source-absent", Severity::Warning),
+            ("stray-values-file", Severity::Warning),
+            ("copy-without-source", Severity::Error),
             ("password-not-generated", Severity::Error),
             ("yaml-syntax", Severity::Error),
         ] {

@@ -285,6 +285,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn loosely_sorted_keys_give_the_alphabetical_place() {
+        let keys = ["a_password", "c_password", "e_password", "g_password"];
+        assert_eq!(sorted_position(&keys, "b_password"), Some(1));
+        assert_eq!(sorted_position(&keys, "z_password"), Some(4));
+        assert_eq!(sorted_position(&keys, "0_password"), Some(0));
+        // `_` and `-` compare alike, either way round.
+        let keys = ["vo_beta", "vo-cutouts_password", "vo_delta"];
+        assert_eq!(sorted_position(&keys, "vo_c"), Some(1));
+        assert_eq!(sorted_position(&keys, "vo-cz"), Some(2));
+        // One exception in six: still sorted; the exception is not a landmark.
+        let keys = ["a", "c", "zz", "e", "g", "i"];
+        assert_eq!(sorted_position(&keys, "d"), Some(3));
+        assert_eq!(sorted_position(&keys, "h"), Some(5));
+        // Two in nine.
+        let keys = ["a", "q", "c", "d", "b", "f", "g", "h", "i"];
+        assert_eq!(sorted_position(&keys, "e"), Some(5));
+        // Not sorted: too many out of place, or too few entries to tell.
+        assert_eq!(
+            sorted_position(&["jupyterhub", "root", "gafaelfawr", "narrativelog"], "e"),
+            None
+        );
+        assert_eq!(sorted_position(&["b", "a"], "c"), None);
+        assert_eq!(sorted_position(&["a", "d", "c", "b", "e", "f"], "c"), None);
+        assert_eq!(sorted_position(&["only"], "a"), None);
+        assert_eq!(sorted_position(&["a", "b"], "c"), Some(2));
+    }
+
+    #[test]
     fn text_lines_round_trip() {
         for text in ["a\nb\n", "a\nb", "", "a\r\nb\r\n", "a\n\n"] {
             assert_eq!(TextLines::new(text).render(), text, "{text:?}");

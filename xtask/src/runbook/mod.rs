@@ -569,7 +569,7 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     for (target, site) in &new {
         let env = target.env.as_str();
         match &b.dep.secrets {
-            Secrets::Generator(_) => {
+            Secrets::Generator(_) | Secrets::Absent(_) => {
                 let path = b.vault_path(env, site);
                 let login = b.vault_login(env, site);
                 let step = b.step(

@@ -24,6 +24,9 @@ pub fn rules(facts: &Facts) -> Vec<Finding> {
     chart::chart_not_bumped(facts, &mut out);
     secrets::secret_condition_mismatch(facts, &mut out);
     values::missing_vault_path(facts, &mut out);
+    secrets::secret_source_absent(facts, &mut out);
+    secrets::copy_without_source(facts, &mut out);
+    values::stray_values_file(facts, &mut out);
     out
 }
 

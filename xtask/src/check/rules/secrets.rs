@@ -1,11 +1,12 @@
 //! The secret source's rules: `password-not-generated`, `unused-password`,
-//! `secret-condition-mismatch`.
+//! `secret-condition-mismatch`, `secret-source-absent`, `copy-without-source`.
 
 use std::collections::HashSet;
 
 use super::normalized;
 use crate::check::facts::{SecretFacts, SecretSourceKind};
 use crate::check::{Facts, Finding};
+use crate::files::generator::Shape;
 use crate::names::name_of_secret_key;
 use crate::names::name_of_values_key;
 
@@ -14,10 +15,21 @@ const ROOT_PASSWORD: &str = "root_password";
 impl SecretFacts {
     fn how_to_add(&self, key: &str, values_key: &str) -> String {
         match self.kind {
-            SecretSourceKind::Generator => format!(
-                "add `self._set_generated(\"postgres\", \"{key}\", secrets.token_hex(32))` to `_postgres` in {}",
-                self.path
-            ),
+            SecretSourceKind::Generator => match self.generator_shape {
+                Some(Shape::ModuleCalls) => format!(
+                    "add `set_generated_secret(s, \"postgres\", \"{key}\", secrets.token_hex(32))` beside the other \
+                     calls in {}",
+                    self.path
+                ),
+                Some(Shape::DictLiteral) => format!(
+                    "add `\"{key}\": secrets.token_hex(32),` to the dict `generate_postgres_secrets()` returns in {}",
+                    self.path
+                ),
+                _ => format!(
+                    "add `self._set_generated(\"postgres\", \"{key}\", secrets.token_hex(32))` to `_postgres` in {}",
+                    self.path
+                ),
+            },
             SecretSourceKind::SecretsYaml => format!(
                 "add the entry `{key}:` with `if: {values_key}` and `generate: {{type: password}}` to {}",
                 self.path
@@ -122,5 +134,142 @@ pub(super) fn secret_condition_mismatch(facts: &Facts, out: &mut Vec<Finding>) {
             ),
             format!("write `if: {expected}`"),
         ));
+    }
+}
+
+pub(super) fn secret_source_absent(facts: &Facts, out: &mut Vec<Finding>) {
+    let Some(path) = &facts.secret_source_absent else {
+        return;
+    };
+    out.push(
+        Finding::new("secret-source-absent", path, 1, path.as_str()).says(
+            format!(
+                "{path} does not exist: nothing generates the database passwords, which are put into Vault by hand"
+            ),
+            "put each database's password into Vault by hand (`cargo xtask runbook NAME` says how), \
+             or add the generator",
+        ),
+    );
+}
+
+/// Where a key of an application comes from, following `copy:` entries.
+enum Origin {
+    /// Generated, set by hand, or in an application this repository does not hold.
+    Made,
+    /// The application's `secrets.yaml` (path) has no such key.
+    Missing(String, String),
+    /// The copies come back to a key already visited.
+    Loop(Vec<(String, String)>),
+}
+
+fn origin(facts: &Facts, app: &str, key: &str) -> Origin {
+    let mut visited: Vec<(String, String)> = Vec::new();
+    let (mut app, mut key) = (app.to_string(), key.to_string());
+    loop {
+        if visited
+            .iter()
+            .any(|(a, k)| *a == app && normalized(k) == normalized(&key))
+        {
+            visited.push((app, key));
+            return Origin::Loop(visited);
+        }
+        visited.push((app.clone(), key.clone()));
+        let source = if app == "postgres" {
+            facts.secrets.as_ref().map(|s| (&s.path, &s.keys))
+        } else {
+            facts
+                .app_secrets
+                .iter()
+                .find(|a| a.app == app)
+                .map(|a| (&a.path, &a.keys))
+        };
+        let Some((path, keys)) = source else {
+            return Origin::Made;
+        };
+        let Some(found) = keys.iter().find(|k| k.key == key) else {
+            return Origin::Missing(path.clone(), key);
+        };
+        match &found.copied_from {
+            Some((from_app, from_key)) => {
+                app = from_app.clone();
+                key = from_key.clone();
+            }
+            None => return Origin::Made,
+        }
+    }
+}
+
+fn chain(visited: &[(String, String)]) -> String {
+    visited
+        .iter()
+        .map(|(a, k)| format!("{a}/{k}"))
+        .collect::<Vec<_>>()
+        .join(" <- ")
+}
+
+/// `copy-without-source`: a copy of a postgres password that nothing makes.
+pub(super) fn copy_without_source(facts: &Facts, out: &mut Vec<Finding>) {
+    let Some(secrets) = &facts.secrets else {
+        return;
+    };
+    // Copies into other components of a key postgres does not have at all.
+    for copy in &facts.copies {
+        if secrets.keys.iter().any(|k| k.key == copy.key) {
+            continue;
+        }
+        out.push(
+            Finding::new("copy-without-source", &copy.path, copy.line, copy.key.as_str()).says(
+                format!(
+                    "{} copies the postgres password `{}`, which {} neither generates nor copies nor declares: \
+                     the copy has no source{}",
+                    copy.consumer,
+                    copy.key,
+                    secrets.path,
+                    if secrets.kind == SecretSourceKind::Generator {
+                        " and the generator fails with KeyError"
+                    } else {
+                        ""
+                    }
+                ),
+                format!(
+                    "remove the copy in {}, or give postgres the key (`cargo xtask add-db {}`)",
+                    copy.path,
+                    name_of_secret_key(&copy.key).map_or("NAME".to_string(), |n| n.replace('-', "_"))
+                ),
+            ),
+        );
+    }
+    // Postgres' own `copy:` entries, followed to what makes them.
+    for key in &secrets.keys {
+        let Some((app, from_key)) = &key.copied_from else {
+            continue;
+        };
+        let problem = match origin(facts, app, from_key) {
+            Origin::Made => continue,
+            Origin::Missing(path, k) => format!(
+                "`{}` is copied from {app}/{from_key}, but {path} has no `{k}`: nothing makes the value",
+                key.key
+            ),
+            Origin::Loop(visited) => format!(
+                "`{}` is copied from {app}/{from_key}, which copies it back ({}): a copy loop, so nothing ever makes \
+                 the value",
+                key.key,
+                chain(
+                    &std::iter::once(("postgres".to_string(), key.key.clone()))
+                        .chain(visited.into_iter().rev().skip(1).rev())
+                        .collect::<Vec<_>>()
+                )
+            ),
+        };
+        out.push(
+            Finding::new("copy-without-source", &secrets.path, key.line, key.key.as_str()).says(
+                problem,
+                format!(
+                    "let one side make the value: `generate: {{type: password}}` in {} (and keep the other's `copy:`), \
+                     or a value set by hand",
+                    secrets.path
+                ),
+            ),
+        );
     }
 }

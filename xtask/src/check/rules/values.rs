@@ -1,4 +1,5 @@
-//! The values files' rules: `bad-values-entry`, `shared-role`, `missing-vault-path`.
+//! The values files' rules: `bad-values-entry`, `shared-role`, `missing-vault-path`,
+//! `stray-values-file`.
 
 use std::collections::HashMap;
 
@@ -103,6 +104,21 @@ pub(super) fn missing_vault_path(facts: &Facts, out: &mut Vec<Finding>) {
                 env.path, env.name
             ),
             "add `vault_secrets:` with `enabled: true` and `path: secret/k8s_operator/<instance>/postgres` under `postgres:`",
+        ));
+    }
+}
+
+/// `stray-values-file`: a values file in a postgres folder without the chart.
+pub(super) fn stray_values_file(facts: &Facts, out: &mut Vec<Finding>) {
+    let chart_dir = facts
+        .envs
+        .first()
+        .and_then(|e| e.path.rsplit_once('/'))
+        .map_or("the chart's folder", |(dir, _)| dir);
+    for path in &facts.stray_values {
+        out.push(Finding::new("stray-values-file", path, 1, path.as_str()).says(
+            format!("{path} is in a postgres folder without a chart: it is never deployed (the chart's values are in {chart_dir})"),
+            format!("delete it, or move what it still means into {chart_dir}"),
         ));
     }
 }
