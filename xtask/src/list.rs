@@ -41,11 +41,22 @@ impl flags::List {
         let dep = Deployment::load(config)?;
         let rows = rows(&dep);
         let envs: Vec<&str> = dep.envs.iter().map(|e| e.env.name.as_str()).collect();
-        let source = dep.secrets.file().relative.clone();
+        let source = match &dep.secrets {
+            crate::deployment::Secrets::Absent(file) => {
+                format!(
+                    "none ({} absent: passwords are put into Vault by hand)",
+                    file.relative
+                )
+            }
+            other => other.file().relative.clone(),
+        };
         let layout = dep.layout.kind.to_string();
         match self.format {
-            Format::Text => print!("{}", text(&layout, &source, &envs, &rows)),
-            Format::Json => println!("{}", json(&layout, &source, &envs, &rows)),
+            Format::Text | Format::Github => print!("{}", text(&layout, &source, &envs, &rows)),
+            Format::Json => {
+                let repositories = crate::check::repositories_json(&dep.layout);
+                println!("{}", json(&layout, &source, &envs, &rows, &repositories))
+            }
         }
         Ok(())
     }
@@ -73,6 +84,7 @@ pub fn rows(dep: &Deployment) -> Vec<Row> {
         crate::deployment::Secrets::Yaml(y) => {
             y.parsed.entries.iter().map(|e| e.key.clone()).collect()
         }
+        crate::deployment::Secrets::Absent(_) => Vec::new(),
     };
     for key in &secret_keys {
         if key == "root_password" {
@@ -208,7 +220,8 @@ pub fn text(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
 }
 
 /// `{"layout", "secret_source", "environments", "databases": [...]}` on one line.
-pub fn json(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
+/// The table as one JSON line; `repositories` is the `{"phalanx": DIR, ...}` object.
+pub fn json(layout: &str, source: &str, envs: &[&str], rows: &[Row], repositories: &str) -> String {
     let mut out = format!(
         "{{\"layout\": {}, \"secret_source\": {}, \"environments\": [{}], \"databases\": [",
         json_string(layout),
@@ -250,6 +263,6 @@ pub fn json(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
             per_env.join(", ")
         );
     }
-    out.push_str("]}");
+    let _ = write!(out, "], \"repositories\": {repositories}}}");
     out
 }

@@ -5,17 +5,24 @@
 //! dependency. With `--env`, removes only those environments' values entries. The
 //! same guarantees as `add-db`: verified edits, all files or none, idempotent.
 //! The role and database stay in the server: the runbook prints the SQL to drop them.
+//!
+//! While another component still copies the password (a `self.secrets["postgres"][KEY]`
+//! read in the generator, or a `copy:` entry in an application's `secrets.yaml`),
+//! removing it would break that component's secrets, so `remove-db` refuses (exit 1)
+//! and names each copy: remove those first.
 
 use anyhow::Result;
 
 use crate::config::Config;
 use crate::deployment::{bad_at, Deployment, Secrets};
+use crate::error::refused;
 use crate::files::chart::Bump;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
+use crate::flags::RunbookMode;
 use crate::names::parse_db_name;
 use crate::plan::Plan;
-use crate::runbook::{render_runbook, targets, Purpose, Target};
+use crate::runbook::{self, targets, Target};
 
 impl flags::RemoveDb {
     pub fn run(self, config: Config) -> Result<()> {
@@ -59,6 +66,21 @@ impl flags::RemoveDb {
                 }
             }
             let secret_key = dep.secret_key_of(&db);
+            let copies = dep.copies_of(&secret_key);
+            if !copies.is_empty() {
+                let list: Vec<String> = copies
+                    .iter()
+                    .map(|c| format!("  {}:{}: {}", c.file.relative, c.line, c.what))
+                    .collect();
+                return Err(refused(format!(
+                    "`{secret_key}` is still copied by {}:\n{}\nremove {} first, then run remove-db again \
+                     (removing the key now would leave {} without its password)",
+                    dep.consumers_of(&secret_key).join(", "),
+                    list.join("\n"),
+                    if copies.len() == 1 { "that copy" } else { "those copies" },
+                    if copies.len() == 1 { "it" } else { "them" },
+                )));
+            }
             match &dep.secrets {
                 Secrets::Generator(g) if g.parsed.call(&secret_key).is_some() => {
                     let text =
@@ -86,9 +108,15 @@ impl flags::RemoveDb {
         plan.print_diff();
         plan.apply(self.dry_run)?;
         if !runbook_targets.is_empty() {
-            let (text, _) = render_runbook(&dep, &db, &runbook_targets, Purpose::Remove);
+            let runbook = runbook::build(
+                &dep,
+                &db,
+                &runbook_targets,
+                RunbookMode::Remove,
+                &Default::default(),
+            )?;
             println!();
-            print!("{text}");
+            runbook::print(&runbook, &dep, false);
         }
         Ok(())
     }

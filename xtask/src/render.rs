@@ -7,14 +7,15 @@ pub const HELM_BLOCK_PLAIN: &str = include_str!("../../templates/helm-block-plai
 pub const HELM_BLOCK_QUOTED: &str = include_str!("../../templates/helm-block-quoted.yaml");
 pub const GENERATOR_LINE: &str = include_str!("../../templates/generator-line.py");
 pub const GENERATOR_CALL_WRAPPED: &str = include_str!("../../templates/generator-call-wrapped.py");
+pub const GENERATOR_MODULE_CALL: &str = include_str!("../../templates/generator-module-call.py");
+pub const GENERATOR_DICT_ITEM: &str = include_str!("../../templates/generator-dict-item.py");
 pub const SECRETS_ENTRY_GENERATE: &str =
     include_str!("../../templates/secrets-entry-generate.yaml");
 pub const SECRETS_ENTRY_COPY: &str = include_str!("../../templates/secrets-entry-copy.yaml");
-pub const RUNBOOK_HEADER: &str = include_str!("../../templates/runbook-header.txt");
-pub const RUNBOOK_VAULT_PATCH: &str = include_str!("../../templates/runbook-vault-patch.txt");
-pub const RUNBOOK_SECRETS_SYNC: &str = include_str!("../../templates/runbook-secrets-sync.txt");
-pub const RUNBOOK_ROLLOUT: &str = include_str!("../../templates/runbook-rollout.txt");
-pub const RUNBOOK_DROP: &str = include_str!("../../templates/runbook-drop.txt");
+pub const SECRETS_ENTRY_STATIC: &str = include_str!("../../templates/secrets-entry-static.yaml");
+pub const SECRETS_ENTRY_APP_COPY: &str =
+    include_str!("../../templates/secrets-entry-app-copy.yaml");
+pub const GENERATOR_APP_COPY: &str = include_str!("../../templates/generator-app-copy.py");
 
 /// Replaces every `@@name@@` in `template` with its value.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
@@ -75,19 +76,22 @@ mod tests {
             "sql_check",
             "drop_sql",
             "secret_jsonpath",
+            "target",
+            "app_key",
+            "app_component",
         ];
         for snippet in [
             HELM_BLOCK_PLAIN,
             HELM_BLOCK_QUOTED,
             GENERATOR_LINE,
             GENERATOR_CALL_WRAPPED,
+            GENERATOR_MODULE_CALL,
+            GENERATOR_DICT_ITEM,
             SECRETS_ENTRY_GENERATE,
             SECRETS_ENTRY_COPY,
-            RUNBOOK_HEADER,
-            RUNBOOK_VAULT_PATCH,
-            RUNBOOK_SECRETS_SYNC,
-            RUNBOOK_ROLLOUT,
-            RUNBOOK_DROP,
+            SECRETS_ENTRY_STATIC,
+            SECRETS_ENTRY_APP_COPY,
+            GENERATOR_APP_COPY,
         ] {
             let vars: Vec<(&str, &str)> = known.iter().map(|k| (*k, "")).collect();
             let out = render(snippet, &vars);
