@@ -953,3 +953,33 @@ fn odd_target_paths_and_umask_000_are_handled() {
     }
     cluster.ok("down", &[]);
 }
+
+#[test]
+fn concurrent_ups_agree_on_every_password() {
+    let cluster = Cluster::new("ldb_race", "dev");
+    for round in 0..2 {
+        if round == 1 {
+            // New roles again: every run would make passwords for them.
+            cluster.ok("down", &[]);
+            fs::write(cluster.passwords_file(), "").unwrap();
+        }
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+                cmd.args(["local-db", "up", "--env", "dev"])
+                    .args(repo_args(&cluster.scratch))
+                    .current_dir(&cluster.scratch)
+                    .env("CARGO_TARGET_DIR", &cluster.target);
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        for mut run in runs {
+            assert!(run.wait().unwrap().success(), "a concurrent `up` failed");
+        }
+        let port = port_of(&cluster.ok("up", &[]));
+        let passwords = cluster.passwords();
+        for (user, db) in [("explorer", "notebook"), ("ledger", "ledger")] {
+            sql_ok(port, user, db, &passwords[user], "SELECT 1");
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! | `./` | the invoking user | mode 0700 (0711 as root, so the server's user may pass) |
 //! | `passwords.env` | the invoking user | `ROLE=PASSWORD` lines, mode 0600 |
 //! | `port` | the invoking user | the port of the last successful start |
+//! | `lock` | the invoking user | held by each `up` and `down` for its whole run |
 //! | `data/` | the server's user | the cluster (`initdb`); `data/xtask.conf` holds the settings |
 //! | `run/` | the server's user | mode 0700: the server's log and Unix socket |
 //!
@@ -276,6 +277,49 @@ pub fn write_private(path: &Path, text: &str) -> Result<()> {
         return Err(anyhow!("cannot write {}: {e}", path.display()));
     }
     Ok(())
+}
+
+/// An exclusive lock on a cluster, held until dropped: two runs on one cluster (two
+/// `up` at once would each make passwords for new roles) take turns.
+pub struct ClusterLock {
+    _file: fs::File,
+}
+
+/// Takes the lock file `lock` in the cluster's own folder, waiting for another run
+/// that holds it (said once on standard error).
+pub fn lock(dir: &Path) -> Result<ClusterLock> {
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let take = |how: libc::c_int| {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own; no memory is passed.
+        let status = unsafe { libc::flock(file.as_raw_fd(), how) };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    };
+    match take(libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            eprintln!(
+                "waiting for another `local-db` run on {} to finish",
+                dir.display()
+            );
+            take(libc::LOCK_EX).with_context(|| format!("cannot lock {}", path.display()))?;
+        }
+        Err(e) => return Err(anyhow!("cannot lock {}: {e}", path.display())),
+    }
+    Ok(ClusterLock { _file: file })
 }
 
 /// `NAME.<pid>-<16 random hex digits>.tmp` beside `path`.

@@ -123,8 +123,9 @@ fn print_skipped(outcome: &Outcome, env: &str) {
 }
 
 /// The cluster's folders: ours (`target/xtask/local-db/<cluster>/`, passwords, port)
-/// and the server's (`data/`, `run/`), each created with an explicit mode.
-fn prepare(run_as: &RunAs, paths: &Paths) -> Result<()> {
+/// and the server's (`data/`, `run/`), each created with an explicit mode. Returns
+/// the cluster's lock, taken as soon as its folder exists.
+fn prepare(run_as: &RunAs, paths: &Paths) -> Result<folder::ClusterLock> {
     let me = server::effective_uid();
     let root = paths
         .dir
@@ -153,6 +154,7 @@ fn prepare(run_as: &RunAs, paths: &Paths) -> Result<()> {
     folder::create_private_dir(&paths.dir, dir_mode, me)?;
     fs::set_permissions(&paths.dir, fs::Permissions::from_mode(dir_mode))
         .map_err(|e| anyhow!("cannot set the mode of {}: {e}", paths.dir.display()))?;
+    let lock = folder::lock(&paths.dir)?;
     let (uid, gid) = run_as.owner();
     if folder::create_private_dir(&paths.run, 0o700, uid)? {
         std::os::unix::fs::lchown(&paths.run, Some(uid), Some(gid))?;
@@ -168,7 +170,7 @@ fn prepare(run_as: &RunAs, paths: &Paths) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    Ok(lock)
 }
 
 /// Whether nothing listens on `port` of 127.0.0.1 (other bind failures, such as a
@@ -199,7 +201,7 @@ fn up(
     let outcome = outcome(dep, env)?;
     let wanted = &outcome.wanted;
     let run_as = RunAs::detect()?;
-    prepare(&run_as, paths)?;
+    let _lock = prepare(&run_as, paths)?;
     let tools = server::find_tools(paths)?;
     let passwords = passwords::load_or_make(&paths.passwords, wanted)?;
     if !paths.initialized() {
@@ -338,6 +340,7 @@ fn down(paths: &Paths) -> Result<()> {
         );
         return Ok(());
     }
+    let _lock = folder::lock(&paths.dir)?;
     if server::server_pid(paths).is_none() {
         if folder::exists(&paths.pid_file()) {
             println!(
