@@ -12,6 +12,7 @@ mod error;
 mod files;
 mod flags;
 mod fsio;
+mod git;
 mod init;
 mod layout;
 mod list;

@@ -3,7 +3,6 @@
 //! lines findings point at. Rules see only these facts.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::Result;
 use semver::Version;
@@ -340,22 +339,9 @@ fn parse_all<T: Send>(
     })
 }
 
-/// Runs git in the charts repository, without the variables a git hook sets for
-/// the repository being committed.
+/// Runs git in the charts repository.
 fn git(root: &Path, args: &[&str]) -> Result<std::process::Output> {
-    let mut cmd = Command::new("git");
-    cmd.arg("-C").arg(root).args(args);
-    for var in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_PREFIX",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_COMMON_DIR",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.output()
+    crate::git::git(root, args)
         .map_err(|e| bad_input(format!("--base needs git, which did not run: {e}")))
 }
 

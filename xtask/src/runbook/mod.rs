@@ -778,13 +778,8 @@ fn committed(dep: &Deployment, env: &str, values_key: &str) -> bool {
         return false;
     };
     let root: &Path = &dep.layout.phalanx;
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .arg("show")
-        .arg(format!("HEAD:./{}", values.env.values.relative))
-        .stderr(std::process::Stdio::null())
-        .output();
+    let revision = format!("HEAD:./{}", values.env.values.relative);
+    let output = crate::git::git(root, &["show", &revision]);
     match output {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
