@@ -14,6 +14,7 @@ use crate::error::{bad_input, refused};
 use crate::files::chart::Bump;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags::{self, SecretChoice};
+use crate::fsio::{command_line, Session};
 use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
 use crate::plan::Plan;
 use crate::runbook::{render_runbook, Purpose, Target};
@@ -25,6 +26,7 @@ impl flags::AddDb {
         let database = self.database.clone().unwrap_or_else(|| db.name.clone());
         check_sql_identifier("user", &user)?;
         check_sql_identifier("database", &database)?;
+        let session = Session::begin(&config.repositories(), &command_line())?;
         let dep = Deployment::load(config)?;
         let envs: Vec<String> = dep
             .layout
@@ -57,7 +59,7 @@ impl flags::AddDb {
             })
             .collect();
         if plan.is_empty() {
-            println!(
+            outln!(
                 "Nothing to change: `{}` is already complete in {}.\nSee `cargo xtask runbook {} --env {}` for the deployment steps.",
                 db.name,
                 envs.join(", "),
@@ -68,9 +70,9 @@ impl flags::AddDb {
         }
         plan.print_diff();
         let (runbook, warnings) = render_runbook(&dep, &db, &targets, Purpose::Add);
-        plan.apply(self.dry_run)?;
-        println!();
-        print!("{runbook}");
+        plan.apply(&session, self.dry_run)?;
+        outln!();
+        out!("{runbook}");
         for w in warnings {
             eprintln!("warning: {w}");
         }

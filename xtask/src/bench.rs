@@ -25,9 +25,7 @@ impl flags::Bench {
             return Err(bad_input("--runs must be at least 1"));
         }
         if cfg!(debug_assertions) {
-            println!(
-                "(a debug build: run `cargo run --release -p xtask -- bench` for real figures)"
-            );
+            outln!("(a debug build: run `cargo run --release -p xtask -- bench` for real figures)");
         }
         let sample = workspace_root().join("sample");
         let out = workspace_root().join("target/xtask/bench");
@@ -37,9 +35,12 @@ impl flags::Bench {
             generate(&dir, dbs, envs)?;
             trees.push((format!("{dbs} dbs x {envs} envs"), dir, dbs * envs));
         }
-        println!(
+        outln!(
             "{:<22} {:>8} {:>12}  ({} runs each)",
-            "tree", "entries", "median", self.runs
+            "tree",
+            "entries",
+            "median",
+            self.runs
         );
         for (label, dir, entries) in trees {
             let config = config_for(&dir);
@@ -61,7 +62,7 @@ impl flags::Bench {
             } else {
                 entries.to_string()
             };
-            println!(
+            outln!(
                 "{label:<22} {entries:>8} {:>12}",
                 show(times[times.len() / 2])
             );

@@ -37,8 +37,8 @@ impl flags::Check {
     pub fn run(self, config: Config) -> Result<u8> {
         let report = check(&config, self.base.as_deref())?;
         match self.format {
-            Format::Text => print!("{}", report.text()),
-            Format::Json => println!("{}", report.json()),
+            Format::Text => out!("{}", report.text()),
+            Format::Json => outln!("{}", report.json()),
         }
         Ok(u8::from(report.errors() > 0))
     }

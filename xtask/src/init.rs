@@ -61,9 +61,10 @@ impl flags::Init {
         .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
         crate::fsio::write_all(&[crate::fsio::Write {
             path: file.clone(),
+            before: None,
             text: new,
         }])?;
-        println!("Wrote {}.", file.display());
+        outln!("Wrote {}.", file.display());
         Ok(())
     }
 }

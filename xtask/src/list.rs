@@ -44,8 +44,8 @@ impl flags::List {
         let source = dep.secrets.file().relative.clone();
         let layout = dep.layout.kind.to_string();
         match self.format {
-            Format::Text => print!("{}", text(&layout, &source, &envs, &rows)),
-            Format::Json => println!("{}", json(&layout, &source, &envs, &rows)),
+            Format::Text => out!("{}", text(&layout, &source, &envs, &rows)),
+            Format::Json => outln!("{}", json(&layout, &source, &envs, &rows)),
         }
         Ok(())
     }

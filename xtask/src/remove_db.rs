@@ -13,6 +13,7 @@ use crate::deployment::{bad_at, Deployment, Secrets};
 use crate::files::chart::Bump;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
+use crate::fsio::{command_line, Session};
 use crate::names::parse_db_name;
 use crate::plan::Plan;
 use crate::runbook::{render_runbook, targets, Purpose, Target};
@@ -20,6 +21,7 @@ use crate::runbook::{render_runbook, targets, Purpose, Target};
 impl flags::RemoveDb {
     pub fn run(self, config: Config) -> Result<()> {
         let db = parse_db_name(&self.name)?;
+        let session = Session::begin(&config.repositories(), &command_line())?;
         let dep = Deployment::load(config)?;
         let key = db.values_key();
         let chosen: Vec<String> = if self.envs.is_empty() {
@@ -80,15 +82,15 @@ impl flags::RemoveDb {
             } else {
                 chosen.join(", ")
             };
-            println!("Nothing to change: `{}` is not in {scope}.", db.name);
+            outln!("Nothing to change: `{}` is not in {scope}.", db.name);
             return Ok(());
         }
         plan.print_diff();
-        plan.apply(self.dry_run)?;
+        plan.apply(&session, self.dry_run)?;
         if !runbook_targets.is_empty() {
             let (text, _) = render_runbook(&dep, &db, &runbook_targets, Purpose::Remove);
-            println!();
-            print!("{text}");
+            outln!();
+            out!("{text}");
         }
         Ok(())
     }
