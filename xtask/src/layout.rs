@@ -102,6 +102,15 @@ fn umbrella_of(phalanx: &Path) -> RepoFile {
     }
 }
 
+/// Fails with the reason when a folder cannot be listed or entered (permissions),
+/// rather than letting its files look missing.
+fn readable_dir(dir: &Path, what: &str) -> Result<()> {
+    std::fs::read_dir(dir)
+        .and_then(|_| std::fs::metadata(dir.join(".")))
+        .map(|_| ())
+        .map_err(|e| bad_input(format!("{}: cannot read {what}: {e}", dir.display())))
+}
+
 fn template_in(root: &Path, chart_dir: &str) -> Option<RepoFile> {
     ["yaml", "yml"]
         .iter()
@@ -121,8 +130,22 @@ impl Layout {
                 phalanx.display()
             )));
         }
+        readable_dir(&phalanx, "the --phalanx repository")?;
         let applications = phalanx.join("applications/postgres").is_dir();
         let services = phalanx.join("services/postgres").is_dir();
+        for (exists, dir) in [
+            (applications, "applications/postgres"),
+            (services, "services/postgres"),
+        ] {
+            if exists {
+                readable_dir(&phalanx.join(dir), "the postgres application")?;
+            }
+        }
+        if let Some(charts) = &config.charts {
+            if charts.is_dir() {
+                readable_dir(charts, "the --charts repository")?;
+            }
+        }
         let generator = RepoFile::new(&phalanx, "installer/generate_secrets.py");
         let (kind, chart_root, chart_dir, values_dir) = match (applications, services) {
             (true, true) => {
@@ -221,7 +244,13 @@ impl Layout {
                 })
             })
             .collect();
-        envs.sort_by(|a, b| a.name.cmp(&b.name));
+        envs.sort_by(|a, b| a.name.cmp(&b.name).then(a.values.path.cmp(&b.values.path)));
+        if let Some(pair) = envs.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(bad_input(format!(
+                "{} and {} both hold the values of the environment `{}`; keep one of them",
+                pair[0].values, pair[1].values, pair[0].name
+            )));
+        }
         Ok(envs)
     }
 

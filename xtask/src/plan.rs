@@ -44,7 +44,13 @@ impl Plan {
         self.change(&dep.chart.file, &dep.chart.text, text);
         if let Some(umbrella) = &dep.umbrella {
             let name = dep.chart.parsed.name.as_deref().unwrap_or("postgres");
-            let text = chart::move_dependency(&umbrella.text, name, &version).map_err(|e| {
+            let text = chart::move_dependency(
+                &umbrella.text,
+                name,
+                dep.chart.parsed.version.as_ref().map(|(v, _)| v),
+                &version,
+            )
+            .map_err(|e| {
                 let message = locate(&umbrella.file, &e);
                 if e.message.contains(NOT_ADMITTED) {
                     refused(message)

@@ -128,7 +128,17 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
         .find(|&j| !is_blank_or_comment(lines[j]) && lines[j].trim() != "---")
         .map(|j| indent_of(lines[j]));
     let mut entries = Vec::new();
-    if let (Some(mapping), Some(child_indent)) = (mapping, child_indent) {
+    if let (Some(mapping), Some(index), true) = (mapping, container_index, container_inline) {
+        // `postgres: {a_db: {...}}`: every entry is on the container's line.
+        for key in mapping
+            .keys()
+            .filter_map(Value::as_str)
+            .filter(|k| k.ends_with("_db"))
+        {
+            let value = mapping.get(key).cloned().unwrap_or(Value::Null);
+            entries.push(entry_from(key.to_string(), index, index, 0, &lines, &value));
+        }
+    } else if let (Some(mapping), Some(child_indent)) = (mapping, child_indent) {
         for j in range.clone() {
             let line = lines[j];
             if is_blank_or_comment(line) || indent_of(line) != child_indent {
@@ -283,7 +293,7 @@ pub fn add_entry(
     let child_step = last_entry
         .and_then(|e| e.child_indent.map(|c| c - e.indent))
         .unwrap_or(step);
-    let quote = last_entry.map_or(Quote::Plain, |e| e.quote);
+    let quote = majority_quote(&parsed.entries);
     let pad = " ".repeat(indent);
     let child_pad = " ".repeat(indent + child_step);
     let mut block = vec![
@@ -294,10 +304,7 @@ pub fn add_entry(
 
     let at = match (last_entry, parsed.container_index) {
         (Some(last), _) => {
-            let n = parsed.entries.len();
-            let separated = n >= 2
-                && (parsed.entries[n - 2].last + 1..last.first).any(|k| is_blank(&doc.lines[k]));
-            if separated {
+            if entries_separated(&parsed.entries, &doc.lines) {
                 block.insert(0, String::new());
             }
             last.last + 1
@@ -327,6 +334,29 @@ pub fn add_entry(
     Ok(result)
 }
 
+/// The quoting most entries use (the last entry's among equals), plain if none.
+fn majority_quote(entries: &[DbEntry]) -> Quote {
+    let count = |q: Quote| entries.iter().filter(|e| e.quote == q).count();
+    let mut best: Option<(usize, Quote)> = None;
+    for e in entries.iter().rev() {
+        let n = count(e.quote);
+        if best.is_none_or(|(m, _)| n > m) {
+            best = Some((n, e.quote));
+        }
+    }
+    best.map_or(Quote::Plain, |(_, q)| q)
+}
+
+/// Whether most pairs of neighbouring entries have a blank line between them.
+fn entries_separated(entries: &[DbEntry], lines: &[String]) -> bool {
+    let gaps = entries.windows(2).count();
+    let blank = entries
+        .windows(2)
+        .filter(|w| (w[0].last + 1..w[1].first).any(|k| is_blank(&lines[k])))
+        .count();
+    gaps > 0 && blank * 2 >= gaps
+}
+
 /// Whether the top-level keys of a file are separated by blank lines.
 fn top_level_keys_separated<S: AsRef<str>>(lines: &[S]) -> bool {
     lines
@@ -344,6 +374,12 @@ pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<Strin
     let Some(entry) = parsed.entry(key) else {
         return Err(FileError::whole(format!("`{key}` is not present")));
     };
+    if parsed.container_inline {
+        return Err(FileError::at(
+            entry.line,
+            "`postgres:` is written inline; write it in block style to remove entries",
+        ));
+    }
     let mut doc = TextLines::new(text);
     let section_start = parsed.container_index.map_or(0, |i| i + 1);
     let mut first = entry.first;
