@@ -260,6 +260,20 @@ impl Lock {
                         path.display()
                     ))
                 })?;
+            // Never write into a file planted under the lock's name (a hard link to
+            // another file, or another user's file).
+            let meta = file
+                .metadata()
+                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+            // SAFETY: geteuid has no preconditions.
+            let euid = unsafe { libc::geteuid() };
+            if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != euid {
+                return Err(refused(format!(
+                    "{}: not a lock file of this user (a link, or owned by uid {}); remove it if no run is going on",
+                    path.display(),
+                    meta.uid()
+                )));
+            }
             // SAFETY: flock on a descriptor we own.
             let status = unsafe { libc::flock(fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
             if status == 0 {
