@@ -191,6 +191,11 @@ fn plan(
                     application: application.clone(),
                     key: key.clone(),
                 },
+                SecretChoice::Static => {
+                    return Err(bad_input(
+                        "--secret static: set-by-hand entries are not written yet",
+                    ))
+                }
             };
             let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(bad_at(&y.file))?;
             plan.change(&y.file, &y.text, text);

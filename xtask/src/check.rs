@@ -39,6 +39,7 @@ impl flags::Check {
         match self.format {
             Format::Text => out!("{}", report.text()),
             Format::Json => outln!("{}", report.json()),
+            Format::Github => out!("{}", report.github()),
         }
         Ok(u8::from(report.errors() > 0))
     }
@@ -190,6 +191,44 @@ impl Report {
         );
         out
     }
+}
+
+impl Report {
+    /// GitHub Actions workflow commands: one `::error` or `::warning` annotation per
+    /// finding, then the summary line.
+    pub fn github(&self) -> String {
+        let mut out = String::new();
+        for f in &self.findings {
+            let _ = writeln!(
+                out,
+                "::{} file={},line={},title={}::{}",
+                f.severity.as_str(),
+                github_property(&f.path),
+                f.line,
+                github_property(f.rule),
+                github_data(&format!("{} (help: {})", f.message, f.help))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} errors, {} warnings",
+            self.errors(),
+            self.warnings()
+        );
+        out
+    }
+}
+
+/// Escapes an annotation's message as GitHub's workflow commands require.
+fn github_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes an annotation property (`file=`, `title=`): also `:` and `,`.
+fn github_property(text: &str) -> String {
+    github_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// A JSON string literal.

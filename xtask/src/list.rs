@@ -44,7 +44,7 @@ impl flags::List {
         let source = dep.secrets.file().relative.clone();
         let layout = dep.layout.kind.to_string();
         match self.format {
-            Format::Text => out!("{}", text(&layout, &source, &envs, &rows)),
+            Format::Text | Format::Github => out!("{}", text(&layout, &source, &envs, &rows)),
             Format::Json => outln!("{}", json(&layout, &source, &envs, &rows)),
         }
         Ok(())

@@ -85,7 +85,7 @@ fn quiet_on_closed_stdout() {
 
 fn run() -> anyhow::Result<u8> {
     let flags = flags::parse(std::env::args_os().skip(1))?;
-    if let Command::Help(text) = flags.command {
+    if let Command::Print(text) = &flags.command {
         out!("{text}");
         return Ok(0);
     }
@@ -108,6 +108,6 @@ fn run() -> anyhow::Result<u8> {
         Command::LocalDb(cmd) => cmd.run(config).map(|()| 0),
         Command::Init(cmd) => cmd.run(&flags).map(|()| 0),
         Command::Bench(cmd) => cmd.run().map(|()| 0),
-        Command::Help(_) => Ok(0),
+        Command::Print(_) => Ok(0),
     }
 }
