@@ -419,57 +419,67 @@ fn verify_change(
     let Ok(after_parsed) = parse(after, nesting) else {
         return fail("no longer parses");
     };
-    let mut after_root = after_parsed.root.clone();
-    let container = match nesting {
-        Nesting::TopLevel => after_root.as_mapping_mut(),
-        Nesting::UnderPostgres => after_root
-            .get_mut("postgres")
-            .and_then(Value::as_mapping_mut),
-    };
-    let removed = container.and_then(|m| m.remove(key));
-    let mut before_root = before.root.clone();
+    let entry = after_parsed.entry(key);
     match added {
         Some((user, db)) => {
-            let entry = after_parsed.entry(key);
             if entry.map(|e| (e.user.as_deref(), e.db.as_deref())) != Some((Some(user), Some(db))) {
                 return fail("does not hold the new entry");
             }
-            if removed.is_none() {
-                return fail("does not hold the new entry");
-            }
-            if nesting == Nesting::UnderPostgres && before_root.get("postgres").is_none() {
-                before_root
-                    .as_mapping_mut()
-                    .map(|m| m.insert("postgres".into(), Value::Mapping(Mapping::new())));
-            }
         }
         None => {
-            if removed.is_some() {
+            if entry.is_some()
+                || container_of(&after_parsed.root, nesting).is_some_and(|m| m.contains_key(key))
+            {
                 return fail("still holds the entry");
             }
-            let container = match nesting {
-                Nesting::TopLevel => before_root.as_mapping_mut(),
-                Nesting::UnderPostgres => before_root
-                    .get_mut("postgres")
-                    .and_then(Value::as_mapping_mut),
-            };
-            container.map(|m| m.remove(key));
         }
     }
-    let normalize = |v: &Value| match v {
-        Value::Mapping(m) => {
-            let mut m = m.clone();
-            if let Some(Value::Null) = m.get("postgres") {
-                m.insert("postgres".into(), Value::Mapping(Mapping::new()));
-            }
-            Value::Mapping(m)
-        }
-        other => other.clone(),
-    };
-    if normalize(&after_root) != normalize(&before_root) {
+    if !same_except(&before.root, &after_parsed.root, nesting, key) {
         return fail("differs from the original by more than the one entry");
     }
     Ok(())
+}
+
+/// The mapping that holds the entries, if there is one.
+fn container_of(root: &Value, nesting: Nesting) -> Option<&Mapping> {
+    match nesting {
+        Nesting::TopLevel => root.as_mapping(),
+        Nesting::UnderPostgres => root.get("postgres").and_then(Value::as_mapping),
+    }
+}
+
+/// Whether two documents are equal apart from the entry `key` (and a `postgres:`
+/// that is empty in one and absent or null in the other), compared in place
+/// rather than on copies, since a values file may be large.
+fn same_except(before: &Value, after: &Value, nesting: Nesting, key: &str) -> bool {
+    let same_mapping_except = |a: &Mapping, b: &Mapping, skip: &str| {
+        let a_len = a.len() - usize::from(a.contains_key(skip));
+        let b_len = b.len() - usize::from(b.contains_key(skip));
+        a_len == b_len
+            && a.iter()
+                .filter(|(k, _)| k.as_str() != Some(skip))
+                .all(|(k, v)| b.get(k) == Some(v))
+    };
+    let empty = Mapping::new();
+    let (Some(a), Some(b)) = (before.as_mapping(), after.as_mapping()) else {
+        return before.is_null() && after.as_mapping().is_some_and(|m| m.len() <= 1);
+    };
+    match nesting {
+        Nesting::TopLevel => same_mapping_except(a, b, key),
+        Nesting::UnderPostgres => {
+            fn inner<'a>(m: &'a Mapping, empty: &'a Mapping) -> Option<&'a Mapping> {
+                match m.get("postgres") {
+                    None | Some(Value::Null) => Some(empty),
+                    Some(Value::Mapping(inner)) => Some(inner),
+                    Some(_) => None,
+                }
+            }
+            let (Some(ia), Some(ib)) = (inner(a, &empty), inner(b, &empty)) else {
+                return false;
+            };
+            same_mapping_except(a, b, "postgres") && same_mapping_except(ia, ib, key)
+        }
+    }
 }
 
 #[cfg(test)]
