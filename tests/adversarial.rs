@@ -635,3 +635,85 @@ fn random_edits_keep_check_clean() {
         tree.assert_no_leftovers(&format!("seed {seed}"));
     }
 }
+
+/// The container env of the split chart rendered by Helm's engine with one
+/// environment's values.
+fn helm_env(tree: &Tree, env: &str) -> String {
+    let out = Command::new("python3")
+        .arg(root().join("tests/helm_render.py"))
+        .arg(tree.dir.join("charts/charts/postgres"))
+        .arg(tree.values(env))
+        .arg("yes")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the chart does not render (is helm-python-sdk installed? run `bash .ci/run`):\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Rewrites a template (text, first line of the last block, its `end` line).
+type Shape = fn(&str, &str, &str) -> String;
+
+#[test]
+fn the_new_block_renders_whatever_surrounds_the_last_one() {
+    let last_block_start = "          {{- with .Values.narrativelog_db }}\n";
+    let end = "          {{- end }}\n";
+    let shapes: [(&str, Shape); 3] = [
+        ("comment after the last block", |t, _, _| {
+            t.replace(
+                "          volumeMounts:",
+                "          {{- /*\n          {{- with .Values.old_db }}\n          - name: VRO_DB_OLD_USER\n            value: {{ .user }}\n          {{- end }}\n          */}}\n          volumeMounts:",
+            )
+        }),
+        ("if around the last block", |t, start, end| {
+            let at = t.find(start).unwrap();
+            let close = at + t[at..].find(end).unwrap() + end.len();
+            format!(
+                "{}          {{{{- if .Values.narrativelog_enabled }}}}\n{}          {{{{- end }}}}\n{}",
+                &t[..at],
+                &t[at..close],
+                &t[close..]
+            )
+        }),
+        ("two ifs around the last block", |t, start, end| {
+            let at = t.find(start).unwrap();
+            let close = at + t[at..].find(end).unwrap() + end.len();
+            format!(
+                "{}          {{{{- if .Values.a }}}}\n          {{{{- if .Values.b }}}}\n{}          {{{{- end }}}}\n          {{{{- end }}}}\n{}",
+                &t[..at],
+                &t[at..close],
+                &t[close..]
+            )
+        }),
+    ];
+    for (label, shape) in shapes {
+        let tree = Tree::sample("placement");
+        let template = tree
+            .dir
+            .join("charts/charts/postgres/templates/deployment.yaml");
+        let original = fs::read_to_string(&template).unwrap();
+        let shaped = shape(&original, last_block_start, end);
+        assert_ne!(shaped, original, "{label}: the shape was not applied");
+        fs::write(&template, shaped).unwrap();
+        tree.ok(ADD);
+        for env in ["base", "idfdev", "minikube", "summit"] {
+            let rendered = helm_env(&tree, env);
+            for line in [
+                "VRO_DB_ALPHA_USER=alpha",
+                "VRO_DB_ALPHA_DB=alpha",
+                "VRO_DB_ALPHA_PASSWORD<-postgres/alpha_password",
+            ] {
+                assert!(
+                    rendered.lines().any(|l| l == line),
+                    "{label}, {env}: {line} is not rendered:\n{rendered}"
+                );
+            }
+        }
+        tree.ok(&["remove-db", "alpha"]);
+        let after = fs::read_to_string(&template).unwrap();
+        assert!(!after.contains("ALPHA"), "{label}: {after}");
+    }
+}
