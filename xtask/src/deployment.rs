@@ -172,7 +172,7 @@ impl Deployment {
             .layout
             .phalanx
             .join(format!("environments/values-{env}.yaml"));
-        let text = std::fs::read_to_string(path).ok()?;
+        let text = crate::fsio::read_text(&path).ok()?;
         let root: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
         root.get("vaultPathPrefix")
             .and_then(serde_yaml::Value::as_str)
