@@ -71,6 +71,14 @@ impl flags::AddDb {
         plan.print_diff();
         let (runbook, warnings) = render_runbook(&dep, &db, &targets, Purpose::Add);
         plan.apply(&session, self.dry_run)?;
+        if let Secrets::Absent(file) = &dep.secrets {
+            eprintln!(
+                "note: {} does not exist, so nothing generates `{}`: the password goes into Vault by hand \
+                 (the runbook's Vault step)",
+                file.relative,
+                dep.secret_key_of(&db)
+            );
+        }
         outln!();
         out!("{runbook}");
         for w in warnings {
@@ -200,6 +208,7 @@ fn plan(
             let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(bad_at(&y.file))?;
             plan.change(&y.file, &y.text, text);
         }
+        (Secrets::Absent(_), None) => {}
     }
     for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
         if env.parsed.entry(&db.values_key()).is_none() {

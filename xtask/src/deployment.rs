@@ -25,6 +25,9 @@ pub struct Loaded<T> {
 pub enum Secrets {
     Generator(Loaded<generator::Generator>),
     Yaml(Loaded<secrets_yaml::SecretsYaml>),
+    /// No secret source at all (the early split layout, before the generator): the
+    /// passwords are put into Vault by hand. The file is where the generator would be.
+    Absent(RepoFile),
 }
 
 impl Secrets {
@@ -32,11 +35,12 @@ impl Secrets {
         match self {
             Secrets::Generator(g) => &g.file,
             Secrets::Yaml(y) => &y.file,
+            Secrets::Absent(file) => file,
         }
     }
 
     /// How the source provides `key`, if it does: `generated`, `set by hand`,
-    /// `copied from APP/KEY`.
+    /// `copied from APP/KEY`; without a source, every key is `in Vault by hand`.
     pub fn provision(&self, key: &str) -> Option<String> {
         match self {
             Secrets::Generator(g) => g.parsed.call(key).map(|c| {
@@ -54,6 +58,7 @@ impl Secrets {
                 }
                 secrets_yaml::Source::Manual => "set by hand".to_string(),
             }),
+            Secrets::Absent(_) => Some("in Vault by hand".to_string()),
         }
     }
 }
@@ -75,6 +80,22 @@ pub struct Deployment {
     pub umbrella: Option<Loaded<chart::Chart>>,
     pub secrets: Secrets,
     pub envs: Vec<EnvValues>,
+    /// `applications/<app>/secrets.yaml` of every other application: where they
+    /// copy postgres passwords.
+    pub app_secrets: Vec<(String, Loaded<secrets_yaml::SecretsYaml>)>,
+}
+
+/// A place that copies a postgres password into another component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CopySite {
+    /// The component or application that holds the copy.
+    pub consumer: String,
+    pub file: RepoFile,
+    /// 1-based.
+    pub line: usize,
+    /// How it reads, for messages: `self.secrets["postgres"]["K"]` or
+    /// `copy: {application: postgres, key: K}`.
+    pub what: String,
 }
 
 /// Reads a managed file: a regular file of bounded size, without its byte order
@@ -119,6 +140,7 @@ impl Deployment {
             .map(|u| load(u, chart::parse))
             .transpose()?;
         let secrets = match layout.secret_kind {
+            _ if !layout.secret_source_present => Secrets::Absent(layout.secret_source.clone()),
             SecretKind::Generator => {
                 Secrets::Generator(load(&layout.secret_source, generator::parse)?)
             }
@@ -139,6 +161,11 @@ impl Deployment {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let app_secrets = layout
+            .application_secrets()
+            .into_iter()
+            .map(|(app, file)| Ok((app, load(&file, secrets_yaml::parse)?)))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Deployment {
             config,
             layout,
@@ -147,6 +174,7 @@ impl Deployment {
             umbrella,
             secrets,
             envs,
+            app_secrets,
         })
     }
 
@@ -187,5 +215,106 @@ impl Deployment {
             .block(&db.values_key())
             .and_then(|b| b.secret_key().map(str::to_string))
             .unwrap_or_else(|| db.secret_key())
+    }
+
+    /// Every place that copies the postgres password `secret_key` into another
+    /// component: reads `self.secrets["postgres"][KEY]` in the generator's
+    /// `def _<component>(self)` methods, and `copy: {application: postgres, key: KEY}`
+    /// entries of `applications/<app>/secrets.yaml`.
+    pub fn copies_of(&self, secret_key: &str) -> Vec<CopySite> {
+        let mut out = Vec::new();
+        if let Secrets::Generator(g) = &self.secrets {
+            for copy in g.parsed.copies_of(secret_key) {
+                out.push(CopySite {
+                    consumer: copy.component.clone(),
+                    file: g.file.clone(),
+                    line: copy.line,
+                    what: format!("`{}` reads `{}`", copy.function, copy.expression),
+                });
+            }
+        }
+        for (app, loaded) in &self.app_secrets {
+            for entry in &loaded.parsed.entries {
+                if let secrets_yaml::Source::Copy { application, key } = &entry.source {
+                    if application == "postgres" && key == secret_key {
+                        out.push(CopySite {
+                            consumer: app.clone(),
+                            file: loaded.file.clone(),
+                            line: entry.line,
+                            what: format!(
+                                "`{}` is `copy: {{application: postgres, key: {secret_key}}}`",
+                                entry.key
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The names of the components and applications that copy the postgres
+    /// password `secret_key`, sorted, each once.
+    pub fn consumers_of(&self, secret_key: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .copies_of(secret_key)
+            .into_iter()
+            .map(|c| c.consumer)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(phalanx: &str, charts: Option<&str>) -> Config {
+        let root = crate::config::workspace_root();
+        Config {
+            file: None,
+            phalanx: Some(root.join(phalanx)),
+            charts: charts.map(|c| root.join(c)),
+            vault_addr: crate::config::DEFAULT_VAULT_ADDR.to_string(),
+            local_env: None,
+            vault_paths: Default::default(),
+        }
+    }
+
+    #[test]
+    fn consumers_in_the_generator_are_the_methods_that_read_the_key() {
+        let dep = Deployment::load(config("sample/phalanx", Some("sample/charts"))).unwrap();
+        assert_eq!(dep.consumers_of("gafaelfawr_password"), ["gafaelfawr"]);
+        assert_eq!(dep.consumers_of("jupyterhub_password"), ["nublado"]);
+        assert!(dep.consumers_of("narrativelog_password").is_empty());
+        let copy = &dep.copies_of("gafaelfawr_password")[0];
+        assert_eq!(copy.file.relative, "installer/generate_secrets.py");
+        let Secrets::Generator(g) = &dep.secrets else {
+            panic!("the sample has a generator")
+        };
+        let line = g.text.lines().nth(copy.line - 1).unwrap();
+        assert!(
+            line.contains("self.secrets[\"postgres\"][\"gafaelfawr_password\"]"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn consumers_in_applications_are_their_copy_entries() {
+        let dep = Deployment::load(config(
+            "tests/fixtures/layouts/applications-copies/phalanx",
+            None,
+        ))
+        .unwrap();
+        assert_eq!(dep.consumers_of("gafaelfawr_password"), ["gafaelfawr"]);
+        assert_eq!(dep.consumers_of("times_square_password"), ["times-square"]);
+        assert!(dep.consumers_of("root_password").is_empty());
+        let copy = &dep.copies_of("times_square_password")[0];
+        assert_eq!(
+            (copy.file.relative.as_str(), copy.line),
+            ("applications/times-square/secrets.yaml", 1)
+        );
     }
 }

@@ -75,8 +75,15 @@ pub struct Layout {
     pub umbrella: Option<RepoFile>,
     pub values_dir: RepoFile,
     pub secret_kind: SecretKind,
+    /// Where the passwords come from; it may be absent (`secret_source_present`):
+    /// before the generator existed (the early split layout), passwords were put
+    /// into Vault by hand.
     pub secret_source: RepoFile,
+    pub secret_source_present: bool,
     pub nesting: Nesting,
+    /// `values-<env>.yaml` files in a postgres folder without a chart, beside the
+    /// folder that has one: never deployed (`stray-values-file`).
+    pub stray_values: Vec<RepoFile>,
 }
 
 /// One environment: its name and values file.
@@ -118,6 +125,36 @@ fn template_in(root: &Path, chart_dir: &str) -> Option<RepoFile> {
         .find(|f| f.path.is_file())
 }
 
+/// The `values-<env>.yaml` (or `.yml`) files of a folder, with their environments,
+/// sorted by environment.
+fn values_files_in(root: &Path, dir: &str) -> Result<Vec<(String, RepoFile)>> {
+    let full = root.join(dir);
+    let entries = std::fs::read_dir(&full)
+        .map_err(|e| bad_input(format!("{}: cannot list: {e}", full.display())))?;
+    let mut out: Vec<(String, RepoFile)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let file_name = e.file_name().to_string_lossy().into_owned();
+            let env = file_name.strip_prefix("values-")?;
+            let env = env
+                .strip_suffix(".yaml")
+                .or_else(|| env.strip_suffix(".yml"))?;
+            Some((
+                env.to_string(),
+                RepoFile::new(root, &format!("{dir}/{file_name}")),
+            ))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.path.cmp(&b.1.path)));
+    if let Some(pair) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(bad_input(format!(
+            "{} and {} both hold the values of the environment `{}`; keep one of them",
+            pair[0].1, pair[1].1, pair[0].0
+        )));
+    }
+    Ok(out)
+}
+
 impl Layout {
     /// Detects the layout of the configured repositories.
     pub fn detect(config: &Config) -> Result<Layout> {
@@ -131,8 +168,12 @@ impl Layout {
             )));
         }
         readable_dir(&phalanx, "the --phalanx repository")?;
-        let applications = phalanx.join("applications/postgres").is_dir();
-        let services = phalanx.join("services/postgres").is_dir();
+        let has_chart = |dir: &str| {
+            let dir = phalanx.join(dir);
+            dir.join("Chart.yaml").is_file() || dir.join("templates").is_dir()
+        };
+        let mut applications = phalanx.join("applications/postgres").is_dir();
+        let mut services = phalanx.join("services/postgres").is_dir();
         for (exists, dir) in [
             (applications, "applications/postgres"),
             (services, "services/postgres"),
@@ -144,6 +185,25 @@ impl Layout {
         if let Some(charts) = &config.charts {
             if charts.is_dir() {
                 readable_dir(charts, "the --charts repository")?;
+            }
+        }
+        // A folder holding only values files beside the other one's chart is a
+        // leftover: the folder with the chart is the layout.
+        let mut stray_dir = None;
+        if applications && services {
+            match (
+                has_chart("applications/postgres"),
+                has_chart("services/postgres"),
+            ) {
+                (true, false) => {
+                    services = false;
+                    stray_dir = Some("services/postgres");
+                }
+                (false, true) => {
+                    applications = false;
+                    stray_dir = Some("applications/postgres");
+                }
+                _ => {}
             }
         }
         let generator = RepoFile::new(&phalanx, "installer/generate_secrets.py");
@@ -203,15 +263,20 @@ impl Layout {
             phalanx,
             template,
             secret_kind,
+            secret_source_present: secret_source.path.is_file(),
             secret_source,
+            stray_values: Vec::new(),
         };
-        for required in [
-            Some(&layout.chart),
-            layout.umbrella.as_ref(),
-            Some(&layout.secret_source),
-        ]
-        .into_iter()
-        .flatten()
+        let mut layout = layout;
+        if let Some(dir) = stray_dir {
+            layout.stray_values = values_files_in(&layout.phalanx, dir)?
+                .into_iter()
+                .map(|(_, file)| file)
+                .collect();
+        }
+        for required in [Some(&layout.chart), layout.umbrella.as_ref()]
+            .into_iter()
+            .flatten()
         {
             if !required.path.is_file() {
                 return Err(bad_input(format!(
@@ -224,34 +289,10 @@ impl Layout {
 
     /// Every environment, from the `values-<env>.yaml` (or `.yml`) files, sorted.
     pub fn environments(&self) -> Result<Vec<Environment>> {
-        let dir = &self.values_dir.path;
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| bad_input(format!("{}: cannot list: {e}", dir.display())))?;
-        let mut envs: Vec<Environment> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let file_name = e.file_name().to_string_lossy().into_owned();
-                let env = file_name.strip_prefix("values-")?;
-                let env = env
-                    .strip_suffix(".yaml")
-                    .or_else(|| env.strip_suffix(".yml"))?;
-                Some(Environment {
-                    name: env.to_string(),
-                    values: RepoFile::new(
-                        &self.phalanx,
-                        &format!("{}/{file_name}", self.values_dir.relative),
-                    ),
-                })
-            })
-            .collect();
-        envs.sort_by(|a, b| a.name.cmp(&b.name).then(a.values.path.cmp(&b.values.path)));
-        if let Some(pair) = envs.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(bad_input(format!(
-                "{} and {} both hold the values of the environment `{}`; keep one of them",
-                pair[0].values, pair[1].values, pair[0].name
-            )));
-        }
-        Ok(envs)
+        Ok(values_files_in(&self.phalanx, &self.values_dir.relative)?
+            .into_iter()
+            .map(|(name, values)| Environment { name, values })
+            .collect())
     }
 
     /// The environments named on the command line, or all of them.
@@ -280,6 +321,24 @@ impl Layout {
             }
         }
         Ok(chosen)
+    }
+
+    /// `applications/<app>/secrets.yaml` of every application but postgres, sorted.
+    pub fn application_secrets(&self) -> Vec<(String, RepoFile)> {
+        let Ok(entries) = std::fs::read_dir(self.phalanx.join("applications")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, RepoFile)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let app = e.file_name().to_str()?.to_string();
+                let file =
+                    RepoFile::new(&self.phalanx, &format!("applications/{app}/secrets.yaml"));
+                (app != "postgres" && file.path.is_file()).then_some((app, file))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// Whether the chart is published, so that its version moves with every change.

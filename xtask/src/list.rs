@@ -41,7 +41,15 @@ impl flags::List {
         let dep = Deployment::load(config)?;
         let rows = rows(&dep);
         let envs: Vec<&str> = dep.envs.iter().map(|e| e.env.name.as_str()).collect();
-        let source = dep.secrets.file().relative.clone();
+        let source = match &dep.secrets {
+            crate::deployment::Secrets::Absent(file) => {
+                format!(
+                    "none ({} absent: passwords are put into Vault by hand)",
+                    file.relative
+                )
+            }
+            other => other.file().relative.clone(),
+        };
         let layout = dep.layout.kind.to_string();
         match self.format {
             Format::Text | Format::Github => out!("{}", text(&layout, &source, &envs, &rows)),
@@ -73,6 +81,7 @@ pub fn rows(dep: &Deployment) -> Vec<Row> {
         crate::deployment::Secrets::Yaml(y) => {
             y.parsed.entries.iter().map(|e| e.key.clone()).collect()
         }
+        crate::deployment::Secrets::Absent(_) => Vec::new(),
     };
     for key in &secret_keys {
         if key == "root_password" {

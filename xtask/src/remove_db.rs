@@ -5,11 +5,17 @@
 //! dependency. With `--env`, removes only those environments' values entries. The
 //! same guarantees as `add-db`: verified edits, all files or none, idempotent.
 //! The role and database stay in the server: the runbook prints the SQL to drop them.
+//!
+//! While another component still copies the password (a `self.secrets["postgres"][KEY]`
+//! read in the generator, or a `copy:` entry in an application's `secrets.yaml`),
+//! removing it would break that component's secrets, so `remove-db` refuses (exit 1)
+//! and names each copy: remove those first.
 
 use anyhow::Result;
 
 use crate::config::Config;
 use crate::deployment::{bad_at, Deployment, Secrets};
+use crate::error::refused;
 use crate::files::chart::Bump;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
@@ -61,6 +67,21 @@ impl flags::RemoveDb {
                 }
             }
             let secret_key = dep.secret_key_of(&db);
+            let copies = dep.copies_of(&secret_key);
+            if !copies.is_empty() {
+                let list: Vec<String> = copies
+                    .iter()
+                    .map(|c| format!("  {}:{}: {}", c.file.relative, c.line, c.what))
+                    .collect();
+                return Err(refused(format!(
+                    "`{secret_key}` is still copied by {}:\n{}\nremove {} first, then run remove-db again \
+                     (removing the key now would leave {} without its password)",
+                    dep.consumers_of(&secret_key).join(", "),
+                    list.join("\n"),
+                    if copies.len() == 1 { "that copy" } else { "those copies" },
+                    if copies.len() == 1 { "it" } else { "them" },
+                )));
+            }
             match &dep.secrets {
                 Secrets::Generator(g) if g.parsed.call(&secret_key).is_some() => {
                     let text =

@@ -7,6 +7,8 @@ pub const HELM_BLOCK_PLAIN: &str = include_str!("../../templates/helm-block-plai
 pub const HELM_BLOCK_QUOTED: &str = include_str!("../../templates/helm-block-quoted.yaml");
 pub const GENERATOR_LINE: &str = include_str!("../../templates/generator-line.py");
 pub const GENERATOR_CALL_WRAPPED: &str = include_str!("../../templates/generator-call-wrapped.py");
+pub const GENERATOR_MODULE_CALL: &str = include_str!("../../templates/generator-module-call.py");
+pub const GENERATOR_DICT_ITEM: &str = include_str!("../../templates/generator-dict-item.py");
 pub const SECRETS_ENTRY_GENERATE: &str =
     include_str!("../../templates/secrets-entry-generate.yaml");
 pub const SECRETS_ENTRY_COPY: &str = include_str!("../../templates/secrets-entry-copy.yaml");
@@ -75,12 +77,15 @@ mod tests {
             "sql_check",
             "drop_sql",
             "secret_jsonpath",
+            "target",
         ];
         for snippet in [
             HELM_BLOCK_PLAIN,
             HELM_BLOCK_QUOTED,
             GENERATOR_LINE,
             GENERATOR_CALL_WRAPPED,
+            GENERATOR_MODULE_CALL,
+            GENERATOR_DICT_ITEM,
             SECRETS_ENTRY_GENERATE,
             SECRETS_ENTRY_COPY,
             RUNBOOK_HEADER,

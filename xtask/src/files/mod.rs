@@ -7,6 +7,7 @@
 pub mod chart;
 pub mod generator;
 pub mod helm_template;
+pub mod python;
 pub mod secrets_yaml;
 pub mod values;
 mod yaml_fast;
@@ -100,6 +101,51 @@ impl TextLines {
         }
         out
     }
+}
+
+/// Where a new key goes among `keys` that a human keeps in alphabetical order:
+/// the index of the entry it goes before (`keys.len()` for the end), or `None`
+/// when the keys are not sorted. Sorting is loose, as humans keep it: `_` and `-`
+/// compare equal, and a list counts as sorted when at most two of its entries
+/// (and fewer than a third) are out of place.
+pub fn sorted_position(keys: &[&str], new: &str) -> Option<usize> {
+    let norm = |k: &str| k.replace('-', "_");
+    let normalized: Vec<String> = keys.iter().map(|k| norm(k)).collect();
+    // The longest non-decreasing run of entries, kept in order (O(n^2) is fine:
+    // a generator or secrets.yaml holds tens of keys).
+    let n = normalized.len();
+    let mut best = vec![1usize; n];
+    let mut prev = vec![usize::MAX; n];
+    for i in 0..n {
+        for j in 0..i {
+            if normalized[j] <= normalized[i] && best[j] + 1 > best[i] {
+                best[i] = best[j] + 1;
+                prev[i] = j;
+            }
+        }
+    }
+    let Some(end) = (0..n).max_by_key(|&i| (best[i], std::cmp::Reverse(i))) else {
+        return Some(0);
+    };
+    let out_of_place = n - best[end];
+    if n < 2 || out_of_place > 2 || out_of_place * 3 >= n {
+        return None;
+    }
+    let mut in_order = vec![false; n];
+    let mut i = end;
+    loop {
+        in_order[i] = true;
+        if prev[i] == usize::MAX {
+            break;
+        }
+        i = prev[i];
+    }
+    let new = norm(new);
+    Some(
+        (0..n)
+            .find(|&i| in_order[i] && normalized[i] > new)
+            .unwrap_or(n),
+    )
 }
 
 /// The smallest indentation step used anywhere in a YAML text, 2 if none.
@@ -237,6 +283,34 @@ fn duplicate_line(text: &str, line: usize, column: usize, key: &str) -> Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loosely_sorted_keys_give_the_alphabetical_place() {
+        let keys = ["a_password", "c_password", "e_password", "g_password"];
+        assert_eq!(sorted_position(&keys, "b_password"), Some(1));
+        assert_eq!(sorted_position(&keys, "z_password"), Some(4));
+        assert_eq!(sorted_position(&keys, "0_password"), Some(0));
+        // `_` and `-` compare alike, either way round.
+        let keys = ["vo_beta", "vo-cutouts_password", "vo_delta"];
+        assert_eq!(sorted_position(&keys, "vo_c"), Some(1));
+        assert_eq!(sorted_position(&keys, "vo-cz"), Some(2));
+        // One exception in six: still sorted; the exception is not a landmark.
+        let keys = ["a", "c", "zz", "e", "g", "i"];
+        assert_eq!(sorted_position(&keys, "d"), Some(3));
+        assert_eq!(sorted_position(&keys, "h"), Some(5));
+        // Two in nine.
+        let keys = ["a", "q", "c", "d", "b", "f", "g", "h", "i"];
+        assert_eq!(sorted_position(&keys, "e"), Some(5));
+        // Not sorted: too many out of place, or too few entries to tell.
+        assert_eq!(
+            sorted_position(&["jupyterhub", "root", "gafaelfawr", "narrativelog"], "e"),
+            None
+        );
+        assert_eq!(sorted_position(&["b", "a"], "c"), None);
+        assert_eq!(sorted_position(&["a", "d", "c", "b", "e", "f"], "c"), None);
+        assert_eq!(sorted_position(&["only"], "a"), None);
+        assert_eq!(sorted_position(&["a", "b"], "c"), Some(2));
+    }
 
     #[test]
     fn text_lines_round_trip() {

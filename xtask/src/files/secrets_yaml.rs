@@ -2,14 +2,15 @@
 //!
 //! Each top-level key is a secret key with a `description`, usually an `if:` naming
 //! the values key that needs it, and `generate:` or `copy:`; an entry with neither
-//! is set by hand. New entries follow the file's order (sorted files stay sorted),
+//! is set by hand. New entries follow the file's order (sorted files stay sorted, and loosely
+//! sorted ones, with `_` and `-` compared alike and an exception or two, too),
 //! indentation, quoting and blank lines.
 
 use serde_yaml::Value;
 
 use super::{
-    indent_of, indent_step, is_blank, is_blank_or_comment, parse_yaml, split_key, FileError,
-    FileResult, TextLines,
+    indent_of, indent_step, is_blank, is_blank_or_comment, parse_yaml, sorted_position, split_key,
+    FileError, FileResult, TextLines,
 };
 use crate::names::DbName;
 use crate::render::{render, SECRETS_ENTRY_COPY, SECRETS_ENTRY_GENERATE};
@@ -160,12 +161,8 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
         .entries
         .windows(2)
         .any(|w| (w[0].last + 1..w[1].first).any(|k| is_blank(lines[k])));
-    let sorted = parsed.entries.windows(2).all(|w| w[0].key <= w[1].key);
-    let next = if sorted {
-        parsed.entries.iter().find(|e| e.key > key)
-    } else {
-        None
-    };
+    let keys: Vec<&str> = parsed.entries.iter().map(|e| e.key.as_str()).collect();
+    let next = sorted_position(&keys, &key).and_then(|p| parsed.entries.get(p));
     let at = match (next, parsed.entries.last()) {
         (Some(next), _) => {
             let mut at = next.first;

@@ -149,16 +149,148 @@ fn an_unclosed_call_is_an_error_with_its_line() {
 }
 
 #[test]
-fn definitions_and_literals_are_read_by_hand() {
-    assert!(is_postgres_def("    def _postgres(self):"));
-    assert!(is_postgres_def("    def  _postgres( self ) -> None:"));
-    assert!(!is_postgres_def("    def _postgres_extra(self):"));
-    assert!(!is_postgres_def("    # def _postgres(self):"));
-    assert!(!is_postgres_def("    define _postgres(self):"));
+fn definitions_are_read_from_tokens() {
+    for (text, found) in [
+        ("class G:\n    def _postgres(self):\n        pass\n", true),
+        (
+            "class G:\n    def  _postgres( self ) -> None:\n        pass\n",
+            true,
+        ),
+        (
+            "class G:\n    def _postgres_extra(self):\n        pass\n",
+            false,
+        ),
+        ("class G:\n    # def _postgres(self):\n    pass\n", false),
+        ("class G:\n    \"\"\"def _postgres(self):\"\"\"\n", false),
+    ] {
+        assert_eq!(parse(text).unwrap().method.is_some(), found, "{text}");
+    }
+}
+
+/// `(what, input, key, output)` for the older shapes and the placement rules.
+fn shape_cases() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+    vec![
+        (
+            "module calls, sorted: the alphabetical place",
+            "def generate(s):\n    set_generated_secret(s, \"postgres\", \"a_password\", secrets.token_hex(32))\n    set_generated_secret(s, \"postgres\", \"c_password\", secrets.token_hex(32))\n    set_generated_secret(s, \"postgres\", \"d_password\", secrets.token_hex(32))\n",
+            "b_password",
+            "def generate(s):\n    set_generated_secret(s, \"postgres\", \"a_password\", secrets.token_hex(32))\n    set_generated_secret(s, \"postgres\", \"b_password\", secrets.token_hex(32))\n    set_generated_secret(s, \"postgres\", \"c_password\", secrets.token_hex(32))\n    set_generated_secret(s, \"postgres\", \"d_password\", secrets.token_hex(32))\n",
+        ),
+        (
+            "module calls at module level, unsorted, single quotes, another dict name",
+            "secrets_dict = {}\nset_generated_secret(secrets_dict, 'postgres', 'root_password', secrets.token_hex(64))\nset_generated_secret(secrets_dict, 'postgres', 'a_password', secrets.token_hex(32))\nprint(secrets_dict)\n",
+            "b_password",
+            "secrets_dict = {}\nset_generated_secret(secrets_dict, 'postgres', 'root_password', secrets.token_hex(64))\nset_generated_secret(secrets_dict, 'postgres', 'a_password', secrets.token_hex(32))\nset_generated_secret(secrets_dict, 'postgres', 'b_password', secrets.token_hex(32))\nprint(secrets_dict)\n",
+        ),
+        (
+            "dict literal without a trailing comma",
+            "def generate_postgres_secrets():\n    return {\n        \"root_password\": secrets.token_hex(64),\n        \"a_password\": secrets.token_hex(32)\n    }\n",
+            "b_password",
+            "def generate_postgres_secrets():\n    return {\n        \"root_password\": secrets.token_hex(64),\n        \"a_password\": secrets.token_hex(32),\n        \"b_password\": secrets.token_hex(32)\n    }\n",
+        ),
+        (
+            "dict literal with trailing commas, sorted",
+            "def generate_postgres_secrets():\n    return {\n        'a_password': secrets.token_hex(32),\n        'c_password': secrets.token_hex(32),\n        'root_password': secrets.token_hex(64),\n    }\n",
+            "b_password",
+            "def generate_postgres_secrets():\n    return {\n        'a_password': secrets.token_hex(32),\n        'b_password': secrets.token_hex(32),\n        'c_password': secrets.token_hex(32),\n        'root_password': secrets.token_hex(64),\n    }\n",
+        ),
+        (
+            "dict literal on one line",
+            "def generate_postgres_secrets():\n    return {\"root_password\": secrets.token_hex(64), \"a_password\": secrets.token_hex(32)}\n",
+            "b_password",
+            "def generate_postgres_secrets():\n    return {\"root_password\": secrets.token_hex(64), \"a_password\": secrets.token_hex(32), \"b_password\": secrets.token_hex(32)}\n",
+        ),
+        (
+            "a docstring holding an example call is not a call",
+            "class G:\n    def _postgres(self):\n        \"\"\"One call per database, e.g.\n\n        self._set_generated(\"postgres\", \"example_password\", secrets.token_hex(32))\n        \"\"\"\n        self._set_generated(\"postgres\", \"root_password\", secrets.token_hex(64))\n",
+            "b_password",
+            "class G:\n    def _postgres(self):\n        \"\"\"One call per database, e.g.\n\n        self._set_generated(\"postgres\", \"example_password\", secrets.token_hex(32))\n        \"\"\"\n        self._set_generated(\"postgres\", \"root_password\", secrets.token_hex(64))\n        self._set_generated(\"postgres\", \"b_password\", secrets.token_hex(32))\n",
+        ),
+        (
+            "never under a conditional: after the last unconditional call",
+            "class G:\n    def _postgres(self):\n        self._set_generated(\"postgres\", \"root_password\", secrets.token_hex(64))\n        if self.environment != \"minikube\":\n            self._set_generated(\"postgres\", \"z_password\", secrets.token_hex(32))\n",
+            "b_password",
+            "class G:\n    def _postgres(self):\n        self._set_generated(\"postgres\", \"root_password\", secrets.token_hex(64))\n        self._set_generated(\"postgres\", \"b_password\", secrets.token_hex(32))\n        if self.environment != \"minikube\":\n            self._set_generated(\"postgres\", \"z_password\", secrets.token_hex(32))\n",
+        ),
+        (
+            "only conditional calls: at the method's top level, after its body",
+            "class G:\n    def _postgres(self):\n        if self.environment != \"minikube\":\n            self._set_generated(\"postgres\", \"z_password\", secrets.token_hex(32))\n\n    def _other(self):\n        pass\n",
+            "b_password",
+            "class G:\n    def _postgres(self):\n        if self.environment != \"minikube\":\n            self._set_generated(\"postgres\", \"z_password\", secrets.token_hex(32))\n        self._set_generated(\"postgres\", \"b_password\", secrets.token_hex(32))\n\n    def _other(self):\n        pass\n",
+        ),
+        (
+            "tab indentation",
+            "class G:\n\tdef _postgres(self):\n\t\tself._set_generated(\"postgres\", \"root_password\", secrets.token_hex(64))\n",
+            "b_password",
+            "class G:\n\tdef _postgres(self):\n\t\tself._set_generated(\"postgres\", \"root_password\", secrets.token_hex(64))\n\t\tself._set_generated(\"postgres\", \"b_password\", secrets.token_hex(32))\n",
+        ),
+        (
+            "tab indentation, wrapped calls",
+            "class G:\n\tdef _postgres(self):\n\t\tself._set_generated(\n\t\t\t\"postgres\", \"root_password\", secrets.token_hex(64)\n\t\t)\n",
+            "b_password",
+            "class G:\n\tdef _postgres(self):\n\t\tself._set_generated(\n\t\t\t\"postgres\", \"root_password\", secrets.token_hex(64)\n\t\t)\n\t\tself._set_generated(\n\t\t\t\"postgres\", \"b_password\", secrets.token_hex(32)\n\t\t)\n",
+        ),
+    ]
+}
+
+#[test]
+fn older_shapes_and_placement_table() {
+    for (what, input, key, output) in shape_cases() {
+        let got = add_line(input, key).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(got, output, "{what}");
+        let call = parse(&got).unwrap().call(key).cloned().unwrap();
+        assert!(call.generated && call.in_postgres_method, "{what}");
+        assert_eq!(
+            remove_line(&got, key).unwrap_or_else(|e| panic!("{what}: {e}")),
+            input,
+            "{what}: remove"
+        );
+    }
+}
+
+#[test]
+fn shapes_are_told_apart() {
+    let shape = |text: &str| parse(text).unwrap().shape;
     assert_eq!(
-        component_and_key(" 'postgres', \"a_password\", secrets.token_hex(32)"),
-        Some(("postgres", "a_password", '\'', 14))
+        shape("class G:\n    def _postgres(self):\n        pass\n"),
+        Shape::Methods
     );
-    assert_eq!(component_and_key("\"postgres\", name, value"), None);
-    assert_eq!(component_and_key("\"postgres', \"k\", v"), None);
+    assert_eq!(
+        shape("def generate_postgres_secrets():\n    return {\"a\": secrets.token_hex(32)}\n"),
+        Shape::DictLiteral
+    );
+    assert_eq!(
+        shape("set_generated_secret(s, \"postgres\", \"a\", secrets.token_hex(32))\n"),
+        Shape::ModuleCalls
+    );
+    let g = parse("def generate_postgres_secrets():\n    return {\n        \"a_password\": secrets.token_hex(32),\n        \"legacy_password\": read_it(),\n    }\n").unwrap();
+    let keys: Vec<(&str, bool, usize)> = g
+        .calls
+        .iter()
+        .map(|c| (c.key.as_str(), c.generated, c.line))
+        .collect();
+    assert_eq!(
+        keys,
+        [("a_password", true, 3), ("legacy_password", false, 4)]
+    );
+}
+
+#[test]
+fn copies_are_reads_of_a_postgres_key_by_another_component() {
+    let g = parse(
+        "class G:\n    def _postgres(self):\n        self._set_generated(\"postgres\", \"a_password\", x)\n        self.secrets[\"postgres\"][\"legacy\"] = 1\n\n    def _gafaelfawr(self):\n        # self.secrets[\"postgres\"][\"commented\"]\n        db = self.secrets[\"postgres\"][\"a_password\"]\n\n    def _nublado(self):\n        self.secrets['nublado']['hub'] = self.secrets['postgres']['a_password']\n",
+    )
+    .unwrap();
+    let copies: Vec<(&str, usize, &str)> = g
+        .copies
+        .iter()
+        .map(|c| (c.key.as_str(), c.line, c.component.as_str()))
+        .collect();
+    assert_eq!(
+        copies,
+        [
+            ("a_password", 8, "gafaelfawr"),
+            ("a_password", 11, "nublado")
+        ]
+    );
 }

@@ -17,7 +17,7 @@ class SecretGenerator:
 
     def _postgres(self):
         self._set_generated('postgres', 'root_password', secrets.token_hex(64))
-        self._set_generated('postgres', 'jupyterhub_password', secrets.token_hex(32))
+        self._set_generated('postgres', 'vo-cutouts_password', secrets.token_hex(32))
 
     def _vo_cutouts(self):
         db_pass = self.secrets['postgres']['vo-cutouts_password']

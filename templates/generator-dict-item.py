@@ -1,0 +1,1 @@
+@@q@@@@secret_key@@@@q@@: secrets.token_hex(32)

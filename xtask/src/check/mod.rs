@@ -1,0 +1,180 @@
+//! `check`: proves that the files of a deployment agree with each other.
+//!
+//! NAME
+//!     cargo xtask check [--format text|json] [--base GIT-REV]
+//!
+//! DESCRIPTION
+//!     Works in three stages, one file each, kept apart so that no rule knows where
+//!     a fact was read:
+//!
+//!     1. [`facts`]: [`gather`] reads each managed file once, with the parser of its
+//!        kind from `crate::files` (the same parsers the edits use), into [`Facts`].
+//!        A file that does not parse becomes a `yaml-syntax` fact and adds no facts.
+//!     2. [`rules`]: one function per rule, grouped by family, over the facts only.
+//!     3. [`report`]: [`Report`] sorts the findings by path and line and prints them
+//!        as text (`path:line: error[rule]: message`, `  = help: ...`, a summary) or JSON.
+//!
+//!     Exit status 0 without errors (warnings allowed), 1 with errors, 2 when the
+//!     check could not run (no layout, an unreadable file, a bad `--base`).
+
+mod facts;
+mod report;
+mod rules;
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::flags::{self, Format};
+use crate::layout::Layout;
+
+pub use facts::{gather, Facts};
+pub use report::{json_string, Report};
+pub use rules::rules;
+
+impl flags::Check {
+    pub fn run(self, config: Config) -> Result<u8> {
+        let report = check(&config, self.base.as_deref())?;
+        match self.format {
+            Format::Text => out!("{}", report.text()),
+            Format::Json => outln!("{}", report.json()),
+            Format::Github => out!("{}", report.github()),
+        }
+        Ok(u8::from(report.errors() > 0))
+    }
+}
+
+/// Runs every rule over the configured deployment.
+pub fn check(config: &Config, base: Option<&str>) -> Result<Report> {
+    let layout = Layout::detect(config)?;
+    let facts = gather(&layout, base)?;
+    Ok(Report::new(rules(&facts)))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One problem, where it is, and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// Relative to the repository the file belongs to.
+    pub path: String,
+    /// 1-based.
+    pub line: usize,
+    /// What the finding is about: a secret key, values key, id, role, chart,
+    /// environment or path, depending on the rule.
+    pub subject: String,
+    pub message: String,
+    pub help: String,
+}
+
+impl Finding {
+    pub(crate) fn new(
+        rule: &'static str,
+        path: &str,
+        line: usize,
+        subject: impl Into<String>,
+    ) -> Finding {
+        let severity = match rule {
+            "unused-password"
+            | "shared-role"
+            | "missing-vault-path"
+            | "secret-source-absent"
+            | "stray-values-file" => Severity::Warning,
+            _ => Severity::Error,
+        };
+        Finding {
+            rule,
+            severity,
+            path: path.to_string(),
+            line,
+            subject: subject.into(),
+            message: String::new(),
+            help: String::new(),
+        }
+    }
+
+    pub(crate) fn says(mut self, message: impl Into<String>, help: impl Into<String>) -> Finding {
+        self.message = message.into();
+        self.help = help.into();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Config {
+        let root = crate::config::workspace_root().join("sample");
+        crate::config::Config {
+            file: None,
+            phalanx: Some(root.join("phalanx")),
+            charts: Some(root.join("charts")),
+            vault_addr: crate::config::DEFAULT_VAULT_ADDR.to_string(),
+            local_env: None,
+            vault_paths: Default::default(),
+        }
+    }
+
+    /// `cargo test` holds the embedded sample to the rules `check` enforces.
+    #[test]
+    fn the_sample_passes_its_own_check() {
+        let report = check(&sample(), None).expect("check runs on the sample");
+        assert!(
+            report.findings.is_empty(),
+            "the sample has findings:\n{}",
+            report.text()
+        );
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(
+            json_string("a\"b\\c\nd\u{1}é"),
+            "\"a\\\"b\\\\c\\nd\\u0001é\""
+        );
+    }
+
+    #[test]
+    fn severities_follow_the_table() {
+        for (rule, severity) in [
+            ("unused-password", Severity::Warning),
+            ("shared-role", Severity::Warning),
+            ("missing-vault-path", Severity::Warning),
+            ("password-not-generated", Severity::Error),
+            ("yaml-syntax", Severity::Error),
+        ] {
+            assert_eq!(Finding::new(rule, "p", 1, "s").severity, severity, "{rule}");
+        }
+    }
+
+    #[test]
+    fn summary_counts_and_plurals() {
+        let f = |rule| Finding::new(rule, "a", 1, "s").says("m", "h");
+        let report = Report::new(vec![
+            f("unused-password"),
+            f("yaml-syntax"),
+            f("db-without-template"),
+        ]);
+        assert!(
+            report.text().ends_with("2 errors, 1 warning\n"),
+            "{}",
+            report.text()
+        );
+        assert_eq!(Report::new(vec![]).text(), "0 errors, 0 warnings\n");
+    }
+}

@@ -1,0 +1,275 @@
+//! The secret source's rules: `password-not-generated`, `unused-password`,
+//! `secret-condition-mismatch`, `secret-source-absent`, `copy-without-source`.
+
+use std::collections::HashSet;
+
+use super::normalized;
+use crate::check::facts::{SecretFacts, SecretSourceKind};
+use crate::check::{Facts, Finding};
+use crate::files::generator::Shape;
+use crate::names::name_of_secret_key;
+use crate::names::name_of_values_key;
+
+const ROOT_PASSWORD: &str = "root_password";
+
+impl SecretFacts {
+    fn how_to_add(&self, key: &str, values_key: &str) -> String {
+        match self.kind {
+            SecretSourceKind::Generator => match self.generator_shape {
+                Some(Shape::ModuleCalls) => format!(
+                    "add `set_generated_secret(s, \"postgres\", \"{key}\", secrets.token_hex(32))` beside the other \
+                     calls in {}",
+                    self.path
+                ),
+                Some(Shape::DictLiteral) => format!(
+                    "add `\"{key}\": secrets.token_hex(32),` to the dict `generate_postgres_secrets()` returns in {}",
+                    self.path
+                ),
+                _ => format!(
+                    "add `self._set_generated(\"postgres\", \"{key}\", secrets.token_hex(32))` to `_postgres` in {}",
+                    self.path
+                ),
+            },
+            SecretSourceKind::SecretsYaml => format!(
+                "add the entry `{key}:` with `if: {values_key}` and `generate: {{type: password}}` to {}",
+                self.path
+            ),
+        }
+    }
+}
+
+pub(super) fn password_not_generated(facts: &Facts, out: &mut Vec<Finding>) {
+    let Some(secrets) = &facts.secrets else {
+        return;
+    };
+    let provided: HashSet<&str> = secrets.keys.iter().map(|k| k.key.as_str()).collect();
+    let provided_normalized: HashSet<String> =
+        secrets.keys.iter().map(|k| normalized(&k.key)).collect();
+    let mut blocks: HashSet<&str> = HashSet::new();
+    if let Some(template) = &facts.template {
+        for block in &template.blocks {
+            blocks.insert(&block.values_key);
+            for (key, line) in &block.secret_keys {
+                if !provided.contains(key.as_str()) {
+                    out.push(Finding::new("password-not-generated", &template.path, *line, key.as_str()).says(
+                        format!(
+                            "the block for `{}` reads the secret key `{key}`, which {} neither generates nor copies \
+                             nor declares; postgres cannot start where `{}` is set",
+                            block.values_key, secrets.path, block.values_key
+                        ),
+                        secrets.how_to_add(key, &block.values_key),
+                    ));
+                }
+            }
+        }
+    }
+    // Entries without a block need the key their name implies.
+    let mut reported: HashSet<&str> = HashSet::new();
+    for env in &facts.envs {
+        for entry in &env.entries {
+            if facts.template.is_some() && blocks.contains(entry.key.as_str()) {
+                continue;
+            }
+            let Some(name) = name_of_values_key(&entry.key) else {
+                continue;
+            };
+            let key = format!("{name}_password");
+            if provided_normalized.contains(&key) || !reported.insert(&entry.key) {
+                continue;
+            }
+            out.push(Finding::new("password-not-generated", &env.path, entry.line, key.as_str()).says(
+                format!(
+                    "`{}` needs the secret key `{key}`, which {} neither generates nor copies nor declares",
+                    entry.key, secrets.path
+                ),
+                secrets.how_to_add(&key, &entry.key),
+            ));
+        }
+    }
+}
+
+pub(super) fn unused_password(facts: &Facts, out: &mut Vec<Finding>) {
+    let (Some(template), Some(secrets)) = (&facts.template, &facts.secrets) else {
+        return;
+    };
+    let read: HashSet<&str> = template.read_keys.iter().map(String::as_str).collect();
+    for key in &secrets.keys {
+        if key.key == ROOT_PASSWORD
+            || name_of_secret_key(&key.key).is_none()
+            || read.contains(key.key.as_str())
+        {
+            continue;
+        }
+        out.push(Finding::new("unused-password", &secrets.path, key.line, key.key.as_str()).says(
+            format!("{} makes `{}`, but no block of {} reads it", secrets.path, key.key, template.path),
+            format!(
+                "remove it if its database is gone (`cargo xtask remove-db {}`), or add the database's block",
+                name_of_secret_key(&key.key).unwrap_or("NAME")
+            ),
+        ));
+    }
+}
+
+pub(super) fn secret_condition_mismatch(facts: &Facts, out: &mut Vec<Finding>) {
+    let Some(secrets) = &facts.secrets else {
+        return;
+    };
+    for key in &secrets.keys {
+        let (Some((condition, line)), Some(name)) = (&key.condition, name_of_secret_key(&key.key))
+        else {
+            continue;
+        };
+        if key.key == ROOT_PASSWORD {
+            continue;
+        }
+        let expected = format!("{}_db", normalized(name));
+        if normalized(condition) == expected {
+            continue;
+        }
+        out.push(Finding::new("secret-condition-mismatch", &secrets.path, *line, key.key.as_str()).says(
+            format!(
+                "`{}` is made only `if: {condition}`, but the database that reads it is `{expected}`: where \
+                 `{expected}` is set without `{condition}`, the password is missing and postgres cannot start",
+                key.key
+            ),
+            format!("write `if: {expected}`"),
+        ));
+    }
+}
+
+pub(super) fn secret_source_absent(facts: &Facts, out: &mut Vec<Finding>) {
+    let Some(path) = &facts.secret_source_absent else {
+        return;
+    };
+    out.push(
+        Finding::new("secret-source-absent", path, 1, path.as_str()).says(
+            format!(
+                "{path} does not exist: nothing generates the database passwords, which are put into Vault by hand"
+            ),
+            "put each database's password into Vault by hand (`cargo xtask runbook NAME` says how), \
+             or add the generator",
+        ),
+    );
+}
+
+/// Where a key of an application comes from, following `copy:` entries.
+enum Origin {
+    /// Generated, set by hand, or in an application this repository does not hold.
+    Made,
+    /// The application's `secrets.yaml` (path) has no such key.
+    Missing(String, String),
+    /// The copies come back to a key already visited.
+    Loop(Vec<(String, String)>),
+}
+
+fn origin(facts: &Facts, app: &str, key: &str) -> Origin {
+    let mut visited: Vec<(String, String)> = Vec::new();
+    let (mut app, mut key) = (app.to_string(), key.to_string());
+    loop {
+        if visited
+            .iter()
+            .any(|(a, k)| *a == app && normalized(k) == normalized(&key))
+        {
+            visited.push((app, key));
+            return Origin::Loop(visited);
+        }
+        visited.push((app.clone(), key.clone()));
+        let source = if app == "postgres" {
+            facts.secrets.as_ref().map(|s| (&s.path, &s.keys))
+        } else {
+            facts
+                .app_secrets
+                .iter()
+                .find(|a| a.app == app)
+                .map(|a| (&a.path, &a.keys))
+        };
+        let Some((path, keys)) = source else {
+            return Origin::Made;
+        };
+        let Some(found) = keys.iter().find(|k| k.key == key) else {
+            return Origin::Missing(path.clone(), key);
+        };
+        match &found.copied_from {
+            Some((from_app, from_key)) => {
+                app = from_app.clone();
+                key = from_key.clone();
+            }
+            None => return Origin::Made,
+        }
+    }
+}
+
+fn chain(visited: &[(String, String)]) -> String {
+    visited
+        .iter()
+        .map(|(a, k)| format!("{a}/{k}"))
+        .collect::<Vec<_>>()
+        .join(" <- ")
+}
+
+/// `copy-without-source`: a copy of a postgres password that nothing makes.
+pub(super) fn copy_without_source(facts: &Facts, out: &mut Vec<Finding>) {
+    let Some(secrets) = &facts.secrets else {
+        return;
+    };
+    // Copies into other components of a key postgres does not have at all.
+    for copy in &facts.copies {
+        if secrets.keys.iter().any(|k| k.key == copy.key) {
+            continue;
+        }
+        out.push(
+            Finding::new("copy-without-source", &copy.path, copy.line, copy.key.as_str()).says(
+                format!(
+                    "{} copies the postgres password `{}`, which {} neither generates nor copies nor declares: \
+                     the copy has no source{}",
+                    copy.consumer,
+                    copy.key,
+                    secrets.path,
+                    if secrets.kind == SecretSourceKind::Generator {
+                        " and the generator fails with KeyError"
+                    } else {
+                        ""
+                    }
+                ),
+                format!(
+                    "remove the copy in {}, or give postgres the key (`cargo xtask add-db {}`)",
+                    copy.path,
+                    name_of_secret_key(&copy.key).map_or("NAME".to_string(), |n| n.replace('-', "_"))
+                ),
+            ),
+        );
+    }
+    // Postgres' own `copy:` entries, followed to what makes them.
+    for key in &secrets.keys {
+        let Some((app, from_key)) = &key.copied_from else {
+            continue;
+        };
+        let problem = match origin(facts, app, from_key) {
+            Origin::Made => continue,
+            Origin::Missing(path, k) => format!(
+                "`{}` is copied from {app}/{from_key}, but {path} has no `{k}`: nothing makes the value",
+                key.key
+            ),
+            Origin::Loop(visited) => format!(
+                "`{}` is copied from {app}/{from_key}, which copies it back ({}): a copy loop, so nothing ever makes \
+                 the value",
+                key.key,
+                chain(
+                    &std::iter::once(("postgres".to_string(), key.key.clone()))
+                        .chain(visited.into_iter().rev().skip(1).rev())
+                        .collect::<Vec<_>>()
+                )
+            ),
+        };
+        out.push(
+            Finding::new("copy-without-source", &secrets.path, key.line, key.key.as_str()).says(
+                problem,
+                format!(
+                    "let one side make the value: `generate: {{type: password}}` in {} (and keep the other's `copy:`), \
+                     or a value set by hand",
+                    secrets.path
+                ),
+            ),
+        );
+    }
+}
