@@ -41,10 +41,10 @@ fn init_keeps_comments_and_other_keys() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     assert!(
-        runbook.contains("export VAULT_ADDR=https://vault.example.org"),
+        runbook.contains(" https://vault.example.org\n"),
         "{runbook}"
     );
-    assert!(runbook.contains("Layout in-tree"), "{runbook}");
+    assert!(runbook.contains("(layout in-tree;"), "{runbook}");
 
     let out = xtask(
         &work,

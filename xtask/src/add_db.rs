@@ -12,12 +12,13 @@ use crate::config::Config;
 use crate::deployment::{bad_at, Deployment, Secrets};
 use crate::error::{bad_input, refused};
 use crate::files::chart::Bump;
-use crate::files::{generator, helm_template, secrets_yaml, values};
+use crate::files::{chart, generator, helm_template, secrets_yaml, values};
+use crate::flags::RunbookMode;
 use crate::flags::{self, SecretChoice};
 use crate::fsio::{command_line, Session};
 use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
 use crate::plan::Plan;
-use crate::runbook::{render_runbook, Purpose, Target};
+use crate::runbook::{self, Target};
 
 impl flags::AddDb {
     pub fn run(self, config: Config) -> Result<()> {
@@ -56,6 +57,7 @@ impl flags::AddDb {
                 user: user.clone(),
                 database: database.clone(),
                 role_shared: false,
+                exists: false,
             })
             .collect();
         if plan.is_empty() {
@@ -69,7 +71,18 @@ impl flags::AddDb {
             return Ok(());
         }
         plan.print_diff();
-        let (runbook, warnings) = render_runbook(&dep, &db, &targets, Purpose::Add);
+        // What the planned edits change for the runbook: the chart version they give
+        // the chart (the split layout's runbook waits until it is published) and the
+        // application that --app makes copy the password.
+        let pending = runbook::Pending {
+            chart_version: (dep.layout.publishes_chart()
+                && dep.template.parsed.block(&db.values_key()).is_none())
+            .then(|| chart::bump_version(&dep.chart.text, self.bump.unwrap_or(Bump::Patch)))
+            .and_then(|r| r.ok())
+            .map(|(_, v)| v.to_string()),
+            consumers: self.app.iter().map(|a| a.application.clone()).collect(),
+        };
+        let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
         plan.apply(&session, self.dry_run)?;
         if let Secrets::Absent(file) = &dep.secrets {
             eprintln!(
@@ -80,10 +93,7 @@ impl flags::AddDb {
             );
         }
         outln!();
-        out!("{runbook}");
-        for w in warnings {
-            eprintln!("warning: {w}");
-        }
+        runbook::print(&runbook, &dep, false);
         Ok(())
     }
 }

@@ -7,6 +7,8 @@
 //! local_env = "base"              # local-db's default environment
 //! [vault_paths]                   # when a values file names no Vault path
 //! base = "secret/k8s_operator/base-lsp.lsst.codes/postgres"
+//! [kube_contexts]                 # the kubectl context of each environment
+//! base = "base-cluster"
 //! ```
 //!
 //! `--phalanx` (with `--charts`, or none) replaces the configured pair.
@@ -91,17 +93,7 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
             config.vault_addr = addr;
         }
         config.local_env = string("local_env")?;
-        if let Some(table) = doc.get("vault_paths").and_then(Item::as_table_like) {
-            for (env, item) in table.iter() {
-                let path = item.as_str().ok_or_else(|| {
-                    bad_input(format!(
-                        "{}: `vault_paths.{env}` must be a string",
-                        file.display()
-                    ))
-                })?;
-                config.vault_paths.insert(env.to_string(), path.to_string());
-            }
-        }
+        config.vault_paths = string_table(&doc, &file, "vault_paths")?;
         config.file = Some(file);
     }
     if let Some(phalanx) = phalanx {
@@ -111,6 +103,37 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
         config.charts = charts;
     }
     Ok(config)
+}
+
+/// `[kube_contexts]`: the runbook's `kubectl --context` per environment (read
+/// apart from `load`, as only the runbook needs it).
+pub fn kube_contexts(config: &Config) -> Result<BTreeMap<String, String>> {
+    let Some(file) = &config.file else {
+        return Ok(BTreeMap::new());
+    };
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let doc: DocumentMut = text
+        .parse()
+        .map_err(|e| bad_input(format!("{}: not valid TOML: {e}", file.display())))?;
+    string_table(&doc, file, "kube_contexts")
+}
+
+/// A table of strings (`[vault_paths]`, `[kube_contexts]`), empty when absent.
+fn string_table(doc: &DocumentMut, file: &Path, name: &str) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    if let Some(table) = doc.get(name).and_then(Item::as_table_like) {
+        for (key, item) in table.iter() {
+            let value = item.as_str().ok_or_else(|| {
+                bad_input(format!(
+                    "{}: `{name}.{key}` must be a string",
+                    file.display()
+                ))
+            })?;
+            out.insert(key.to_string(), value.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// Rewrites the keys `phalanx`, `charts` and `vault_addr` of an `xtask.toml`,

@@ -182,31 +182,6 @@ impl Deployment {
         self.envs.iter().find(|e| e.env.name == name)
     }
 
-    /// The Vault path of an environment's `postgres` secret: from its values file,
-    /// else from the environment's `vaultPathPrefix` in `environments/values-<env>.yaml`,
-    /// else from `xtask.toml`'s `[vault_paths]`.
-    pub fn vault_path(&self, env: &str) -> Option<String> {
-        self.env(env)
-            .and_then(|e| e.parsed.vault_path.clone())
-            .or_else(|| {
-                self.environment_vault_prefix(env)
-                    .map(|p| format!("{}/postgres", p.trim_end_matches('/')))
-            })
-            .or_else(|| self.config.vault_paths.get(env).cloned())
-    }
-
-    fn environment_vault_prefix(&self, env: &str) -> Option<String> {
-        let path = self
-            .layout
-            .phalanx
-            .join(format!("environments/values-{env}.yaml"));
-        let text = crate::fsio::read_text(&path).ok()?;
-        let root: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
-        root.get("vaultPathPrefix")
-            .and_then(serde_yaml::Value::as_str)
-            .map(str::to_string)
-    }
-
     /// The secret key of a database: the one its template block reads, else the one
     /// its name implies (`vo-cutouts_password` may stand for `vo_cutouts_db`).
     pub fn secret_key_of(&self, db: &crate::names::DbName) -> String {

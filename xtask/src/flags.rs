@@ -490,9 +490,7 @@ pub enum RunbookMode {
 pub struct Runbook {
     pub name: String,
     pub envs: Vec<String>,
-    #[allow(dead_code)] // until the runbook reads them
     pub mode: RunbookMode,
-    #[allow(dead_code)]
     pub script: bool,
 }
 

@@ -19,10 +19,11 @@ use crate::error::refused;
 use crate::files::chart::Bump;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
+use crate::flags::RunbookMode;
 use crate::fsio::{command_line, Session};
 use crate::names::parse_db_name;
 use crate::plan::Plan;
-use crate::runbook::{render_runbook, targets, Purpose, Target};
+use crate::runbook::{self, targets, Target};
 
 impl flags::RemoveDb {
     pub fn run(self, config: Config) -> Result<()> {
@@ -109,9 +110,15 @@ impl flags::RemoveDb {
         plan.print_diff();
         plan.apply(&session, self.dry_run)?;
         if !runbook_targets.is_empty() {
-            let (text, _) = render_runbook(&dep, &db, &runbook_targets, Purpose::Remove);
+            let runbook = runbook::build(
+                &dep,
+                &db,
+                &runbook_targets,
+                RunbookMode::Remove,
+                &Default::default(),
+            )?;
             outln!();
-            out!("{text}");
+            runbook::print(&runbook, &dep, false);
         }
         Ok(())
     }

@@ -12,11 +12,6 @@ pub const GENERATOR_DICT_ITEM: &str = include_str!("../../templates/generator-di
 pub const SECRETS_ENTRY_GENERATE: &str =
     include_str!("../../templates/secrets-entry-generate.yaml");
 pub const SECRETS_ENTRY_COPY: &str = include_str!("../../templates/secrets-entry-copy.yaml");
-pub const RUNBOOK_HEADER: &str = include_str!("../../templates/runbook-header.txt");
-pub const RUNBOOK_VAULT_PATCH: &str = include_str!("../../templates/runbook-vault-patch.txt");
-pub const RUNBOOK_SECRETS_SYNC: &str = include_str!("../../templates/runbook-secrets-sync.txt");
-pub const RUNBOOK_ROLLOUT: &str = include_str!("../../templates/runbook-rollout.txt");
-pub const RUNBOOK_DROP: &str = include_str!("../../templates/runbook-drop.txt");
 
 /// Replaces every `@@name@@` in `template` with its value.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
@@ -88,11 +83,6 @@ mod tests {
             GENERATOR_DICT_ITEM,
             SECRETS_ENTRY_GENERATE,
             SECRETS_ENTRY_COPY,
-            RUNBOOK_HEADER,
-            RUNBOOK_VAULT_PATCH,
-            RUNBOOK_SECRETS_SYNC,
-            RUNBOOK_ROLLOUT,
-            RUNBOOK_DROP,
         ] {
             let vars: Vec<(&str, &str)> = known.iter().map(|k| (*k, "")).collect();
             let out = render(snippet, &vars);

@@ -1,0 +1,184 @@
+# Helpers used by the steps below. They print no password and pass none as an
+# argument: new values go from `openssl rand` to `vault` through a pipe.
+
+if [ -n "${VAULT_TOKEN:-}" ]; then
+  VAULT_TOKEN_GIVEN=1
+fi
+
+# Exports the environment's Vault address and asks for its token (without echo)
+# unless VAULT_TOKEN was set before these helpers were loaded.
+vault_login() { # ENV VAULT_ADDR
+  export VAULT_ADDR="$2"
+  if [ -n "${VAULT_TOKEN_GIVEN:-}" ]; then
+    echo "Vault $2 for $1: using VAULT_TOKEN from the environment." >&2
+    return 0
+  fi
+  read -rsp "Vault token for $1 ($2): " VAULT_TOKEN
+  echo >&2
+  export VAULT_TOKEN
+}
+
+# Stops with a clear message unless the secret exists (vault kv patch cannot create it).
+vault_secret_exists() { # PATH
+  if ! vault kv get "$1" > /dev/null; then
+    echo "There is no secret at $1 at $VAULT_ADDR, or this token cannot read it." >&2
+    echo "Check VAULT_ADDR, the token and the path. A new environment's postgres secret is" >&2
+    echo "created with all its keys by the environment's secret installation, not here." >&2
+    return 1
+  fi
+}
+
+# 0 when KEY is in the secret, 1 when it is absent, 2 when it cannot be told.
+vault_has_key() { # PATH KEY
+  local status=0
+  vault kv get -field="$2" "$1" > /dev/null 2>&1 || status=$?
+  case "$status" in
+    0 | 1) return "$status" ;;
+    *)
+      echo "Cannot read $2 from $1 (vault exit status $status)." >&2
+      return 2
+      ;;
+  esac
+}
+
+# A new 64-hex-character password for KEY, only when KEY is absent.
+put_password_if_absent() { # PATH KEY
+  local has=0
+  vault_secret_exists "$1" || return 1
+  vault_has_key "$1" "$2" || has=$?
+  case "$has" in
+    0)
+      echo "$2 is already in $1: left alone."
+      return 0
+      ;;
+    1) ;;
+    *) return 1 ;;
+  esac
+  openssl rand -hex 32 | tr -d '\n' | vault kv patch "$1" "$2=-" > /dev/null
+  echo "$2 added to $1."
+}
+
+# A new value for KEY, overwriting the old one (rotation).
+rotate_password() { # PATH KEY
+  local has=0
+  vault_secret_exists "$1" || return 1
+  vault_has_key "$1" "$2" || has=$?
+  case "$has" in
+    0) ;;
+    1)
+      echo "$2 is not in $1: there is nothing to rotate (add the database instead)." >&2
+      return 1
+      ;;
+    *) return 1 ;;
+  esac
+  openssl rand -hex 32 | tr -d '\n' | vault kv patch "$1" "$2=-" > /dev/null
+  echo "$2 in $1 has a new value."
+}
+
+# Deletes just KEY from the secret: KV version 2 cannot delete one key, so the
+# secret is read as JSON, the key dropped by python3, and the rest written back
+# from standard input. Older versions of the secret keep the old value.
+delete_vault_key() { # PATH KEY
+  local has=0
+  vault_secret_exists "$1" || return 1
+  vault_has_key "$1" "$2" || has=$?
+  case "$has" in
+    0) ;;
+    1)
+      echo "$2 is not in $1: nothing to delete."
+      return 0
+      ;;
+    *) return 1 ;;
+  esac
+  vault kv get -format=json "$1" \
+    | python3 -c 'import json, sys; data = json.load(sys.stdin)["data"]["data"]; del data[sys.argv[1]]; json.dump(data, sys.stdout)' "$2" \
+    | vault kv put "$1" - > /dev/null
+  echo "$2 deleted from $1."
+}
+
+# Shows the current kubectl context and stores it in VARIABLE only when confirmed.
+confirm_context() { # ENV VARIABLE
+  local current answer
+  unset "$2"
+  current="$(kubectl config current-context)"
+  read -rp "kubectl's current context is $current. Is it the cluster of $1? [y/N] " answer
+  if [ "$answer" = y ] || [ "$answer" = yes ]; then
+    printf -v "$2" '%s' "$current"
+  else
+    echo "Not confirmed: switch to the cluster of $1 (kubectl config use-context ...) and run this block again." >&2
+    return 1
+  fi
+}
+
+# Waits (at most 5 minutes) until the vault secrets operator has recreated the secret.
+wait_for_secret() { # CONTEXT NAMESPACE SECRET
+  local tries=0
+  until kubectl --context "$1" -n "$2" get secret "$3" > /dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 60 ]; then
+      echo "The secret $3 in $2 was not recreated within 5 minutes: check the vault secrets operator." >&2
+      return 1
+    fi
+    sleep 5
+  done
+}
+
+# Waits (at most 30 minutes) until the chart repository's index lists the chart version.
+wait_for_chart() { # REPOSITORY CHART VERSION
+  local tries=0
+  until helm show chart "$2" --repo "$1" --version "$3" > /dev/null 2>&1; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 60 ]; then
+      echo "$2 $3 is not in $1 after 30 minutes: check the charts repository's release workflow." >&2
+      return 1
+    fi
+    sleep 30
+  done
+  echo "$2 $3 is published."
+}
+
+# Dumps a database to a new local file before anything drops it.
+dump_database() { # CONTEXT DATABASE FILE
+  if [ -e "$3" ]; then
+    echo "$3 already exists: move it away first." >&2
+    return 1
+  fi
+  kubectl --context "$1" -n postgres exec deployment/postgres -- pg_dump -U postgres -Fc -d "$2" > "$3"
+  if [ ! -s "$3" ]; then
+    echo "The dump $3 is empty: stopping." >&2
+    return 1
+  fi
+  echo "Dumped $2 to $3 ($(wc -c < "$3") bytes)."
+}
+
+# Stops unless the secret in the cluster holds KEY.
+check_secret_key() { # CONTEXT KEY
+  if kubectl --context "$1" -n postgres get secret postgres -o json \
+    | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["data"].get(sys.argv[1]) else 1)' "$2"; then
+    echo "$2 is in the postgres secret."
+  else
+    echo "$2 is not in the postgres secret: is it in Vault at the path the secret reads?" >&2
+    return 1
+  fi
+}
+
+# Stops unless the server has the database.
+check_database() { # CONTEXT DATABASE
+  local found
+  found="$(printf '%s\n' "SELECT datname FROM pg_database WHERE datname = :'name';" \
+    | kubectl --context "$1" -n postgres exec -i deployment/postgres -- psql -U postgres -tA -v name="$2")"
+  if [ "$found" = "$2" ]; then
+    echo "The database $2 exists."
+  else
+    echo "The database $2 does not exist: see the postgres pod's log (kubectl logs deployment/postgres -n postgres)." >&2
+    return 1
+  fi
+}
+
+# Stops unless the role logs in to its database, inside the pod, with the pod's own
+# copy of the password (the VRO_DB_<ID>_* variables of the container).
+check_login() { # CONTEXT ID
+  # shellcheck disable=SC2016 # expanded by the shell in the pod
+  kubectl --context "$1" -n postgres exec deployment/postgres -- env ID="$2" sh -c \
+    'export PGPASSWORD="$(printenv "VRO_DB_${ID}_PASSWORD")"; psql -h 127.0.0.1 -U "$(printenv "VRO_DB_${ID}_USER")" -d "$(printenv "VRO_DB_${ID}_DB")" -tAc "SELECT current_user"'
+}

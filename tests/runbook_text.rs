@@ -1,0 +1,118 @@
+//! The runbook's text form, compared whole with `tests/runbook/cases/<case>/expected.txt`.
+//!
+//! A case folder holds `fixture` (a tree under `tests/`), `args` (the runbook command
+//! line, one argument per line), optionally `setup` (a command run first, e.g. add-db),
+//! `xtask.toml` (copied next to the tree: `[kube_contexts]`) and `git` (the tree is
+//! committed first, so its databases already exist). `UPDATE_EXPECT=1` rewrites the
+//! expected files (review the diff).
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+fn lines(path: &Path) -> Vec<String> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+fn run_case(case: &Path) -> Result<(), String> {
+    let name = case.file_name().unwrap().to_string_lossy().into_owned();
+    let work = scratch(&format!("runbook-text-{name}"));
+    let fixture = fs::read_to_string(case.join("fixture")).map_err(|e| format!("{name}: {e}"))?;
+    copy_tree(&root().join("tests").join(fixture.trim()), &work);
+    if case.join("xtask.toml").is_file() {
+        fs::copy(case.join("xtask.toml"), work.join("xtask.toml")).unwrap();
+    }
+    if case.join("git").exists() {
+        git(&work.join("phalanx"), &["init", "-q"]);
+        git(&work.join("phalanx"), &["add", "-A"]);
+        git(&work.join("phalanx"), &["commit", "-qm", "fixture"]);
+    }
+    let repo = repo_args(&work);
+    if case.join("setup").is_file() {
+        let mut args = lines(&case.join("setup"));
+        args.extend(repo.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = xtask(&work, &refs);
+        if !out.status.success() {
+            return Err(format!("{name}: setup failed: {}", text(&out.stderr)));
+        }
+    }
+    let mut args = lines(&case.join("args"));
+    args.extend(repo);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&work, &refs);
+    if !out.status.success() {
+        return Err(format!("{name}: {:?} failed: {}", args, text(&out.stderr)));
+    }
+    let actual = text(&out.stdout);
+    let expected_file = case.join("expected.txt");
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        fs::write(&expected_file, &actual).unwrap();
+    }
+    let expected = fs::read_to_string(&expected_file).unwrap_or_default();
+    if actual != expected {
+        let first = actual
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, e)| a != e)
+            .map_or_else(
+                || "(one is a prefix of the other)".to_string(),
+                |i| format!("line {}", i + 1),
+            );
+        return Err(format!(
+            "{name}: the runbook differs from {} at {first}\n--- actual\n{actual}",
+            expected_file.display()
+        ));
+    }
+    Ok(())
+}
+
+#[test]
+fn every_runbook_case() {
+    let dir = root().join("tests/runbook/cases");
+    let mut cases: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn root_password_is_not_rotated() {
+    let work = scratch("runbook-root");
+    copy_tree(&root().join("sample"), &work);
+    let mut args = vec!["runbook".to_string(), "root".into(), "--rotate".into()];
+    args.extend(repo_args(&work));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&work, &refs);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("root_password cannot be rotated this way"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}

@@ -1,0 +1,916 @@
+//! `runbook`: the steps that follow an edit, derived from the deployment, as one list
+//! of steps that `text` renders to paste and `script` renders as a bash script.
+//!
+//! Adding: before the merge, every chosen environment's password goes into Vault where
+//! the key is absent (or `phalanx secrets audit`/`sync` in the `secrets.yaml` layout);
+//! in the split layout the charts change is merged and published first; after the merge,
+//! per environment: refresh the `postgres` secret, sync, wait, verify, restart the
+//! applications that copy the password. An environment whose committed files already
+//! hold the database only gets the verification. Rotating and removing have their own
+//! phases. Every word from a file is shell-quoted; no password is ever printed or passed
+//! as an argument (the helpers in `templates/runbook-helpers.sh` pipe them).
+
+mod script;
+mod text;
+
+use anyhow::Result;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::deployment::{Deployment, Secrets};
+use crate::error::{bad_input, refused};
+use crate::files::secrets_yaml;
+use crate::flags::{self, RunbookMode};
+use crate::layout::Kind;
+use crate::names::DbName;
+use crate::shell::quote;
+
+pub use script::render_script;
+pub use text::render_text;
+
+const ROOT_NOT_ROTATABLE: &str =
+    "root_password cannot be rotated this way: it becomes the superuser's password only at the \
+     first initdb, so a new value in Vault changes nothing in the server";
+
+/// The shell functions every rendering starts with.
+pub const HELPERS: &str = include_str!("../../../templates/runbook-helpers.sh");
+
+/// When a step runs; the script takes the phase's name as its argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Passwords into Vault (or the secrets sync), before anything is merged.
+    BeforeMerge,
+    /// Split layout: the charts change is merged and its version published.
+    ChartPublished,
+    /// After the (phalanx) merge: refresh, sync, wait, verify, restart consumers.
+    AfterMerge,
+    /// `--rotate`: the new value into Vault (no cluster needed).
+    NewPassword,
+    /// `--rotate`: refresh, restart, verify, restart consumers.
+    Restart,
+    /// `--remove`: the key out of the Vault secret, once the database is dropped.
+    DeleteKey,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::BeforeMerge => "before-merge",
+            Phase::ChartPublished => "chart-published",
+            Phase::AfterMerge => "after-merge",
+            Phase::NewPassword => "new-password",
+            Phase::Restart => "restart",
+            Phase::DeleteKey => "delete-key",
+        }
+    }
+
+    /// What the operator does before running the phase.
+    pub fn precondition(self, dep: &Deployment, mode: RunbookMode) -> &'static str {
+        match (self, mode) {
+            (Phase::BeforeMerge, _) => "run it before anything is merged",
+            (Phase::ChartPublished, _) => {
+                "merge the charts change first; this waits until its version is published"
+            }
+            (Phase::AfterMerge, RunbookMode::Remove) => {
+                "merge the change that removes the database from the values files first"
+            }
+            (Phase::AfterMerge, _) if dep.layout.kind == Kind::Split => {
+                "merge the phalanx change (after chart-published) first"
+            }
+            (Phase::AfterMerge, _) => "merge the change first",
+            (Phase::NewPassword, _) => "nothing to merge; overwrites the live password in Vault",
+            (Phase::Restart, _) => "right after new-password, in a maintenance window",
+            (Phase::DeleteKey, _) => "once after-merge has dropped the database",
+        }
+    }
+}
+
+/// One step: shell lines that the text form prints as they are and the script runs.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub phase: Phase,
+    /// The environment, or none for a step of the whole deployment.
+    pub env: Option<String>,
+    pub title: String,
+    /// Comment lines (what to know, what to do by hand).
+    pub notes: Vec<String>,
+    /// Shell lines; empty for a step done by hand.
+    pub commands: Vec<String>,
+    /// The question asked before the commands run, for a destructive step.
+    pub confirm: Option<String>,
+}
+
+/// One environment's part of the runbook.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub env: String,
+    pub user: String,
+    pub database: String,
+    /// Whether another entry of the environment still uses the role.
+    pub role_shared: bool,
+    /// Whether the committed files already hold the database here (so the password
+    /// is live and the runbook only verifies).
+    pub exists: bool,
+}
+
+/// What the runbook knows about an environment's Vault and cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvSite {
+    pub env: String,
+    pub vault_addr: String,
+    /// The Vault path of the `postgres` secret, when anything names it.
+    pub vault_path: Option<String>,
+    /// The kubectl context from `xtask.toml`'s `[kube_contexts]`.
+    pub context: Option<String>,
+}
+
+/// The Vault address, Vault path and kubectl context of an environment: from
+/// `environments/values-<env>.yaml` (`vaultUrl`, `vaultPathPrefix`), else the values
+/// file's `vault_secrets.path`, else `xtask.toml`.
+pub fn site(
+    dep: &Deployment,
+    contexts: &std::collections::BTreeMap<String, String>,
+    env: &str,
+) -> Result<EnvSite> {
+    let file = dep
+        .layout
+        .phalanx
+        .join(format!("environments/values-{env}.yaml"));
+    let (mut url, mut prefix) = (None, None);
+    if file.is_file() {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| bad_input(format!("{}: cannot read: {e}", file.display())))?;
+        let root: serde_yaml::Value = serde_yaml::from_str(&text)
+            .map_err(|e| bad_input(format!("{}: not valid YAML: {e}", file.display())))?;
+        let string = |key: &str| root.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        url = string("vaultUrl");
+        prefix = string("vaultPathPrefix");
+    }
+    let vault_path = prefix
+        .map(|p| format!("{}/postgres", p.trim_end_matches('/')))
+        .or_else(|| dep.env(env).and_then(|e| e.parsed.vault_path.clone()))
+        .or_else(|| dep.config.vault_paths.get(env).cloned());
+    Ok(EnvSite {
+        env: env.to_string(),
+        vault_addr: url.unwrap_or_else(|| dep.config.vault_addr.clone()),
+        vault_path,
+        context: contexts.get(env).cloned(),
+    })
+}
+
+/// Whether the Deployment in the template uses the `Recreate` strategy (then the old
+/// pod is gone before the new one starts, and no ReplicaSet can be stuck).
+pub fn uses_recreate(template: &str) -> bool {
+    let bare = |l: &str| l.trim().replace(['"', '\''], "");
+    let lines: Vec<String> = template.lines().map(bare).collect();
+    lines.iter().enumerate().any(|(i, line)| {
+        (line.starts_with("strategy:") && line.contains("type: Recreate"))
+            || (line == "strategy:" && lines[i + 1..].iter().take(3).any(|l| l == "type: Recreate"))
+    })
+}
+
+/// The chart repository and version the split layout's phalanx change requires
+/// (`new_version` when an edit not yet written bumps it).
+fn published_chart(
+    dep: &Deployment,
+    new_version: Option<&str>,
+) -> Option<(String, String, String)> {
+    let umbrella = dep.umbrella.as_ref()?;
+    let name = dep.chart.parsed.name.clone()?;
+    let version = match new_version {
+        Some(v) => v.to_string(),
+        None => dep.chart.parsed.version.as_ref()?.0.to_string(),
+    };
+    let root: serde_yaml::Value = serde_yaml::from_str(&umbrella.text).ok()?;
+    let repository = root
+        .get("dependencies")?
+        .as_sequence()?
+        .iter()
+        .find(|d| d.get("name").and_then(|n| n.as_str()) == Some(name.as_str()))?
+        .get("repository")?
+        .as_str()?
+        .to_string();
+    Some((repository, name, version))
+}
+
+/// The applications that copy a database's password (also those a pending edit adds),
+/// restarted after postgres. A generator's component (`_vo_cutouts`) is the
+/// application `vo-cutouts`: Kubernetes names hold no `_`.
+fn consumers(dep: &Deployment, pending: &Pending, secret_key: &str) -> Vec<String> {
+    let mut apps: Vec<String> = dep
+        .consumers_of(secret_key)
+        .into_iter()
+        .chain(pending.consumers.iter().cloned())
+        .map(|name| name.replace('_', "-"))
+        .collect();
+    apps.sort();
+    apps.dedup();
+    apps
+}
+
+/// The whole runbook: its steps and the warnings to show beside it.
+pub struct Runbook {
+    pub title: String,
+    pub mode: RunbookMode,
+    pub steps: Vec<Step>,
+    pub warnings: Vec<String>,
+}
+
+impl Runbook {
+    /// What the operator does before running a phase.
+    pub fn precondition(&self, phase: Phase, dep: &Deployment) -> &'static str {
+        let nothing_merged = self.mode == RunbookMode::Add
+            && !self.steps.iter().any(|s| s.phase == Phase::BeforeMerge);
+        if phase == Phase::AfterMerge && nothing_merged {
+            "the committed files already hold the database: this only verifies it"
+        } else {
+            phase.precondition(dep, self.mode)
+        }
+    }
+
+    /// The phases that have steps, in order.
+    pub fn phases(&self) -> Vec<Phase> {
+        let mut phases: Vec<Phase> = self.steps.iter().map(|s| s.phase).collect();
+        phases.sort();
+        phases.dedup();
+        phases
+    }
+}
+
+/// `kubectl --context CTX` when configured, else the context confirmed by `confirm_context`.
+fn kubectl(site: &EnvSite) -> String {
+    match &site.context {
+        Some(context) => format!("kubectl --context {}", quote(context)),
+        None => format!("kubectl --context {}", context_word(site)),
+    }
+}
+
+/// The shell variable holding an environment's confirmed context (one per environment,
+/// so a block pasted for one environment never runs in another's cluster).
+fn context_variable(env: &str) -> String {
+    let safe: String = env
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("KUBE_CONTEXT_{safe}")
+}
+
+fn context_word(site: &EnvSite) -> String {
+    match &site.context {
+        Some(context) => quote(context),
+        None => format!(
+            "\"${{{}:?first confirm the cluster of {}}}\"",
+            context_variable(&site.env),
+            site.env
+        ),
+    }
+}
+
+struct Builder<'a> {
+    dep: &'a Deployment,
+    pending: &'a Pending,
+    db: &'a DbName,
+    secret_key: String,
+    steps: Vec<Step>,
+    warnings: Vec<String>,
+}
+
+impl Builder<'_> {
+    fn step(&mut self, phase: Phase, env: Option<&str>, title: String) -> &mut Step {
+        self.steps.push(Step {
+            phase,
+            env: env.map(str::to_string),
+            title,
+            notes: Vec::new(),
+            commands: Vec::new(),
+            confirm: None,
+        });
+        self.steps.last_mut().expect("just pushed")
+    }
+
+    fn vault_path(&mut self, env: &str, site: &EnvSite) -> String {
+        match &site.vault_path {
+            Some(path) => quote(path),
+            None => {
+                self.warnings.push(format!(
+                    "{env}: no Vault path: neither environments/values-{env}.yaml (`vaultPathPrefix`), nor the \
+                     values file (`vault_secrets.path`), nor xtask.toml (`[vault_paths]`) names one; set \
+                     POSTGRES_VAULT_PATH before running its steps"
+                ));
+                format!(
+                    "\"${{POSTGRES_VAULT_PATH:?set it to the Vault path of the postgres secret of {env}}}\""
+                )
+            }
+        }
+    }
+
+    /// The kubectl block's first step when no context is configured.
+    fn cluster(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        if site.context.is_none() {
+            let step = self.step(phase, Some(env), "Confirm the cluster".into());
+            step.notes.push(format!(
+                "No kubectl context is configured for {env} (xtask.toml `[kube_contexts]`): every kubectl \
+                 and argocd call below uses the one you confirm here."
+            ));
+            step.commands.push(format!(
+                "confirm_context {} {}",
+                quote(env),
+                context_variable(env)
+            ));
+        }
+    }
+
+    fn vault_login(&self, step_env: &str, site: &EnvSite) -> String {
+        format!(
+            "vault_login {} {}",
+            quote(step_env),
+            quote(&site.vault_addr)
+        )
+    }
+
+    fn refresh_secret(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        let kubectl = kubectl(site);
+        let context = context_word(site);
+        let key = self.secret_key.clone();
+        let step = self.step(
+            phase,
+            Some(env),
+            "Refresh the postgres secret from Vault".into(),
+        );
+        step.notes.push(
+            "The vault secrets operator recreates a deleted secret at once (else within 60 s)."
+                .into(),
+        );
+        step.commands.extend([
+            format!("{kubectl} -n postgres delete secret postgres --ignore-not-found"),
+            format!("wait_for_secret {context} postgres postgres"),
+            format!("check_secret_key {context} {}", quote(&key)),
+        ]);
+    }
+
+    fn rollout_wait(&self, site: &EnvSite) -> String {
+        format!(
+            "{} -n postgres rollout status deployment/postgres --timeout=10m",
+            kubectl(site)
+        )
+    }
+
+    fn sync(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        let argocd = match &site.context {
+            Some(context) => format!(
+                "argocd app sync postgres --core --kube-context {}",
+                quote(context)
+            ),
+            None => format!(
+                "argocd app sync postgres --core --kube-context {}",
+                context_word(site)
+            ),
+        };
+        let wait = self.rollout_wait(site);
+        let recreate = uses_recreate(&self.dep.template.text);
+        let template = self.dep.template.file.relative.clone();
+        let step = self.step(phase, Some(env), "Sync postgres and wait for it".into());
+        step.confirm = Some(format!(
+            "Sync postgres in {env}? It restarts the server (a brief interruption)."
+        ));
+        step.notes
+            .push("Syncing restarts postgres: mind the maintenance window.".into());
+        step.commands.extend([argocd, wait.clone()]);
+        if !recreate {
+            let kubectl = kubectl(site);
+            step.notes.extend([
+                format!(
+                    "{template} does not use the Recreate strategy: if the rollout times out because the old pod \
+                     does not terminate, delete the ReplicaSet that owns it:"
+                ),
+                format!("  {kubectl} -n postgres get pods -o wide"),
+                format!(
+                    "  {kubectl} -n postgres get pod POD -o jsonpath='{{.metadata.ownerReferences[0].name}}'"
+                ),
+                format!("  {kubectl} -n postgres delete replicaset REPLICASET"),
+                format!("  {wait}"),
+            ]);
+        }
+    }
+
+    fn restart_postgres(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        let kubectl = kubectl(site);
+        let wait = self.rollout_wait(site);
+        let step = self.step(phase, Some(env), "Restart postgres and wait for it".into());
+        step.confirm = Some(format!(
+            "Restart postgres in {env}? A brief interruption for every database."
+        ));
+        step.notes.push(
+            "The container re-applies every password at start; an Argo CD sync would do nothing \
+             (the spec did not change)."
+                .into(),
+        );
+        step.commands.extend([
+            format!("{kubectl} -n postgres rollout restart deployment/postgres"),
+            wait,
+        ]);
+    }
+
+    fn verify(&mut self, phase: Phase, env: &str, site: &EnvSite, target: &Target) {
+        let context = context_word(site);
+        let id = self.db.env_id();
+        let step = self.step(
+            phase,
+            Some(env),
+            format!(
+                "Verify: the role {} logs in and the database {} exists",
+                target.user, target.database
+            ),
+        );
+        step.notes
+            .push("The login runs inside the pod with the pod's own copy of the password.".into());
+        step.commands.extend([
+            format!("check_database {context} {}", quote(&target.database)),
+            format!("check_login {context} {id}"),
+        ]);
+    }
+
+    /// Gives the applications that copy the password the (new) value, before the
+    /// merge or right after a rotation: `phalanx secrets sync` copies it in the
+    /// `secrets.yaml` layout; with a generator the copy is put by hand, Vault to Vault.
+    fn copy_to_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        let apps = consumers(self.dep, self.pending, &self.secret_key);
+        if apps.is_empty() {
+            return;
+        }
+        let key = self.secret_key.clone();
+        let path = self.vault_path(env, site);
+        let yaml = matches!(self.dep.secrets, Secrets::Yaml(_));
+        let step = self.step(
+            phase,
+            Some(env),
+            format!("Give {} the value of {key}", apps.join(", ")),
+        );
+        if yaml {
+            step.notes.push(format!(
+                "Their secrets.yaml copies {key}: the sync copies the value into their Vault secrets. Run it \
+                 from a phalanx checkout."
+            ));
+            step.commands
+                .push(format!("phalanx secrets sync {}", quote(env)));
+        } else {
+            step.notes.push(format!(
+                "The generator copied {key} into their own Vault secrets when the environment was installed: \
+                 put the value there too, Vault to Vault through a pipe (KEY is the name the generator gives \
+                 the copy):"
+            ));
+            let parent = site
+                .vault_path
+                .as_deref()
+                .and_then(|p| p.rsplit_once('/'))
+                .map(|(parent, _)| parent.to_string());
+            for app in &apps {
+                let target = parent.as_ref().map_or_else(
+                    || format!("PATH-OF-{app}"),
+                    |p| quote(&format!("{p}/{app}")),
+                );
+                step.notes.push(format!(
+                    "  vault kv get -field={} {path} | vault kv patch {target} KEY=-",
+                    quote(&key)
+                ));
+            }
+        }
+    }
+
+    fn restart_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        let apps = consumers(self.dep, self.pending, &self.secret_key);
+        if apps.is_empty() {
+            return;
+        }
+        let kubectl = kubectl(site);
+        let key = self.secret_key.clone();
+        let step = self.step(
+            phase,
+            Some(env),
+            format!("Restart the applications that use {key}"),
+        );
+        step.notes.push(format!(
+            "Their own secrets copy {key}: once their vault secrets have the value (the operator refreshes \
+             them within 60 s), restart them so they read it."
+        ));
+        step.confirm = Some(format!("Restart {} in {env}?", apps.join(", ")));
+        for app in apps {
+            let app = quote(&app);
+            step.commands.extend([
+                format!("{kubectl} -n {app} rollout restart deployment"),
+                format!(
+                    "{kubectl} -n {app} wait --for=condition=Available deployment --all --timeout=10m"
+                ),
+            ]);
+        }
+    }
+}
+
+/// What edits about to be written change for the runbook (the deployment it reads is
+/// the one before them).
+#[derive(Clone, Debug, Default)]
+pub struct Pending {
+    /// The chart version the edit gives the chart (split layout).
+    pub chart_version: Option<String>,
+    /// Applications the edit makes copy the password (`add-db --app`).
+    pub consumers: Vec<String>,
+}
+
+/// The runbook of a database in the given environments.
+pub fn build(
+    dep: &Deployment,
+    db: &DbName,
+    targets: &[Target],
+    mode: RunbookMode,
+    pending: &Pending,
+) -> Result<Runbook> {
+    let secret_key = dep.secret_key_of(db);
+    if mode == RunbookMode::Rotate && secret_key == "root_password" {
+        return Err(refused(ROOT_NOT_ROTATABLE));
+    }
+    let mut b = Builder {
+        dep,
+        pending,
+        db,
+        secret_key: secret_key.clone(),
+        steps: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let contexts = crate::config::kube_contexts(&dep.config)?;
+    let sites = targets
+        .iter()
+        .map(|t| site(dep, &contexts, &t.env))
+        .collect::<Result<Vec<_>>>()?;
+    let title = match mode {
+        RunbookMode::Add => format!("adding the `{}` database", db.name),
+        RunbookMode::Rotate => format!("rotating the password of the `{}` database", db.name),
+        RunbookMode::Remove => format!("removing the `{}` database", db.name),
+    };
+    match mode {
+        RunbookMode::Add => add_steps(&mut b, targets, &sites),
+        RunbookMode::Rotate => rotate_steps(&mut b, targets, &sites),
+        RunbookMode::Remove => remove_steps(&mut b, targets, &sites),
+    }
+    Ok(Runbook {
+        title,
+        mode,
+        steps: b.steps,
+        warnings: b.warnings,
+    })
+}
+
+fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
+    let key = b.secret_key.clone();
+    let new: Vec<(&Target, &EnvSite)> = targets
+        .iter()
+        .zip(sites)
+        .filter(|(t, _)| !t.exists)
+        .collect();
+    for (target, site) in &new {
+        let env = target.env.as_str();
+        match &b.dep.secrets {
+            Secrets::Generator(_) | Secrets::Absent(_) => {
+                let path = b.vault_path(env, site);
+                let login = b.vault_login(env, site);
+                let step = b.step(
+                    Phase::BeforeMerge,
+                    Some(env),
+                    format!("Put {key} into Vault where it is absent"),
+                );
+                step.notes.push(
+                    "An existing key is reported and left alone: it is the live password.".into(),
+                );
+                step.commands.extend([
+                    login,
+                    format!("put_password_if_absent {path} {}", quote(&key)),
+                ]);
+                b.copy_to_consumers(Phase::BeforeMerge, env, site);
+            }
+            Secrets::Yaml(y) => {
+                let source = y.parsed.entry(&key).map(|e| e.source.clone());
+                let login = b.vault_login(env, site);
+                let step = b.step(
+                    Phase::BeforeMerge,
+                    Some(env),
+                    "Audit and sync the secrets".into(),
+                );
+                match source {
+                    Some(secrets_yaml::Source::Manual) => step.notes.push(format!(
+                        "{key} is set by hand: put its value into {env}'s static secret store (e.g. 1Password) \
+                         first; the sync copies it from there and does not create it."
+                    )),
+                    Some(secrets_yaml::Source::Copy { application, key: from }) => {
+                        step.notes.push(format!(
+                            "{key} is copied from {application}'s {from}: that secret must exist first."
+                        ))
+                    }
+                    _ => step.notes.push(format!(
+                        "The sync generates {key} where it is missing and leaves existing values alone."
+                    )),
+                }
+                step.notes.push(
+                    "Run from a phalanx checkout that holds the new secrets.yaml entry (this branch).".into(),
+                );
+                let env_word = quote(env);
+                step.commands.extend([
+                    login,
+                    format!("phalanx secrets audit {env_word}"),
+                    format!("phalanx secrets sync {env_word}"),
+                ]);
+            }
+        }
+    }
+    if !new.is_empty() {
+        match published_chart(b.dep, b.pending.chart_version.as_deref()) {
+            Some((repository, chart, version)) if b.dep.layout.kind == Kind::Split => {
+                let step = b.step(
+                    Phase::ChartPublished,
+                    None,
+                    format!("Merge the charts change, then wait for {chart} {version}"),
+                );
+                step.notes.push(format!(
+                    "The phalanx change requires {chart} {version}: merge it only once this step has passed."
+                ));
+                step.commands.push(format!(
+                    "wait_for_chart {} {} {}",
+                    quote(&repository),
+                    quote(&chart),
+                    quote(&version)
+                ));
+            }
+            _ if b.dep.layout.kind == Kind::Split => b.warnings.push(
+                "the umbrella Chart.yaml names no repository for the postgres chart: check by hand that the \
+                 new chart version is published before merging the phalanx change"
+                    .into(),
+            ),
+            _ => {}
+        }
+    }
+    for (target, site) in targets.iter().zip(sites) {
+        let env = target.env.as_str();
+        b.cluster(Phase::AfterMerge, env, site);
+        if !target.exists {
+            b.refresh_secret(Phase::AfterMerge, env, site);
+            b.sync(Phase::AfterMerge, env, site);
+        }
+        b.verify(Phase::AfterMerge, env, site, target);
+        if !target.exists {
+            b.restart_consumers(Phase::AfterMerge, env, site);
+        }
+    }
+}
+
+fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
+    let key = b.secret_key.clone();
+    for (target, site) in targets.iter().zip(sites) {
+        let env = target.env.as_str();
+        let path = b.vault_path(env, site);
+        let login = b.vault_login(env, site);
+        let step = b.step(Phase::NewPassword, Some(env), "Log in to Vault".into());
+        step.commands.push(login);
+        let step = b.step(
+            Phase::NewPassword,
+            Some(env),
+            format!("A new value for {key} in Vault"),
+        );
+        step.notes.extend([
+            "This overwrites the live password, deliberately: the application keeps the old one until it \
+             restarts below."
+                .to_string(),
+            "(root_password cannot be rotated this way: the server takes it only at its first initdb.)"
+                .to_string(),
+        ]);
+        step.confirm = Some(format!("Overwrite {key} in Vault for {env}?"));
+        step.commands
+            .push(format!("rotate_password {path} {}", quote(&key)));
+        b.copy_to_consumers(Phase::NewPassword, env, site);
+        b.cluster(Phase::Restart, env, site);
+        b.refresh_secret(Phase::Restart, env, site);
+        b.restart_postgres(Phase::Restart, env, site);
+        b.verify(Phase::Restart, env, site, target);
+        b.restart_consumers(Phase::Restart, env, site);
+    }
+}
+
+fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
+    let key = b.secret_key.clone();
+    for (target, site) in targets.iter().zip(sites) {
+        let env = target.env.as_str();
+        b.cluster(Phase::AfterMerge, env, site);
+        b.sync(Phase::AfterMerge, env, site);
+        let kubectl = kubectl(site);
+        let context = context_word(site);
+        let file = format!("{}-{env}.dump", target.database);
+        let step = b.step(
+            Phase::AfterMerge,
+            Some(env),
+            format!("Dump {} to a local file", target.database),
+        );
+        step.commands.push(format!(
+            "dump_database {context} {} {}",
+            quote(&target.database),
+            quote(&file)
+        ));
+        let mut sql = format!("DROP DATABASE {};", target.database);
+        let what = if target.role_shared {
+            sql.push_str(&format!(
+                "\n-- the role {} stays: another entry still uses it",
+                target.user
+            ));
+            format!("the database {}", target.database)
+        } else {
+            sql.push_str(&format!("\nDROP ROLE {};", target.user));
+            format!(
+                "the database {} and the role {}",
+                target.database, target.user
+            )
+        };
+        let step = b.step(Phase::AfterMerge, Some(env), format!("Drop {what}"));
+        step.notes.push(format!(
+            "DROP DATABASE cannot be undone: keep {file} until you are sure."
+        ));
+        step.confirm = Some(format!("Drop {what} in {env} (dumped to {file})?"));
+        step.commands.push(format!(
+            "{kubectl} -n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1 <<'SQL'\n{sql}\nSQL"
+        ));
+        if matches!(b.dep.secrets, Secrets::Generator(_)) || site.vault_path.is_some() {
+            let path = b.vault_path(env, site);
+            let login = b.vault_login(env, site);
+            let step = b.step(Phase::DeleteKey, Some(env), "Log in to Vault".into());
+            step.commands.push(login);
+            let step = b.step(
+                Phase::DeleteKey,
+                Some(env),
+                format!("Delete {key} from the Vault secret"),
+            );
+            step.notes.push(
+                "Reads the secret as JSON, drops the key with python3 and writes the rest back from \
+                 standard input; every other key stays as it is."
+                    .into(),
+            );
+            step.confirm = Some(format!("Delete {key} from Vault for {env}?"));
+            step.commands
+                .push(format!("delete_vault_key {path} {}", quote(&key)));
+        }
+    }
+}
+
+/// Whether the database is in the committed (`HEAD`) version of an environment's
+/// values file; false outside git.
+fn committed(dep: &Deployment, env: &str, values_key: &str) -> bool {
+    let Some(values) = dep.env(env) else {
+        return false;
+    };
+    let root: &Path = &dep.layout.phalanx;
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .arg("show")
+        .arg(format!("HEAD:./{}", values.env.values.relative))
+        .stderr(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            crate::files::values::parse(&text, dep.layout.nesting)
+                .is_ok_and(|v| v.entry(values_key).is_some())
+        }
+        _ => false,
+    }
+}
+
+/// The targets of a database in the named environments (or every one that has it).
+pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Target>> {
+    let key = db.values_key();
+    let names: Vec<String> = if envs.is_empty() {
+        dep.envs
+            .iter()
+            .filter(|e| e.parsed.entry(&key).is_some())
+            .map(|e| e.env.name.clone())
+            .collect()
+    } else {
+        dep.layout
+            .select_environments(envs, false)?
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    };
+    if names.is_empty() {
+        return Err(bad_input(format!(
+            "no environment has `{key}`; add it with `cargo xtask add-db {}` or name environments with --env",
+            db.name
+        )));
+    }
+    Ok(names
+        .into_iter()
+        .map(|env| {
+            let values = dep.env(&env).map(|e| &e.parsed);
+            let entry = values.and_then(|v| v.entry(&key));
+            let user = entry
+                .and_then(|e| e.user.clone())
+                .unwrap_or_else(|| db.name.clone());
+            let database = entry
+                .and_then(|e| e.db.clone())
+                .unwrap_or_else(|| db.name.clone());
+            let role_shared = values.is_some_and(|v| {
+                v.entries
+                    .iter()
+                    .any(|e| e.key != key && e.user.as_deref() == Some(user.as_str()))
+            });
+            let exists = committed(dep, &env, &key);
+            Target {
+                env,
+                user,
+                database,
+                role_shared,
+                exists,
+            }
+        })
+        .collect())
+}
+
+/// Prints a runbook in the chosen form, and its warnings on stderr.
+pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
+    for w in &runbook.warnings {
+        eprintln!("warning: {w}");
+    }
+    if script {
+        out!("{}", render_script(runbook, dep));
+    } else {
+        out!("{}", render_text(runbook, dep));
+    }
+}
+
+impl flags::Runbook {
+    pub fn run(self, config: Config) -> Result<()> {
+        if self.mode == RunbookMode::Rotate && self.name == "root" {
+            return Err(refused(ROOT_NOT_ROTATABLE));
+        }
+        let db = crate::names::parse_db_name(&self.name)?;
+        let dep = Deployment::load(config)?;
+        let targets = targets(&dep, &db, &self.envs)?;
+        let runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
+        print(&runbook, &dep, self.script);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recreate_is_read_from_the_template() {
+        let block = "spec:\n  replicas: 1\n  strategy:\n    type: Recreate\n  selector:\n";
+        assert!(uses_recreate(block));
+        assert!(uses_recreate(
+            "spec:\n    strategy:\n        type: \"Recreate\"\n"
+        ));
+        assert!(uses_recreate("spec:\n  strategy: {type: Recreate}\n"));
+        assert!(!uses_recreate(
+            "spec:\n  strategy:\n    type: RollingUpdate\n"
+        ));
+        assert!(!uses_recreate("spec:\n  replicas: 1\n"));
+        // A `type: Recreate` far from any strategy (say in a comment block) does not count.
+        assert!(!uses_recreate(
+            "strategy:\n  a: 1\n  b: 2\n  c: 3\n  d: 4\n  type: Recreate\n"
+        ));
+    }
+
+    #[test]
+    fn every_phase_has_a_distinct_script_name() {
+        let phases = [
+            Phase::BeforeMerge,
+            Phase::ChartPublished,
+            Phase::AfterMerge,
+            Phase::NewPassword,
+            Phase::Restart,
+            Phase::DeleteKey,
+        ];
+        let mut names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), phases.len());
+        assert!(names
+            .iter()
+            .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));
+    }
+
+    #[test]
+    fn a_step_asks_before_its_commands_only_when_destructive() {
+        let mut step = Step {
+            phase: Phase::AfterMerge,
+            env: Some("base".into()),
+            title: "t".into(),
+            notes: vec![],
+            commands: vec!["a".into(), "b".into()],
+            confirm: None,
+        };
+        assert_eq!(text::step_body(&step), "a\nb\n");
+        step.confirm = Some("Drop it's data?".into());
+        assert_eq!(
+            text::step_body(&step),
+            "if confirm \"Drop it's data?\"; then\na\nb\nfi\n"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! The runbook as text to paste: the helpers once, then one block per step, phase by
+//! phase. Each block is the step's shell lines as they are; a destructive step's lines
+//! run only after `confirm` (which, pasted, declines by default).
+
+use super::{Phase, Runbook, Step, HELPERS};
+use crate::deployment::Deployment;
+use crate::shell::quote;
+
+/// The question before a destructive step, for an interactive shell: "no" skips the
+/// block and leaves the shell open.
+const CONFIRM_INTERACTIVE: &str = r#"# Asks before a destructive block; anything but y or yes skips it.
+confirm() { # QUESTION
+  local answer
+  read -rp "$1 [y/N] " answer
+  if [ "$answer" = y ] || [ "$answer" = yes ]; then
+    return 0
+  fi
+  echo "Skipped." >&2
+  return 1
+}
+"#;
+
+/// A step's shell lines, inside `if confirm ...` when it is destructive.
+pub(super) fn step_body(step: &Step) -> String {
+    let mut out = String::new();
+    match &step.confirm {
+        Some(question) if !step.commands.is_empty() => {
+            out.push_str(&format!("if confirm {}; then\n", quote(question)));
+            for command in &step.commands {
+                out.push_str(command);
+                out.push('\n');
+            }
+            out.push_str("fi\n");
+        }
+        _ => {
+            for command in &step.commands {
+                out.push_str(command);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn comment(line: &str) -> String {
+    format!("# {line}\n")
+}
+
+/// The heading of a step: `## ENV: title`, or `## title` for the whole deployment.
+pub(super) fn heading(step: &Step) -> String {
+    match &step.env {
+        Some(env) => format!("{env}: {}", step.title),
+        None => step.title.clone(),
+    }
+}
+
+pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
+    let mut out = format!(
+        "# Runbook: {} (layout {}; passwords from {})\n",
+        runbook.title, dep.layout.kind, dep.layout.secret_source.relative
+    );
+    out.push_str(
+        "#\n# Paste the helpers once per shell, then ONE block at a time (a block ends at a blank\n\
+         # line): a block that asks a question reads the answer from what is pasted next.\n\
+         # Needs vault, openssl, python3, kubectl, argocd (and helm in the split layout).\n\
+         # The same steps as a script: add --script to this command.\n",
+    );
+    out.push_str("\n# --- helpers\n");
+    out.push_str(HELPERS);
+    out.push('\n');
+    out.push_str(CONFIRM_INTERACTIVE);
+    let mut current: Option<Phase> = None;
+    for step in &runbook.steps {
+        if current != Some(step.phase) {
+            current = Some(step.phase);
+            out.push_str(&format!(
+                "\n# === {}: {}\n",
+                step.phase.name(),
+                runbook.precondition(step.phase, dep)
+            ));
+        }
+        out.push_str(&format!("\n## {}\n", heading(step)));
+        for note in &step.notes {
+            out.push_str(&comment(note));
+        }
+        out.push_str(&step_body(step));
+    }
+    out
+}
