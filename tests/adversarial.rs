@@ -193,16 +193,17 @@ fn a_second_run_waits_then_names_the_holder() {
 #[test]
 fn every_injected_fault_converges_on_the_next_run() {
     let reference = reference();
+    let calls = file_calls();
+    assert!(
+        calls.iter().filter(|(s, _)| s == "rename").count() == 8
+            && calls.iter().filter(|(s, _)| s == "write").count() >= 9,
+        "an undisturbed run makes fewer file calls than expected: {calls:?}"
+    );
     let mut faults = Vec::new();
-    for n in 1..=8 {
-        faults.push(format!("inject=rename:error=EIO:when={n}"));
-        faults.push(format!("inject=rename:signal=SIGKILL:when={n}"));
-    }
-    for n in 1..=15 {
-        faults.push(format!("inject=fsync:error=EIO:when={n}"));
-    }
-    for n in 1..=12 {
-        faults.push(format!("inject=write:error=ENOSPC:when={n}"));
+    for (syscall, n) in &calls {
+        let error = if syscall == "write" { "ENOSPC" } else { "EIO" };
+        faults.push(format!("inject={syscall}:error={error}:when={n}"));
+        faults.push(format!("inject={syscall}:signal=SIGKILL:when={n}"));
     }
     for fault in &faults {
         let tree = Tree::sample("fault");
@@ -221,6 +222,51 @@ fn every_injected_fault_converges_on_the_next_run() {
         assert_same_tree(&tree.dir, &reference.dir, fault);
         tree.assert_no_leftovers(fault);
     }
+}
+
+/// The `rename`, `fsync` and file (not standard output or error) `write` calls
+/// of an undisturbed `add-db`, each as (syscall, its 1-based count among calls of
+/// that syscall), as `strace`'s `when=` counts them.
+fn file_calls() -> Vec<(String, usize)> {
+    let tree = Tree::sample("count-calls");
+    let log = tree
+        .dir
+        .parent()
+        .unwrap()
+        .join("adversarial-count-calls.log");
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-e", "trace=rename,fsync,write", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(tree.args(ADD))
+        .stdout(Stdio::null());
+    let status = command
+        .status()
+        .expect("strace is missing: run `bash .ci/run` to install it");
+    assert!(status.success());
+    let mut counts = std::collections::HashMap::new();
+    let mut calls = Vec::new();
+    for line in fs::read_to_string(&log).unwrap().lines() {
+        let call = line
+            .split_once(' ')
+            .map_or(line, |(_, rest)| rest)
+            .trim_start();
+        for syscall in ["rename", "fsync", "write"] {
+            if let Some(args) = call.strip_prefix(&format!("{syscall}(")) {
+                let n = counts.entry(syscall).or_insert(0);
+                *n += 1;
+                let fd = args
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap_or("");
+                if syscall != "write" || !(fd == "1" || fd == "2") {
+                    calls.push((syscall.to_string(), *n));
+                }
+            }
+        }
+    }
+    calls
 }
 
 #[test]

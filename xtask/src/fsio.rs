@@ -14,20 +14,20 @@
 //! 1. each target is resolved (a symlink is edited at its target); a target with
 //!    several hard links, an immutable file, a target changed since it was read or,
 //!    when running as root, a path another user could redirect is refused;
-//! 2. each new text (with the file's byte order mark and CRLF endings put back)
-//!    goes to a temporary file beside its target, created with `O_EXCL|O_NOFOLLOW`
-//!    under an unpredictable name, with the target's mode (and owner, as root) set
-//!    on the open descriptor, and fsynced. A failure here removes the temporary
-//!    files: nothing changed;
-//! 3. a journal listing `target <- temporary file, hash of the new bytes` is
-//!    written and fsynced;
+//! 2. a journal listing `target <- temporary file, hash of the new bytes` is
+//!    written and fsynced, naming each temporary file before it exists;
+//! 3. each new text (with the file's byte order mark and CRLF endings put back)
+//!    goes to its temporary file beside its target, created with
+//!    `O_EXCL|O_NOFOLLOW` under an unpredictable name, with the target's mode (and
+//!    owner, as root) set on the open descriptor, and fsynced. A failure here
+//!    removes the temporary files and the journal: nothing changed;
 //! 4. each temporary file is renamed over its target and the folders fsynced;
 //! 5. the journal is removed.
 //!
 //! A run that finds a journal rolls it forward: a temporary file whose bytes match
 //! is renamed, a target that already holds the new bytes is left. If some piece is
 //! missing (the run died while writing temporary files), nothing was renamed yet,
-//! so its temporary files are removed instead. Either way every file ends old or
+//! so the temporary files it names are removed instead. Either way every file ends old or
 //! new and no temporary file stays behind.
 
 use anyhow::{anyhow, Context, Result};
@@ -465,30 +465,31 @@ fn write_files(writes: &[Write], journal: Option<&Path>) -> Result<()> {
     for w in writes {
         prepared.push(prepare(w)?);
     }
-    // 2. Temporary files, all or none.
-    let mut staged: Vec<Staged> = Vec::new();
-    for (target, bytes, meta) in &prepared {
-        match stage(target, bytes, meta.as_ref()) {
-            Ok(temp) => staged.push(Staged {
-                target: target.clone(),
-                temp,
-                hash: hash(bytes),
-            }),
-            Err(e) => {
-                for s in &staged {
-                    let _ = fs::remove_file(&s.temp);
-                }
-                return Err(e.context("nothing was changed"));
-            }
-        }
-    }
-    // 3. The journal.
+    // 2. The journal, naming every temporary file before it exists, so that a run
+    //    killed while writing them leaves nothing a later run does not know of.
+    let staged: Vec<Staged> = prepared
+        .iter()
+        .map(|(target, bytes, _)| Staged {
+            target: target.clone(),
+            temp: temp_name(target),
+            hash: hash(bytes),
+        })
+        .collect();
     if let Some(journal) = journal {
         if let Err(e) = write_journal(journal, &staged) {
-            for s in &staged {
-                let _ = fs::remove_file(&s.temp);
-            }
             let _ = fs::remove_file(journal);
+            return Err(e.context("nothing was changed"));
+        }
+    }
+    // 3. The temporary files, all or none.
+    for (index, (s, (_, bytes, meta))) in staged.iter().zip(&prepared).enumerate() {
+        if let Err(e) = stage(&s.temp, &s.target, bytes, meta.as_ref()) {
+            for done in &staged[..index] {
+                let _ = fs::remove_file(&done.temp);
+            }
+            if let Some(journal) = journal {
+                let _ = remove_journal(journal);
+            }
             return Err(e.context("nothing was changed"));
         }
     }
@@ -665,55 +666,42 @@ fn temp_name(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.xtask-{random:016x}.tmp"))
 }
 
-/// Writes `bytes` to a new temporary file beside `target`, with the target's mode
-/// (and owner, as root), and fsyncs it.
-fn stage(target: &Path, bytes: &[u8], meta: Option<&fs::Metadata>) -> Result<PathBuf> {
+/// Writes `bytes` to the new temporary file `temp` beside `target`, with the
+/// target's mode (and owner, as root), and fsyncs it. `O_EXCL|O_NOFOLLOW`: a file or
+/// link already at that name is an error, never followed or reused.
+fn stage(temp: &Path, target: &Path, bytes: &[u8], meta: Option<&fs::Metadata>) -> Result<()> {
     let mode = meta.map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    for _ in 0..8 {
-        let temp = temp_name(target);
-        let file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode & 0o777)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&temp)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(anyhow!(
-                    "cannot create a temporary file beside {}: {e}",
-                    target.display()
-                ))
-            }
-        };
-        let result = (|| -> std::io::Result<()> {
-            if let Some(m) = meta {
-                if is_root() && (m.uid() != 0 || m.gid() != 0) {
-                    // SAFETY: fchown on a descriptor we own.
-                    if unsafe { libc::fchown(fd(&file), m.uid(), m.gid()) } != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o777)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temp)
+        .map_err(|e| {
+            anyhow!(
+                "cannot create a temporary file beside {}: {e}",
+                target.display()
+            )
+        })?;
+    let result = (|| -> std::io::Result<()> {
+        if let Some(m) = meta {
+            if is_root() && (m.uid() != 0 || m.gid() != 0) {
+                // SAFETY: fchown on a descriptor we own.
+                if unsafe { libc::fchown(fd(&file), m.uid(), m.gid()) } != 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
             }
-            // The umask may have narrowed the mode given at open: set it exactly, on
-            // the descriptor.
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-            (&file).write_all(bytes)?;
-            file.sync_all()
-        })();
-        return match result {
-            Ok(()) => Ok(temp),
-            Err(e) => {
-                let _ = fs::remove_file(&temp);
-                Err(anyhow!("cannot write {}: {e}", temp.display()))
-            }
-        };
-    }
-    Err(anyhow!(
-        "cannot create a temporary file beside {}: every name was taken",
-        target.display()
-    ))
+        }
+        // The umask may have narrowed the mode given at open: set it exactly, on
+        // the descriptor.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        (&file).write_all(bytes)?;
+        file.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(temp);
+        anyhow!("cannot write {}: {e}", temp.display())
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
