@@ -763,3 +763,45 @@ fn the_new_block_renders_whatever_surrounds_the_last_one() {
         assert!(!after.contains("ALPHA"), "{label}: {after}");
     }
 }
+
+#[test]
+fn a_journal_of_another_user_is_not_followed() {
+    if !am_root() {
+        return;
+    }
+    let tree = Tree::sample("foreign-journal");
+    let evil = tree
+        .dir
+        .join("phalanx/services/postgres/.values-base.yaml.xtask-0123456789abcdef.tmp");
+    fs::write(&evil, "postgres: {}\n").unwrap();
+    let hex = |p: &Path| {
+        p.as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let journal = tree.dir.join("phalanx/.xtask-journal");
+    fs::write(
+        &journal,
+        format!(
+            "xtask journal 1\n{}\t{}\t0000000000000000\nend\n",
+            hex(&tree.values("base")),
+            hex(&evil)
+        ),
+    )
+    .unwrap();
+    let nobody = uid_of("nobody");
+    for file in [&journal, &evil] {
+        std::os::unix::fs::chown(file, Some(nobody), None).unwrap();
+    }
+    let before = read_tree(&tree.dir);
+    let out = tree.run(ADD);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not a journal of this user"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(read_tree(&tree.dir), before, "a file changed");
+}

@@ -796,11 +796,25 @@ fn hash_of_file(path: &Path) -> Option<u64> {
 /// Finishes (or undoes, if it never reached its renames) what an interrupted run
 /// recorded in `journal`, then removes the journal.
 fn recover(journal: &Path) -> Result<()> {
-    let Ok(text) = fs::read_to_string(journal) else {
+    let Ok(meta) = fs::symlink_metadata(journal) else {
         return Ok(());
     };
-    let entries = parse_journal(&text).unwrap_or_default();
-    let ready = |s: &Staged| hash_of_file(&s.temp) == Some(s.hash);
+    // Only a journal this user wrote is followed: renaming what another user's
+    // journal names would let that user replace any file we may write.
+    if !is_ours(journal) || meta.nlink() != 1 {
+        return Err(refused(format!(
+            "{}: not a journal of this user (a link, or owned by uid {}); remove it, then run again",
+            journal.display(),
+            meta.uid()
+        )));
+    }
+    let text = read_text(journal).map_err(bad_input)?;
+    let entries: Vec<Staged> = parse_journal(&text)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(is_temp_of_target)
+        .collect();
+    let ready = |s: &Staged| is_ours(&s.temp) && hash_of_file(&s.temp) == Some(s.hash);
     let done = |s: &Staged| hash_of_file(&s.target) == Some(s.hash);
     let complete = entries.iter().all(|s| ready(s) || done(s));
     let mut finished = Vec::new();
@@ -831,6 +845,21 @@ fn recover(journal: &Path) -> Result<()> {
         eprintln!("note: an interrupted run had changed no file; removed its temporary files");
     }
     Ok(())
+}
+
+/// Whether a journal entry's temporary file is named as this tool names them,
+/// beside its target: `.<target name>.xtask-<16 hex digits>.tmp`.
+fn is_temp_of_target(s: &Staged) -> bool {
+    let (Some(name), Some(temp_name)) = (s.target.file_name(), s.temp.file_name()) else {
+        return false;
+    };
+    let expected = format!(".{}.xtask-", name.to_string_lossy());
+    let temp_name = temp_name.to_string_lossy();
+    s.temp.parent() == s.target.parent()
+        && temp_name
+            .strip_prefix(&expected)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|hex| hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// A temporary file this user created: a regular file we own.
@@ -917,13 +946,13 @@ mod tests {
         let b = dir.join("b");
         fs::write(&a, "a-new").unwrap();
         fs::write(&b, "b-old").unwrap();
-        let tb = dir.join(".b.xtask-1.tmp");
+        let tb = dir.join(".b.xtask-0000000000000001.tmp");
         fs::write(&tb, "b-new").unwrap();
         let journal = dir.join("journal");
         let entries = [
             Staged {
                 target: a.clone(),
-                temp: dir.join(".a.xtask-1.tmp"),
+                temp: dir.join(".a.xtask-0000000000000001.tmp"),
                 hash: hash(b"a-new"),
             },
             Staged {
@@ -941,7 +970,7 @@ mod tests {
         fs::write(&a, "a-old").unwrap();
         fs::write(&b, "b-old").unwrap();
         fs::write(&tb, "b-ne").unwrap();
-        let ta = dir.join(".a.xtask-1.tmp");
+        let ta = dir.join(".a.xtask-0000000000000001.tmp");
         fs::write(&ta, "a-new").unwrap();
         write_journal(&journal, &entries).unwrap();
         recover(&journal).unwrap();
@@ -949,6 +978,27 @@ mod tests {
         assert_eq!(fs::read_to_string(&b).unwrap(), "b-old");
         assert!(!tb.exists() && !ta.exists() && !journal.exists());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_journal_entry_must_name_a_temporary_file_beside_its_target() {
+        let entry = |target: &str, temp: &str| Staged {
+            target: PathBuf::from(target),
+            temp: PathBuf::from(temp),
+            hash: 0,
+        };
+        assert!(is_temp_of_target(&entry(
+            "/r/values.yaml",
+            "/r/.values.yaml.xtask-0123456789abcdef.tmp"
+        )));
+        for temp in [
+            "/elsewhere/.values.yaml.xtask-0123456789abcdef.tmp",
+            "/r/.other.yaml.xtask-0123456789abcdef.tmp",
+            "/r/evil",
+            "/r/.values.yaml.xtask-1.tmp",
+        ] {
+            assert!(!is_temp_of_target(&entry("/r/values.yaml", temp)), "{temp}");
+        }
     }
 
     #[test]
