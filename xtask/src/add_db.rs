@@ -222,8 +222,9 @@ fn plan(
     }
     for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
         if env.parsed.entry(&db.values_key()).is_none() {
-            let text = values::add_entry(
+            let text = values::add_entry_parsed(
                 &env.text,
+                &env.parsed,
                 dep.layout.nesting,
                 &db.values_key(),
                 user,

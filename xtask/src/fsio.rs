@@ -31,6 +31,7 @@
 //! new and no temporary file stays behind.
 
 use anyhow::{anyhow, Context, Result};
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write as _};
@@ -409,7 +410,7 @@ impl Session {
     }
 
     /// Writes every file, all or none (see the module's documentation).
-    pub fn write_all(&self, writes: &[Write]) -> Result<()> {
+    pub fn write_all(&self, writes: &[Write<'_>]) -> Result<()> {
         write_files(writes, self.journal.as_deref())
     }
 }
@@ -440,16 +441,16 @@ pub fn pending_journal(repos: &[&Path]) -> Option<PathBuf> {
 
 /// One planned write: the text the file held when it was read (normalized, as
 /// [`read_text`] returns it), if the plan read it, and the new text.
-#[derive(Clone, Debug)]
-pub struct Write {
-    pub path: PathBuf,
-    pub before: Option<String>,
-    pub text: String,
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    pub path: &'a Path,
+    pub before: Option<&'a str>,
+    pub text: &'a str,
 }
 
 /// Writes every file or none, without a journal (for files outside a repository,
 /// such as `xtask.toml`).
-pub fn write_all(writes: &[Write]) -> Result<()> {
+pub fn write_all(writes: &[Write<'_>]) -> Result<()> {
     write_files(writes, None)
 }
 
@@ -459,7 +460,7 @@ struct Staged {
     hash: u64,
 }
 
-fn write_files(writes: &[Write], journal: Option<&Path>) -> Result<()> {
+fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
     // 1. Resolve and check every target before anything is written.
     let mut prepared = Vec::new();
     for w in writes {
@@ -529,15 +530,15 @@ fn write_files(writes: &[Write], journal: Option<&Path>) -> Result<()> {
 }
 
 /// The real path of a target, its new bytes in the file's shape, and its metadata.
-fn prepare(w: &Write) -> Result<(PathBuf, Vec<u8>, Option<fs::Metadata>)> {
+fn prepare<'a>(w: &Write<'a>) -> Result<(PathBuf, Cow<'a, [u8]>, Option<fs::Metadata>)> {
     let shown = w.path.display();
-    let real = match fs::canonicalize(&w.path) {
+    let real = match fs::canonicalize(w.path) {
         Ok(real) => real,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && w.before.is_none() => {
             if is_root() {
-                refuse_foreign_path(&w.path, None)?;
+                refuse_foreign_path(w.path, None)?;
             }
-            return Ok((w.path.clone(), w.text.clone().into_bytes(), None));
+            return Ok((w.path.to_path_buf(), Cow::Borrowed(w.text.as_bytes()), None));
         }
         Err(e) => return Err(bad_input(format!("{shown}: cannot resolve: {e}"))),
     };
@@ -557,7 +558,7 @@ fn prepare(w: &Write) -> Result<(PathBuf, Vec<u8>, Option<fs::Metadata>)> {
         )));
     }
     if is_root() {
-        refuse_foreign_path(&w.path, Some(&meta))?;
+        refuse_foreign_path(w.path, Some(&meta))?;
         if real != w.path {
             refuse_foreign_path(&real, Some(&meta))?;
         }
@@ -568,15 +569,23 @@ fn prepare(w: &Write) -> Result<(PathBuf, Vec<u8>, Option<fs::Metadata>)> {
         std::str::from_utf8(&current).map_err(|_| bad_input(format!("{shown}: not UTF-8 text")))?;
     let shape =
         shape_of(current_text).map_err(|(line, m)| bad_input(format!("{shown}:{line}: {m}")))?;
-    if let Some(before) = &w.before {
-        let now = normalize(&current).map_err(|(_, m)| bad_input(format!("{shown}: {m}")))?;
-        if &now != before {
+    if let Some(before) = w.before {
+        let unchanged = if shape == Shape::default() {
+            current_text == before
+        } else {
+            normalize(&current).map_err(|(_, m)| bad_input(format!("{shown}: {m}")))? == before
+        };
+        if !unchanged {
             return Err(refused(format!(
                 "{shown}: changed by another program while this run was planning; nothing was changed. Run again"
             )));
         }
     }
-    let bytes = denormalize(&w.text, shape).into_bytes();
+    let bytes = if shape == Shape::default() && !w.text.starts_with(BOM) {
+        Cow::Borrowed(w.text.as_bytes())
+    } else {
+        Cow::Owned(denormalize(w.text, shape).into_bytes())
+    };
     Ok((real, bytes, Some(meta)))
 }
 
@@ -886,9 +895,9 @@ mod tests {
         fs::write(&script, "old").unwrap();
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
         write_all(&[Write {
-            path: script.clone(),
-            before: Some("old".into()),
-            text: "new".into(),
+            path: &script,
+            before: Some("old"),
+            text: "new",
         }])
         .unwrap();
         assert_eq!(fs::read_to_string(&script).unwrap(), "new");
@@ -900,14 +909,14 @@ mod tests {
         let missing = dir.join("no/such/dir/file");
         let err = write_all(&[
             Write {
-                path: script.clone(),
+                path: &script,
                 before: None,
-                text: "newer".into(),
+                text: "newer",
             },
             Write {
-                path: missing,
+                path: &missing,
                 before: None,
-                text: "x".into(),
+                text: "x",
             },
         ]);
         assert!(err.is_err());

@@ -60,9 +60,9 @@ impl flags::Init {
         )
         .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
         crate::fsio::write_all(&[crate::fsio::Write {
-            path: file.clone(),
+            path: &file,
             before: None,
-            text: new,
+            text: &new,
         }])?;
         outln!("Wrote {}.", file.display());
         Ok(())

@@ -95,9 +95,9 @@ impl Plan {
             .changes
             .iter()
             .map(|c| Write {
-                path: c.file.path.clone(),
-                before: Some(c.before.clone()),
-                text: c.after.clone(),
+                path: &c.file.path,
+                before: Some(&c.before),
+                text: &c.after,
             })
             .collect();
         session.write_all(&writes)?;

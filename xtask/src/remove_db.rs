@@ -53,8 +53,9 @@ impl flags::RemoveDb {
 
         let mut plan = Plan::default();
         for env in dep.envs.iter().filter(|e| having.contains(&e.env.name)) {
-            let text = values::remove_entry(&env.text, dep.layout.nesting, &key)
-                .map_err(bad_at(&env.env.values))?;
+            let text =
+                values::remove_entry_parsed(&env.text, &env.parsed, dep.layout.nesting, &key)
+                    .map_err(bad_at(&env.env.values))?;
             plan.change(&env.env.values, &env.text, text);
         }
         if self.envs.is_empty() {

@@ -255,6 +255,7 @@ fn entry_from(
 
 /// Adds the entry `key: {user, db}` in block style after the last database entry,
 /// in the file's quoting and indentation. The key must not be present yet.
+#[cfg(test)]
 pub fn add_entry(
     text: &str,
     nesting: Nesting,
@@ -262,7 +263,19 @@ pub fn add_entry(
     user: &str,
     db: &str,
 ) -> FileResult<String> {
-    let parsed = parse(text, nesting)?;
+    add_entry_parsed(text, &parse(text, nesting)?, nesting, key, user, db)
+}
+
+/// `add_entry` for a text already parsed (`parsed` must be `parse(text)`), so a
+/// large file is not parsed once more.
+pub fn add_entry_parsed(
+    text: &str,
+    parsed: &ValuesFile,
+    nesting: Nesting,
+    key: &str,
+    user: &str,
+    db: &str,
+) -> FileResult<String> {
     if parsed.entry(key).is_some() {
         return Err(FileError::whole(format!("`{key}` is already present")));
     }
@@ -330,7 +343,8 @@ pub fn add_entry(
     };
     doc.insert(at, block);
     let result = doc.render();
-    verify_change(&parsed, &result, nesting, key, Some((user, db)))?;
+    drop(doc);
+    verify_change(parsed, &result, nesting, key, Some((user, db)))?;
     Ok(result)
 }
 
@@ -369,8 +383,18 @@ fn top_level_keys_separated<S: AsRef<str>>(lines: &[S]) -> bool {
 
 /// Removes the entry `key` with the comment lines directly above it and one of the
 /// blank lines that separated it, leaving the rest byte for byte.
+#[cfg(test)]
 pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<String> {
-    let parsed = parse(text, nesting)?;
+    remove_entry_parsed(text, &parse(text, nesting)?, nesting, key)
+}
+
+/// `remove_entry` for a text already parsed (`parsed` must be `parse(text)`).
+pub fn remove_entry_parsed(
+    text: &str,
+    parsed: &ValuesFile,
+    nesting: Nesting,
+    key: &str,
+) -> FileResult<String> {
     let Some(entry) = parsed.entry(key) else {
         return Err(FileError::whole(format!("`{key}` is not present")));
     };
@@ -402,7 +426,8 @@ pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<Strin
     }
     doc.remove(first..=last);
     let result = doc.render();
-    verify_change(&parsed, &result, nesting, key, None)?;
+    drop(doc);
+    verify_change(parsed, &result, nesting, key, None)?;
     Ok(result)
 }
 
