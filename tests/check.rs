@@ -71,8 +71,11 @@ fn run_case(case: &Path) -> Result<(), String> {
     }
     args.extend(repo_args(&work));
     let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = xtask(&work, &arg_refs);
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    // Run from the deployment repository's root, as an operator does: paths of the
+    // charts repository show as `../charts/...`; the scratch folder shows as `$WORK`.
+    let output = xtask(&work.join("phalanx"), &arg_refs);
+    let stdout = text(&output.stdout).replace(&work.display().to_string(), "$WORK");
+    let stderr = text(&output.stderr);
     let status = output.status.code().unwrap_or(-1);
     if std::env::var_os("BLESS").is_some() {
         fs::write(case.join("stdout"), &stdout).unwrap();
@@ -220,7 +223,8 @@ fn chart_not_bumped_against_a_git_base() {
     let out = run(&work);
     assert_eq!(
         text(&out.stdout),
-        "charts/postgres/Chart.yaml:3: error[chart-not-bumped]: the chart's templates changed since HEAD \
+        // Run from the folder holding both repositories: paths start with the repository's folder.
+        "charts/charts/postgres/Chart.yaml:3: error[chart-not-bumped]: the chart's templates changed since HEAD \
          (charts/postgres/templates/deployment.yaml), but its version is 0.1.4, not above 0.1.4\n  = help: bump \
          `version:` to 0.1.5 (a patch bump) and move the umbrella's `postgres` dependency to admit it\n1 error, 0 warnings\n"
     );

@@ -12,10 +12,21 @@ use std::process::Command;
 
 /// The postgres keys and values the generator makes in `environment`.
 fn run_generator(file: &Path, environment: &str) -> serde_json_lite::Map {
+    run_generator_for(file, environment, None)
+}
+
+/// With a component: the whole `generate()`, that component's keys and postgres'
+/// (prefixed `postgres.`).
+fn run_generator_for(
+    file: &Path,
+    environment: &str,
+    component: Option<&str>,
+) -> serde_json_lite::Map {
     let out = Command::new("python3")
         .arg(root().join("tests/generator_run.py"))
         .arg(file)
         .arg(environment)
+        .args(component)
         .output()
         .expect("python3 runs (run `bash .ci/run` to install what is missing)");
     assert!(
@@ -130,5 +141,47 @@ fn every_generator_shape_makes_the_new_key_under_python() {
         (layouts.join("applications-generator"), &["idfdev"]),
     ] {
         check_fixture(&fixture, envs);
+    }
+}
+
+/// `add-db --app APP[:KEY]` writes a copy that the generator's `generate()` runs: the
+/// application's key holds the very value postgres has.
+#[test]
+fn the_application_copy_holds_the_postgres_password() {
+    for (app_arg, component, key) in [
+        ("exposurelog", "exposurelog", "database-password"),
+        (
+            "gafaelfawr:exposurelog-password",
+            "gafaelfawr",
+            "exposurelog-password",
+        ),
+    ] {
+        let work = scratch(&format!("python-app-copy-{component}"));
+        copy_tree(&root().join("tests/fixtures/split-methods"), &work);
+        let mut args = vec![
+            "add-db".to_string(),
+            "exposurelog".into(),
+            "--env".into(),
+            "base".into(),
+            "--app".into(),
+            app_arg.into(),
+        ];
+        args.extend(repo_args(&work));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = xtask(&work, &refs);
+        assert!(out.status.success(), "{app_arg}: {}", text(&out.stderr));
+        let got = run_generator_for(
+            &work.join("phalanx/installer/generate_secrets.py"),
+            "base",
+            Some(component),
+        );
+        let value = |k: &str| got.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let copied = value(key).unwrap_or_else(|| panic!("{app_arg}: no `{key}` in {got:?}"));
+        assert_eq!(
+            Some(copied.clone()),
+            value("postgres.exposurelog_password"),
+            "{app_arg}"
+        );
+        assert_eq!(copied.len(), 64, "{app_arg}");
     }
 }

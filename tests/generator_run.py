@@ -1,6 +1,6 @@
 """Runs the postgres part of a generator file and prints the keys it makes.
 
-Usage: python3 generator_run.py FILE ENVIRONMENT
+Usage: python3 generator_run.py FILE ENVIRONMENT [COMPONENT]
 
 Imports FILE (its `__main__` block does not run) and calls, whichever the file
 has: the `_postgres` method of the class that defines it (on an instance made
@@ -8,6 +8,9 @@ without its constructor: `secrets`, `environment` and `regenerate` set by hand),
 `generate_postgres_secrets()`, or the module-level function that calls
 `set_generated_secret`, with a fresh secrets dict. Prints one line of JSON:
 {"key": "value", ...} for the postgres component.
+
+With COMPONENT, runs the class's whole `generate()` instead and prints that
+component's keys, then postgres' keys prefixed with `postgres.`.
 """
 
 import importlib.util
@@ -19,6 +22,7 @@ from collections import defaultdict
 
 def main():
     path, environment = sys.argv[1], sys.argv[2]
+    component = sys.argv[3] if len(sys.argv) > 3 else None
     spec = importlib.util.spec_from_file_location("generator_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -28,6 +32,12 @@ def main():
             obj.secrets = defaultdict(dict)
             obj.environment = environment
             obj.regenerate = False
+            if component:
+                obj.generate()
+                out = dict(obj.secrets[component])
+                out.update({f"postgres.{k}": v for k, v in obj.secrets["postgres"].items()})
+                print(json.dumps(out))
+                return
             obj._postgres()
             print(json.dumps(dict(obj.secrets["postgres"])))
             return

@@ -89,3 +89,38 @@ fn init_refuses_a_missing_folder_and_changes_nothing() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn init_keeps_charts_without_charts_and_writes_paths_from_the_file_folder() {
+    let work = scratch("init-relative");
+    copy_tree(&root().join("sample"), &work.join("repos"));
+    fs::create_dir_all(work.join("config/sub")).unwrap();
+    fs::write(
+        work.join("config/xtask.toml"),
+        "phalanx = \"old\"\n# The charts repository, beside the deployment.\ncharts = \"../repos/charts\"\n",
+    )
+    .unwrap();
+    // Run from a subfolder: the paths given are relative to it, the paths written
+    // relative to the file's folder; `charts` and its comment stay as they were.
+    let out = xtask(
+        &work.join("config/sub"),
+        &["init", "--phalanx", "../../repos/phalanx"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_to_string(work.join("config/xtask.toml")).unwrap(),
+        "phalanx = \"../repos/phalanx\"\n# The charts repository, beside the deployment.\ncharts = \"../repos/charts\"\nvault_addr = \"https://vault.lsst.codes\"\n"
+    );
+    let out = xtask(&work.join("config/sub"), &["list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("narrativelog"));
+
+    let out = xtask(
+        &work.join("config/sub"),
+        &["init", "--phalanx", "../../repos/phalanx", "--charts", "."],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(fs::read_to_string(work.join("config/xtask.toml"))
+        .unwrap()
+        .contains("# The charts repository, beside the deployment.\ncharts = \"sub\"\n"),);
+}

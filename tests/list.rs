@@ -10,7 +10,9 @@ fn list(work: &Path, format: &str) -> (String, Option<i32>) {
     args.extend(repo_args(work));
     let out = xtask(work, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
-    (text(&out.stdout), out.status.code())
+    // The scratch folder, which JSON names in `repositories`, shows as `$WORK`.
+    let stdout = text(&out.stdout).replace(&work.display().to_string(), "$WORK");
+    (stdout, out.status.code())
 }
 
 #[test]
@@ -56,7 +58,7 @@ fn applications_json_with_a_copied_secret_and_a_missing_one() {
             r#""usdfdev": {"user": "gafaelfawr", "db": "gafaelfawr"}}}, "#,
             r#"{"key": "times_square_db", "user": "timessquare", "database": "timessquare", "secret_key": "times_square_password", "#,
             r#""template": true, "secret": "copied from times-square/TS_DATABASE_PASSWORD", "#,
-            r#""environments": {"idfdev": {"user": "timessquare", "db": "timessquare"}, "usdfdev": null}}]}"#,
+            r#""environments": {"idfdev": {"user": "timessquare", "db": "timessquare"}, "usdfdev": null}}], "repositories": {"phalanx": "$WORK/phalanx"}}"#,
             "\n"
         )
     );

@@ -88,12 +88,15 @@ pub fn assert_same_tree(actual: &Path, expected: &Path, context: &str) {
     }
 }
 
-/// The real binary, run in `cwd` without colour.
+/// The real binary, run in `cwd` without colour and with `--quiet` (no line naming
+/// the repositories on stderr; `tests/discovery.rs` checks that line).
 pub fn xtask(cwd: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--quiet")
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        .env_remove("GITHUB_BASE_REF")
         .output()
         .expect("the xtask binary runs")
 }

@@ -6,6 +6,8 @@
 //! writes all files or none, and prints the runbook. Only what is missing is
 //! added, so a second run changes nothing and a partial state is completed.
 
+use std::path::Path;
+
 use anyhow::Result;
 
 use crate::config::Config;
@@ -14,7 +16,7 @@ use crate::error::{bad_input, refused};
 use crate::files::chart::Bump;
 use crate::files::{chart, generator, helm_template, secrets_yaml, values};
 use crate::flags::RunbookMode;
-use crate::flags::{self, SecretChoice};
+use crate::flags::{self, AppCopy, SecretChoice};
 use crate::fsio::{command_line, Session};
 use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
 use crate::plan::Plan;
@@ -41,14 +43,53 @@ impl flags::AddDb {
                 dep.layout.values_dir
             )));
         }
-        if let (Secrets::Generator(_), SecretChoice::Copy { .. }) = (&dep.secrets, &self.secret) {
+        let from = |dep: &Deployment| match &dep.secrets {
+            Secrets::Absent(file) => format!("Vault by hand ({} does not exist)", file.relative),
+            other => other.file().relative.clone(),
+        };
+        match (&dep.secrets, &self.secret) {
+            (Secrets::Yaml(_), _) | (_, SecretChoice::Generate) => {}
+            (_, SecretChoice::Copy { .. }) => {
+                return Err(bad_input(format!(
+                    "--secret copy:APP:KEY needs applications/postgres/secrets.yaml; this deployment's passwords come from {}",
+                    from(&dep)
+                )));
+            }
+            (_, SecretChoice::Static) => {
+                return Err(bad_input(format!(
+                    "--secret static is for applications/postgres/secrets.yaml (an entry set by hand); this \
+                     deployment's passwords come from {}",
+                    from(&dep)
+                )));
+            }
+        }
+        if let (Secrets::Absent(_), Some(app)) = (&dep.secrets, &self.app) {
             return Err(bad_input(format!(
-                "--secret copy:APP:KEY needs applications/postgres/secrets.yaml; this deployment's passwords come from {}",
-                dep.secrets.file()
+                "--app {}: this deployment has no secret source ({}), so there is nothing to copy from; give the \
+                 application its password by hand",
+                app.application,
+                from(&dep)
             )));
         }
+        if self
+            .app
+            .as_ref()
+            .is_some_and(|a| a.application == "postgres")
+        {
+            return Err(bad_input(
+                "--app postgres: postgres holds the password itself; name the application that uses the database",
+            ));
+        }
         refuse_collisions(&dep, &db, &user, &database, &envs)?;
-        let plan = plan(&dep, &db, &user, &database, &envs, self.bump, &self.secret)?;
+        let plan = plan(
+            &dep,
+            &db,
+            &user,
+            &database,
+            &envs,
+            self.bump,
+            (&self.secret, self.app.as_ref()),
+        )?;
 
         let targets: Vec<Target> = envs
             .iter()
@@ -97,6 +138,9 @@ impl flags::AddDb {
         Ok(())
     }
 }
+
+/// The key of an application's copy when `--app APP` names none.
+const DEFAULT_APP_KEY: &str = "database-password";
 
 /// Refuses what would give the container conflicting instructions (exit 1).
 fn refuse_collisions(
@@ -179,7 +223,7 @@ fn plan(
     database: &str,
     envs: &[String],
     bump: Option<Bump>,
-    secret: &SecretChoice,
+    (secret, app): (&SecretChoice, Option<&AppCopy>),
 ) -> Result<Plan> {
     let mut plan = Plan::default();
     let template = &dep.template;
@@ -196,29 +240,59 @@ fn plan(
         }
     }
     let key = dep.secret_key_of(db);
-    match (&dep.secrets, dep.secrets.provision(&key)) {
-        (_, Some(_)) => {}
-        (Secrets::Generator(g), None) => {
-            let text = generator::add_line(&g.text, &key).map_err(bad_at(&g.file))?;
+    let app_key = app.map(|a| a.key.clone().unwrap_or_else(|| DEFAULT_APP_KEY.to_string()));
+    match &dep.secrets {
+        Secrets::Generator(g) => {
+            let mut text = g.text.clone();
+            if dep.secrets.provision(&key).is_none() {
+                text = generator::add_line(&text, &key).map_err(bad_at(&g.file))?;
+            }
+            if let (Some(app), Some(app_key)) = (app, &app_key) {
+                text = generator::add_copy(&text, &app.application, app_key, &key)
+                    .map_err(bad_at(&g.file))?;
+            }
             plan.change(&g.file, &g.text, text);
         }
-        (Secrets::Yaml(y), None) => {
-            let source = match secret {
-                SecretChoice::Generate => secrets_yaml::Source::Generate,
-                SecretChoice::Copy { application, key } => secrets_yaml::Source::Copy {
-                    application: application.clone(),
-                    key: key.clone(),
-                },
-                SecretChoice::Static => {
-                    return Err(bad_input(
-                        "--secret static: set-by-hand entries are not written yet",
-                    ))
+        Secrets::Yaml(y) => {
+            if dep.secrets.provision(&key).is_none() {
+                let source = match secret {
+                    SecretChoice::Generate => secrets_yaml::Source::Generate,
+                    SecretChoice::Copy { application, key } => secrets_yaml::Source::Copy {
+                        application: application.clone(),
+                        key: key.clone(),
+                    },
+                    SecretChoice::Static => secrets_yaml::Source::Manual,
+                };
+                let text =
+                    secrets_yaml::add_entry(&y.text, db, &source).map_err(bad_at(&y.file))?;
+                plan.change(&y.file, &y.text, text);
+            }
+            if let (Some(app), Some(app_key)) = (app, &app_key) {
+                let file = dep.layout.application_secrets_file(&app.application);
+                let folder = file
+                    .path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                if !folder.is_dir() {
+                    return Err(refused(format!(
+                        "--app {}: {} does not exist; is `{}` an application of this repository?",
+                        app.application,
+                        folder.display(),
+                        app.application
+                    )));
                 }
-            };
-            let text = secrets_yaml::add_entry(&y.text, db, &source).map_err(bad_at(&y.file))?;
-            plan.change(&y.file, &y.text, text);
+                let before = if file.path.is_file() {
+                    crate::deployment::read(&file)?
+                } else {
+                    String::new()
+                };
+                let text = secrets_yaml::add_app_copy(&before, app_key, &db.name, &key)
+                    .map_err(bad_at(&file))?;
+                plan.change(&file, &before, text);
+            }
         }
-        (Secrets::Absent(_), None) => {}
+        Secrets::Absent(_) => {}
     }
     for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
         if env.parsed.entry(&db.values_key()).is_none() {

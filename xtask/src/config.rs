@@ -11,7 +11,9 @@
 //! base = "base-cluster"
 //! ```
 //!
-//! `--phalanx` (with `--charts`, or none) replaces the configured pair.
+//! Which repositories a command works on is decided by `load` (see there): `--phalanx`,
+//! else the deployment repository around the current folder, else this file's keys.
+//! The file is searched from the current folder upwards, never elsewhere.
 
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -28,7 +30,9 @@ pub const DEFAULT_VAULT_ADDR: &str = "https://vault.lsst.codes";
 pub struct Config {
     /// The file the settings came from, if any.
     pub file: Option<PathBuf>,
+    /// The deployment repository, absolute.
     pub phalanx: Option<PathBuf>,
+    /// The charts repository (split layout), absolute.
     pub charts: Option<PathBuf>,
     pub vault_addr: String,
     pub local_env: Option<String>,
@@ -53,17 +57,123 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// `xtask.toml` in the current folder or an ancestor, else the workspace's own.
-pub fn find_file() -> Option<PathBuf> {
-    let cwd = std::env::current_dir().ok()?;
-    cwd.ancestors()
+/// The first `xtask.toml` in `start` or one of its ancestors. Only ancestors:
+/// the workspace's own file is found from inside the workspace and nowhere else.
+pub fn find_file_from(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
         .map(|dir| dir.join(FILE_NAME))
-        .chain(std::iter::once(workspace_root().join(FILE_NAME)))
         .find(|p| p.is_file())
 }
 
-/// Reads the settings, with `--phalanx`/`--charts` applied.
+/// Whether `dir` holds a deployment: `applications/postgres/` or `services/postgres/`.
+pub fn is_deployment(dir: &Path) -> bool {
+    dir.join("applications/postgres").is_dir() || dir.join("services/postgres").is_dir()
+}
+
+/// The deployment repository containing `start`: the first of it and its ancestors
+/// that holds a deployment.
+pub fn deployment_containing(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| is_deployment(dir))
+        .map(Path::to_path_buf)
+}
+
+/// The split layout's charts repository beside a deployment: `../charts` holding
+/// `charts/postgres/`.
+pub fn sibling_charts(phalanx: &Path) -> Option<PathBuf> {
+    let charts = phalanx.parent()?.join("charts");
+    charts.join("charts/postgres").is_dir().then_some(charts)
+}
+
+fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir().map_err(|e| bad_input(format!("cannot read the current folder: {e}")))
+}
+
+/// `path` made absolute against the current folder and normalized (see `normalize`),
+/// without resolving symbolic links.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path)
+        .map(|p| normalize(&p))
+        .map_err(|e| bad_input(format!("{}: cannot resolve: {e}", path.display())))
+}
+
+/// Reads the settings and decides which repositories to work on, in this order:
+///
+/// 1. `--phalanx DIR` (charts: `--charts DIR`, else a sibling `../charts`);
+/// 2. the deployment repository containing the current folder (charts: `--charts`,
+///    else the `charts` key of the `xtask.toml` found above the current folder, else
+///    a sibling `../charts`). That file counts only when it lies inside the repository
+///    or its `phalanx` key names the repository; any other is ignored, settings too;
+/// 3. the `phalanx` and `charts` keys of the `xtask.toml` found above the current
+///    folder (`--charts` replaces the latter).
+///
+/// Otherwise it refuses with exit 2 and says how to name a repository. The settings
+/// other than the locations (Vault address, `local_env`, `[vault_paths]`) always come
+/// from that same `xtask.toml`, when there is one.
 pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config> {
+    let cwd = current_dir()?;
+    let mut config = read(find_file_from(&cwd))?;
+    let charts = charts.map(|c| absolute(&c)).transpose()?;
+    if let Some(phalanx) = phalanx {
+        let phalanx = absolute(&phalanx)?;
+        config.charts = charts.or_else(|| sibling_charts(&phalanx));
+        config.phalanx = Some(phalanx);
+    } else if let Some(phalanx) = deployment_containing(&cwd) {
+        // An `xtask.toml` above the repository that names another one (say, this
+        // workspace's own, naming its sample) says nothing about this repository.
+        let concerns_it = config
+            .file
+            .as_ref()
+            .is_some_and(|f| f.starts_with(&phalanx))
+            || config.phalanx.as_deref() == Some(phalanx.as_path());
+        if !concerns_it {
+            config = read(None)?;
+        }
+        config.charts = charts
+            .or_else(|| config.charts.take())
+            .or_else(|| sibling_charts(&phalanx));
+        config.phalanx = Some(phalanx);
+    } else if config.phalanx.is_some() {
+        config.charts = charts.or(config.charts.take());
+    } else {
+        return Err(no_repository(&cwd, config.file.as_deref()));
+    }
+    Ok(config)
+}
+
+/// The refusal when nothing names a deployment repository.
+fn no_repository(cwd: &Path, file: Option<&Path>) -> anyhow::Error {
+    let program = crate::flags::program_name();
+    let here = match (file, cwd.ancestors().find(|d| d.join(".git").exists())) {
+        (Some(file), _) => format!(
+            "{} names no `phalanx` repository, and {} is not inside a deployment repository",
+            file.display(),
+            cwd.display()
+        ),
+        (None, Some(git)) => format!(
+            "{} is a git repository but not a deployment repository (it has neither \
+             applications/postgres/ nor services/postgres/), and no {FILE_NAME} is above {}",
+            git.display(),
+            cwd.display()
+        ),
+        (None, None) => format!(
+            "{} is not inside a deployment repository (no applications/postgres/ or \
+             services/postgres/ in it or above it), and no {FILE_NAME} is above it",
+            cwd.display()
+        ),
+    };
+    bad_input(format!(
+        "no deployment repository: {here}; cd into the repository, give --phalanx DIR \
+         (and --charts DIR for the split layout), or write {FILE_NAME} with \
+         `{program} init --phalanx DIR`"
+    ))
+}
+
+/// Reads one `xtask.toml`, or returns the defaults without one. Its `phalanx` and
+/// `charts` keys are resolved against the file's folder.
+fn read(file: Option<PathBuf>) -> Result<Config> {
     let mut config = Config {
         file: None,
         phalanx: None,
@@ -72,36 +182,32 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
         local_env: None,
         vault_paths: BTreeMap::new(),
     };
-    if let Some(file) = find_file() {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let doc: DocumentMut = text
-            .parse()
-            .map_err(|e| bad_input(format!("{}: not valid TOML: {e}", file.display())))?;
-        let base = file.parent().unwrap_or(Path::new("."));
-        let string = |key: &str| -> Result<Option<String>> {
-            match doc.get(key) {
-                None => Ok(None),
-                Some(item) => item.as_str().map(|s| Some(s.to_string())).ok_or_else(|| {
-                    bad_input(format!("{}: `{key}` must be a string", file.display()))
-                }),
-            }
-        };
-        config.phalanx = string("phalanx")?.map(|p| base.join(p));
-        config.charts = string("charts")?.map(|p| base.join(p));
-        if let Some(addr) = string("vault_addr")? {
-            config.vault_addr = addr;
+    let Some(file) = file else {
+        return Ok(config);
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let doc: DocumentMut = text
+        .parse()
+        .map_err(|e| bad_input(format!("{}: not valid TOML: {e}", file.display())))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let string = |key: &str| -> Result<Option<String>> {
+        match doc.get(key) {
+            None => Ok(None),
+            Some(item) => item
+                .as_str()
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| bad_input(format!("{}: `{key}` must be a string", file.display()))),
         }
-        config.local_env = string("local_env")?;
-        config.vault_paths = string_table(&doc, &file, "vault_paths")?;
-        config.file = Some(file);
+    };
+    config.phalanx = string("phalanx")?.map(|p| normalize(&base.join(p)));
+    config.charts = string("charts")?.map(|p| normalize(&base.join(p)));
+    if let Some(addr) = string("vault_addr")? {
+        config.vault_addr = addr;
     }
-    if let Some(phalanx) = phalanx {
-        config.phalanx = Some(phalanx);
-        config.charts = charts;
-    } else if charts.is_some() {
-        config.charts = charts;
-    }
+    config.local_env = string("local_env")?;
+    config.vault_paths = string_table(&doc, &file, "vault_paths")?;
+    config.file = Some(file);
     Ok(config)
 }
 
@@ -136,8 +242,72 @@ fn string_table(doc: &DocumentMut, file: &Path, name: &str) -> Result<BTreeMap<S
     Ok(out)
 }
 
-/// Rewrites the keys `phalanx`, `charts` and `vault_addr` of an `xtask.toml`,
-/// keeping its comments and every other key.
+/// `path` without `.` components, and with each `..` removing the component before
+/// it when there is one, so that printed paths stay short.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` relative to `base` (both absolute), with `..` steps where needed; the
+/// absolute path when they share no root.
+pub fn relative_path(base: &Path, path: &Path) -> PathBuf {
+    let (base, path_normal) = (normalize(base), normalize(path));
+    let base: Vec<_> = base.components().collect();
+    let path_parts: Vec<_> = path_normal.components().collect();
+    let common = base
+        .iter()
+        .zip(&path_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return path.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..base.len() {
+        out.push("..");
+    }
+    for part in &path_parts[common..] {
+        out.push(part);
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+impl Config {
+    /// The line every command prints on stderr: which repositories, which layout.
+    pub fn describe(&self, layout: Option<crate::layout::Kind>) -> String {
+        let mut line = String::from("using phalanx ");
+        if let Some(phalanx) = &self.phalanx {
+            line.push_str(&phalanx.display().to_string());
+        }
+        if let Some(kind) = layout {
+            line.push_str(&format!(" ({kind} layout)"));
+        }
+        let charts_used = layout.is_none_or(|k| k == crate::layout::Kind::Split);
+        if let (Some(charts), true) = (&self.charts, charts_used) {
+            line.push_str(&format!(", charts {}", charts.display()));
+        }
+        line
+    }
+}
+
+/// Rewrites the keys `phalanx`, `charts` (when given) and `vault_addr` of an
+/// `xtask.toml`, keeping its comments and every other key.
 pub fn update_text(
     text: &str,
     phalanx: &str,
@@ -148,11 +318,8 @@ pub fn update_text(
         .parse()
         .map_err(|e| bad_input(format!("{FILE_NAME}: not valid TOML: {e}")))?;
     set_keeping_decor(&mut doc, "phalanx", phalanx);
-    match charts {
-        Some(charts) => set_keeping_decor(&mut doc, "charts", charts),
-        None => {
-            doc.remove("charts");
-        }
+    if let Some(charts) = charts {
+        set_keeping_decor(&mut doc, "charts", charts);
     }
     if let Some(addr) = vault_addr {
         set_keeping_decor(&mut doc, "vault_addr", addr);
@@ -188,7 +355,10 @@ mod tests {
         assert!(out.contains("[vault_paths]\n# idf\nidf = \"secret/x\""));
         assert!(out.contains("vault_addr = \"https://vault.lsst.codes\""));
         let out = update_text(&out, "p", None, Some("https://vault.example")).unwrap();
-        assert!(!out.contains("charts ="), "{out}");
+        assert!(
+            out.contains("phalanx = \"p\" # the deployment\ncharts = \"../charts\"\n"),
+            "{out}"
+        );
         assert!(out.contains("vault_addr = \"https://vault.example\""));
     }
 

@@ -456,7 +456,6 @@ pub struct AddDb {
     pub database: Option<String>,
     pub bump: Option<Bump>,
     pub secret: SecretChoice,
-    #[allow(dead_code)] // until add-db writes the copy
     pub app: Option<AppCopy>,
     pub dry_run: bool,
 }

@@ -440,7 +440,8 @@ pub fn pending_journal(repos: &[&Path]) -> Option<PathBuf> {
 }
 
 /// One planned write: the text the file held when it was read (normalized, as
-/// [`read_text`] returns it), if the plan read it, and the new text.
+/// [`read_text`] returns it), if the plan read it, and the new text. A file that
+/// does not exist yet (with no or an empty `before`) is created.
 #[derive(Clone, Copy, Debug)]
 pub struct Write<'a> {
     pub path: &'a Path,
@@ -534,7 +535,12 @@ fn prepare<'a>(w: &Write<'a>) -> Result<(PathBuf, Cow<'a, [u8]>, Option<fs::Meta
     let shown = w.path.display();
     let real = match fs::canonicalize(w.path) {
         Ok(real) => real,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && w.before.is_none() => {
+        // A new file: the plan read nothing (or an empty text) for it.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && w.before.is_none_or(str::is_empty)
+                && fs::symlink_metadata(w.path).is_err() =>
+        {
             if is_root() {
                 refuse_foreign_path(w.path, None)?;
             }

@@ -1,6 +1,9 @@
 //! `init`: writes `xtask.toml` with the repository locations and the Vault address,
-//! keeping the file's comments and every other key. The file is the one the other
-//! commands read: in the current folder or an ancestor, else the workspace's own.
+//! keeping the file's comments and every other key (`charts` too when `--charts` is
+//! not given). The file is the one the other commands read: in the current folder or
+//! an ancestor; else a new one at the root of the deployment repository around the
+//! current folder, else in the current folder. Paths are written relative to the
+//! file's folder.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -9,17 +12,24 @@ use crate::config::{self, update_text, FILE_NAME};
 use crate::error::bad_input;
 use crate::flags::{self, Flags};
 
-/// `target` relative to `base` when it lies below it, else absolute.
+/// `target` (relative to the current folder) written relative to `base`, the config
+/// file's folder, with `..` steps where needed.
 fn relative_to(base: &Path, target: &Path) -> Result<String> {
     let absolute = std::path::absolute(target)
         .with_context(|| format!("cannot resolve {}", target.display()))?;
-    let base =
-        std::path::absolute(base).with_context(|| format!("cannot resolve {}", base.display()))?;
-    Ok(absolute
-        .strip_prefix(&base)
-        .map_or(absolute.clone(), Path::to_path_buf)
-        .display()
-        .to_string())
+    Ok(config::relative_path(base, &absolute).display().to_string())
+}
+
+/// The file `init` writes: the `xtask.toml` the other commands would read (the first
+/// above the current folder), else a new one at the root of the deployment repository
+/// around the current folder, else in the current folder.
+fn target_file() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    Ok(config::find_file_from(&cwd).unwrap_or_else(|| {
+        config::deployment_containing(&cwd)
+            .unwrap_or(cwd)
+            .join(FILE_NAME)
+    }))
 }
 
 impl flags::Init {
@@ -39,9 +49,8 @@ impl flags::Init {
                 )));
             }
         }
-        let file: PathBuf =
-            config::find_file().unwrap_or_else(|| config::workspace_root().join(FILE_NAME));
-        let base = file.parent().unwrap_or(Path::new("."));
+        let file = target_file()?;
+        let base = file.parent().unwrap_or(Path::new("/"));
         let text = match std::fs::read_to_string(&file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

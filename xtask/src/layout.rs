@@ -323,6 +323,11 @@ impl Layout {
         Ok(chosen)
     }
 
+    /// `applications/<app>/secrets.yaml`, whether or not it exists.
+    pub fn application_secrets_file(&self, app: &str) -> RepoFile {
+        RepoFile::new(&self.phalanx, &format!("applications/{app}/secrets.yaml"))
+    }
+
     /// `applications/<app>/secrets.yaml` of every application but postgres, sorted.
     pub fn application_secrets(&self) -> Vec<(String, RepoFile)> {
         let Ok(entries) = std::fs::read_dir(self.phalanx.join("applications")) else {

@@ -53,7 +53,10 @@ impl flags::List {
         let layout = dep.layout.kind.to_string();
         match self.format {
             Format::Text | Format::Github => out!("{}", text(&layout, &source, &envs, &rows)),
-            Format::Json => outln!("{}", json(&layout, &source, &envs, &rows)),
+            Format::Json => {
+                let repositories = crate::check::repositories_json(&dep.layout);
+                outln!("{}", json(&layout, &source, &envs, &rows, &repositories))
+            }
         }
         Ok(())
     }
@@ -217,7 +220,8 @@ pub fn text(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
 }
 
 /// `{"layout", "secret_source", "environments", "databases": [...]}` on one line.
-pub fn json(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
+/// The table as one JSON line; `repositories` is the `{"phalanx": DIR, ...}` object.
+pub fn json(layout: &str, source: &str, envs: &[&str], rows: &[Row], repositories: &str) -> String {
     let mut out = format!(
         "{{\"layout\": {}, \"secret_source\": {}, \"environments\": [{}], \"databases\": [",
         json_string(layout),
@@ -259,6 +263,6 @@ pub fn json(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
             per_env.join(", ")
         );
     }
-    out.push_str("]}");
+    let _ = write!(out, "], \"repositories\": {repositories}}}");
     out
 }

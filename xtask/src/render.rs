@@ -12,6 +12,10 @@ pub const GENERATOR_DICT_ITEM: &str = include_str!("../../templates/generator-di
 pub const SECRETS_ENTRY_GENERATE: &str =
     include_str!("../../templates/secrets-entry-generate.yaml");
 pub const SECRETS_ENTRY_COPY: &str = include_str!("../../templates/secrets-entry-copy.yaml");
+pub const SECRETS_ENTRY_STATIC: &str = include_str!("../../templates/secrets-entry-static.yaml");
+pub const SECRETS_ENTRY_APP_COPY: &str =
+    include_str!("../../templates/secrets-entry-app-copy.yaml");
+pub const GENERATOR_APP_COPY: &str = include_str!("../../templates/generator-app-copy.py");
 
 /// Replaces every `@@name@@` in `template` with its value.
 pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
@@ -73,6 +77,8 @@ mod tests {
             "drop_sql",
             "secret_jsonpath",
             "target",
+            "app_key",
+            "app_component",
         ];
         for snippet in [
             HELM_BLOCK_PLAIN,
@@ -83,6 +89,9 @@ mod tests {
             GENERATOR_DICT_ITEM,
             SECRETS_ENTRY_GENERATE,
             SECRETS_ENTRY_COPY,
+            SECRETS_ENTRY_STATIC,
+            SECRETS_ENTRY_APP_COPY,
+            GENERATOR_APP_COPY,
         ] {
             let vars: Vec<(&str, &str)> = known.iter().map(|k| (*k, "")).collect();
             let out = render(snippet, &vars);

@@ -1,7 +1,7 @@
 //! `check`: proves that the files of a deployment agree with each other.
 //!
 //! NAME
-//!     cargo xtask check [--format text|json] [--base GIT-REV]
+//!     cargo xtask check [--format text|json|github] [--base GIT-REV]
 //!
 //! DESCRIPTION
 //!     Works in three stages, one file each, kept apart so that no rule knows where
@@ -13,6 +13,12 @@
 //!     2. [`rules`]: one function per rule, grouped by family, over the facts only.
 //!     3. [`report`]: [`Report`] sorts the findings by path and line and prints them
 //!        as text (`path:line: error[rule]: message`, `  = help: ...`, a summary) or JSON.
+//!
+//!     Paths in text and GitHub output are relative to the current folder (so
+//!     `../charts/...` from the deployment repository); JSON keeps each path relative
+//!     to its repository, names it in `repo`, and lists the repositories' folders.
+//!     Without `--base`, a GitHub Actions pull-request job (`GITHUB_BASE_REF` set)
+//!     compares with `origin/$GITHUB_BASE_REF`.
 //!
 //!     Exit status 0 without errors (warnings allowed), 1 with errors, 2 when the
 //!     check could not run (no layout, an unreadable file, a bad `--base`).
@@ -28,12 +34,16 @@ use crate::flags::{self, Format};
 use crate::layout::Layout;
 
 pub use facts::{gather, Facts};
-pub use report::{json_string, Report};
+pub use report::{json_string, repositories_json, Report};
 pub use rules::rules;
 
 impl flags::Check {
     pub fn run(self, config: Config) -> Result<u8> {
-        let report = check(&config, self.base.as_deref())?;
+        let base = self
+            .base
+            .clone()
+            .or_else(|| default_base(std::env::var("GITHUB_BASE_REF").ok().as_deref()));
+        let report = check(&config, base.as_deref())?;
         match self.format {
             Format::Text => out!("{}", report.text()),
             Format::Json => outln!("{}", report.json()),
@@ -43,11 +53,39 @@ impl flags::Check {
     }
 }
 
-/// Runs every rule over the configured deployment.
+/// Runs every rule over the configured deployment. The report shows paths relative
+/// to the current folder.
 pub fn check(config: &Config, base: Option<&str>) -> Result<Report> {
     let layout = Layout::detect(config)?;
     let facts = gather(&layout, base)?;
-    Ok(Report::new(rules(&facts)))
+    let cwd = std::env::current_dir().ok();
+    Ok(Report::new(rules(&facts)).located(&layout, cwd))
+}
+
+/// The revision `--base` means when it is not given: `origin/$GITHUB_BASE_REF` in a
+/// GitHub Actions pull-request job (where that variable names the target branch).
+pub fn default_base(github_base_ref: Option<&str>) -> Option<String> {
+    github_base_ref
+        .filter(|b| !b.is_empty())
+        .map(|b| format!("origin/{b}"))
+}
+
+/// Which repository a file belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Repository {
+    /// The deployment repository (`--phalanx`).
+    Phalanx,
+    /// The charts repository of the split layout (`--charts`).
+    Charts,
+}
+
+impl Repository {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Repository::Phalanx => "phalanx",
+            Repository::Charts => "charts",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -72,6 +110,8 @@ pub struct Finding {
     pub severity: Severity,
     /// Relative to the repository the file belongs to.
     pub path: String,
+    /// That repository (set by `Report::located`; `Phalanx` until then).
+    pub repo: Repository,
     /// 1-based.
     pub line: usize,
     /// What the finding is about: a secret key, values key, id, role, chart,
@@ -100,6 +140,7 @@ impl Finding {
             rule,
             severity,
             path: path.to_string(),
+            repo: Repository::Phalanx,
             line,
             subject: subject.into(),
             message: String::new(),
@@ -155,6 +196,9 @@ mod tests {
             ("unused-password", Severity::Warning),
             ("shared-role", Severity::Warning),
             ("missing-vault-path", Severity::Warning),
+            ("secret-source-absent", Severity::Warning),
+            ("stray-values-file", Severity::Warning),
+            ("copy-without-source", Severity::Error),
             ("password-not-generated", Severity::Error),
             ("yaml-syntax", Severity::Error),
         ] {

@@ -1,14 +1,21 @@
 //! The last stage of `check`: the findings sorted and printed as text, JSON or
-//! GitHub workflow annotations.
+//! GitHub Actions annotations.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
-use super::{Finding, Severity};
+use super::{Finding, Repository, Severity};
+use crate::config::relative_path;
+use crate::layout::Layout;
 
 /// Every finding of one run, sorted by path and line.
 #[derive(Clone, Debug)]
 pub struct Report {
     pub findings: Vec<Finding>,
+    /// The repositories' folders (absolute), once `located`.
+    pub repositories: Vec<(Repository, PathBuf)>,
+    /// The folder the paths are shown relative to.
+    pub cwd: Option<PathBuf>,
 }
 
 impl Report {
@@ -17,7 +24,45 @@ impl Report {
             (&a.path, a.line, a.rule, &a.subject).cmp(&(&b.path, b.line, b.rule, &b.subject))
         });
         findings.dedup();
-        Report { findings }
+        Report {
+            findings,
+            repositories: Vec::new(),
+            cwd: None,
+        }
+    }
+
+    /// Names the repository of each finding, from the layout: in the split layout the
+    /// chart's folder (`charts/postgres/`) is in the charts repository. Paths are then
+    /// shown relative to `cwd`.
+    pub fn located(mut self, layout: &Layout, cwd: Option<PathBuf>) -> Report {
+        self.repositories = vec![(Repository::Phalanx, layout.phalanx.clone())];
+        if let Some(charts) = &layout.charts {
+            self.repositories.push((Repository::Charts, charts.clone()));
+            let chart_dir = layout
+                .chart
+                .relative
+                .rsplit_once('/')
+                .map_or("", |(dir, _)| dir);
+            for f in &mut self.findings {
+                if f.path.starts_with(&format!("{chart_dir}/")) {
+                    f.repo = Repository::Charts;
+                }
+            }
+        }
+        self.cwd = cwd;
+        self
+    }
+
+    /// Where a finding is, for people and editors: relative to the current folder
+    /// once located, else relative to its repository.
+    pub fn shown_path(&self, f: &Finding) -> String {
+        let root = self.repositories.iter().find(|(r, _)| *r == f.repo);
+        match (root, &self.cwd) {
+            (Some((_, root)), Some(cwd)) => relative_path(cwd, &root.join(&f.path))
+                .display()
+                .to_string(),
+            _ => f.path.clone(),
+        }
     }
 
     pub fn errors(&self) -> usize {
@@ -41,7 +86,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "{}:{}: {}[{}]: {}",
-                f.path,
+                self.shown_path(f),
                 f.line,
                 f.severity.as_str(),
                 f.rule,
@@ -59,7 +104,8 @@ impl Report {
         out
     }
 
-    /// `{"findings": [...], "errors": N, "warnings": N}` on one line.
+    /// `{"findings": [...], "errors": N, "warnings": N, "repositories": {...}}` on one
+    /// line; each finding's `path` is relative to the repository its `repo` names.
     pub fn json(&self) -> String {
         let mut out = String::from("{\"findings\": [");
         for (i, f) in self.findings.iter().enumerate() {
@@ -68,21 +114,24 @@ impl Report {
             }
             let _ = write!(
                 out,
-                "{{\"rule\": {}, \"severity\": {}, \"path\": {}, \"line\": {}, \"subject\": {}, \"message\": {}}}",
+                "{{\"rule\": {}, \"severity\": {}, \"path\": {}, \"line\": {}, \"subject\": {}, \"message\": {}, \"repo\": {}}}",
                 json_string(f.rule),
                 json_string(f.severity.as_str()),
                 json_string(&f.path),
                 f.line,
                 json_string(&f.subject),
-                json_string(&f.message)
+                json_string(&f.message),
+                json_string(f.repo.as_str())
             );
         }
         let _ = write!(
             out,
-            "], \"errors\": {}, \"warnings\": {}}}",
+            "], \"errors\": {}, \"warnings\": {}, \"repositories\": ",
             self.errors(),
             self.warnings()
         );
+        out.push_str(&repositories_object(&self.repositories));
+        out.push('}');
         out
     }
 }
@@ -97,7 +146,7 @@ impl Report {
                 out,
                 "::{} file={},line={},title={}::{}",
                 f.severity.as_str(),
-                github_property(&f.path),
+                github_property(&self.shown_path(f)),
                 f.line,
                 github_property(f.rule),
                 github_data(&format!("{} (help: {})", f.message, f.help))
@@ -125,6 +174,30 @@ fn github_property(text: &str) -> String {
     github_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
+/// The repositories of a layout, `{"phalanx": DIR, "charts": DIR}` (charts only in the
+/// split layout): what `check` and `list` add to their JSON.
+pub fn repositories_json(layout: &Layout) -> String {
+    let mut repositories = vec![(Repository::Phalanx, layout.phalanx.clone())];
+    if let Some(charts) = &layout.charts {
+        repositories.push((Repository::Charts, charts.clone()));
+    }
+    repositories_object(&repositories)
+}
+
+fn repositories_object(repositories: &[(Repository, PathBuf)]) -> String {
+    let fields: Vec<String> = repositories
+        .iter()
+        .map(|(repo, root)| {
+            format!(
+                "{}: {}",
+                json_string(repo.as_str()),
+                json_string(&root.display().to_string())
+            )
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
+}
+
 /// A JSON string literal.
 pub fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -144,4 +217,66 @@ pub fn json_string(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{default_base, Finding, Repository};
+    use super::*;
+
+    #[test]
+    fn github_annotations_escape_properties_and_data() {
+        let report = Report::new(vec![
+            Finding::new("yaml-syntax", "a,b:c.yaml", 3, "s").says("50% off\r\nline 2: x", "h"),
+            Finding::new("unused-password", "g.py", 9, "k").says("m", "h, again"),
+        ]);
+        assert_eq!(
+            report.github(),
+            "::error file=a%2Cb%3Ac.yaml,line=3,title=yaml-syntax::50%25 off%0D%0Aline 2: x (help: h)\n\
+             ::warning file=g.py,line=9,title=unused-password::m (help: h, again)\n\
+             1 errors, 1 warnings\n"
+        );
+    }
+
+    #[test]
+    fn paths_are_shown_from_the_current_folder_once_located() {
+        let mut report = Report::new(vec![
+            Finding::new("yaml-syntax", "charts/postgres/Chart.yaml", 1, "s"),
+            Finding::new("yaml-syntax", "services/postgres/values-a.yaml", 1, "s"),
+        ]);
+        report.repositories = vec![
+            (Repository::Phalanx, PathBuf::from("/r/phalanx")),
+            (Repository::Charts, PathBuf::from("/r/charts")),
+        ];
+        report.findings[0].repo = Repository::Charts;
+        let shown = |report: &Report| -> Vec<String> {
+            report
+                .findings
+                .iter()
+                .map(|f| report.shown_path(f))
+                .collect()
+        };
+        assert_eq!(
+            shown(&report),
+            [
+                "charts/postgres/Chart.yaml",
+                "services/postgres/values-a.yaml"
+            ]
+        );
+        report.cwd = Some(PathBuf::from("/r/phalanx/services"));
+        assert_eq!(
+            shown(&report),
+            [
+                "../../charts/charts/postgres/Chart.yaml",
+                "postgres/values-a.yaml"
+            ]
+        );
+    }
+
+    #[test]
+    fn base_defaults_to_the_pull_request_target_in_github_actions() {
+        assert_eq!(default_base(Some("main")).as_deref(), Some("origin/main"));
+        assert_eq!(default_base(Some("")), None);
+        assert_eq!(default_base(None), None);
+    }
 }

@@ -91,6 +91,9 @@ fn damaged_files_never_panic() {
         fixture("sample/phalanx/services/postgres/Chart.yaml"),
         fixture("sample/charts/charts/postgres/Chart.yaml"),
         fixture("sample/phalanx/installer/generate_secrets.py"),
+        fixture("tests/fixtures/layouts/split-module-calls/phalanx/installer/generate_secrets.py"),
+        fixture("tests/fixtures/layouts/split-dict/phalanx/installer/generate_secrets.py"),
+        fixture("tests/fixtures/layouts/split-tabs-conditional/phalanx/installer/generate_secrets.py"),
         fixture("tests/fixtures/layouts/applications-secrets-sorted/phalanx/applications/postgres/secrets.yaml"),
     ];
     let mut noise = Noise(0x5eed_1234_abcd_0001);
@@ -125,9 +128,21 @@ fn damaged_files_never_panic() {
                 let _ = generator::parse(&text);
                 let _ = generator::add_line(&text, "exposurelog_password");
                 let _ = generator::remove_line(&text, "jupyterhub_password");
+                let _ = generator::add_copy(
+                    &text,
+                    "exposurelog",
+                    "database-password",
+                    "jupyterhub_password",
+                );
                 let _ = secrets_yaml::parse(&text);
                 let _ = secrets_yaml::add_entry(&text, &db, &secrets_yaml::Source::Generate);
                 let _ = secrets_yaml::remove_entry(&text, "gafaelfawr_password");
+                let _ = secrets_yaml::add_app_copy(
+                    &text,
+                    "database-password",
+                    "exposurelog",
+                    "x_password",
+                );
             });
             assert!(run.is_ok(), "panicked on {context}");
         }

@@ -13,7 +13,10 @@ use super::{
     FileError, FileResult, TextLines,
 };
 use crate::names::DbName;
-use crate::render::{render, SECRETS_ENTRY_COPY, SECRETS_ENTRY_GENERATE};
+use crate::render::{
+    render, SECRETS_ENTRY_APP_COPY, SECRETS_ENTRY_COPY, SECRETS_ENTRY_GENERATE,
+    SECRETS_ENTRY_STATIC,
+};
 
 /// Where a password comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,24 +126,13 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
             format!("`{key}` is already declared"),
         ));
     }
-    let lines: Vec<&str> = text.lines().collect();
-    let step = indent_step(text);
-    let quote = lines
-        .iter()
-        .filter_map(|l| {
-            split_key(l)
-                .filter(|(k, _)| k == "description")
-                .map(|(_, v)| v.chars().next())
-        })
-        .next()
-        .flatten()
-        .filter(|c| *c == '"' || *c == '\'')
-        .map_or(String::new(), String::from);
+    let quote = description_quote(text);
     let (snippet, copy_app, copy_key) = match source {
         Source::Copy { application, key } => {
             (SECRETS_ENTRY_COPY, application.as_str(), key.as_str())
         }
-        _ => (SECRETS_ENTRY_GENERATE, "", ""),
+        Source::Manual => (SECRETS_ENTRY_STATIC, "", ""),
+        Source::Generate => (SECRETS_ENTRY_GENERATE, "", ""),
     };
     let rendered = render(
         snippet,
@@ -153,6 +145,47 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
             ("copy_key", copy_key),
         ],
     );
+    let result = place(text, &parsed, &key, &rendered);
+    let after = parse(&result)
+        .map_err(|_| FileError::unverified("the edited secrets.yaml does not parse"))?;
+    let keys = |s: &SecretsYaml| {
+        s.entries
+            .iter()
+            .filter(|e| e.key != key)
+            .map(|e| e.key.clone())
+            .collect::<Vec<_>>()
+    };
+    let added = after
+        .entry(&key)
+        .is_some_and(|e| &e.source == source && e.condition.as_deref() == Some(&db.values_key()));
+    if !added || keys(&after) != keys(&parsed) {
+        return Err(FileError::unverified(
+            "the edited secrets.yaml does not read back",
+        ));
+    }
+    Ok(result)
+}
+
+/// The file's quote character for descriptions (none when they are plain).
+fn description_quote(text: &str) -> String {
+    text.lines()
+        .filter_map(|l| {
+            split_key(l)
+                .filter(|(k, _)| k == "description")
+                .map(|(_, v)| v.chars().next())
+        })
+        .next()
+        .flatten()
+        .filter(|c| *c == '"' || *c == '\'')
+        .map_or(String::new(), String::from)
+}
+
+/// Inserts a rendered entry (written with 2-space steps) for `key` in the file's
+/// indentation, at its alphabetical place when the entries are (loosely) sorted,
+/// else after the last one, with the file's blank-line separation.
+fn place(text: &str, parsed: &SecretsYaml, key: &str, rendered: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let step = indent_step(text);
     let mut block: Vec<String> = rendered
         .lines()
         .map(|l| format!("{}{}", " ".repeat(indent_of(l) / 2 * step), l.trim_start()))
@@ -162,7 +195,7 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
         .windows(2)
         .any(|w| (w[0].last + 1..w[1].first).any(|k| is_blank(lines[k])));
     let keys: Vec<&str> = parsed.entries.iter().map(|e| e.key.as_str()).collect();
-    let next = sorted_position(&keys, &key).and_then(|p| parsed.entries.get(p));
+    let next = sorted_position(&keys, key).and_then(|p| parsed.entries.get(p));
     let at = match (next, parsed.entries.last()) {
         (Some(next), _) => {
             let mut at = next.first;
@@ -187,20 +220,54 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
     };
     let mut doc = TextLines::new(text);
     doc.insert(at, block);
-    let result = doc.render();
+    doc.render()
+}
+
+/// Adds to an application's `secrets.yaml` the entry `app_key` that copies the
+/// postgres password `secret_key` of the database `name`. An empty text makes a new
+/// file. The same entry already there is no change; another entry of that key is an
+/// error.
+pub fn add_app_copy(text: &str, app_key: &str, name: &str, secret_key: &str) -> FileResult<String> {
+    let parsed = parse(text)?;
+    let wanted = Source::Copy {
+        application: "postgres".to_string(),
+        key: secret_key.to_string(),
+    };
+    if let Some(e) = parsed.entry(app_key) {
+        if e.source == wanted {
+            return Ok(text.to_string());
+        }
+        return Err(FileError::at(
+            e.line,
+            format!("`{app_key}` is already declared, and not as a copy of postgres' `{secret_key}`; choose another KEY in --app APP:KEY"),
+        ));
+    }
+    let quote = if text.trim().is_empty() {
+        "\"".to_string()
+    } else {
+        description_quote(text)
+    };
+    let rendered = render(
+        SECRETS_ENTRY_APP_COPY,
+        &[
+            ("app_key", app_key),
+            ("name", name),
+            ("q", &quote),
+            ("secret_key", secret_key),
+        ],
+    );
+    let result = place(text, &parsed, app_key, &rendered);
     let after = parse(&result)
         .map_err(|_| FileError::unverified("the edited secrets.yaml does not parse"))?;
-    let keys = |s: &SecretsYaml| {
+    let others = |s: &SecretsYaml| {
         s.entries
             .iter()
-            .filter(|e| e.key != key)
-            .map(|e| e.key.clone())
+            .filter(|e| e.key != app_key)
+            .map(|e| (e.key.clone(), e.source.clone()))
             .collect::<Vec<_>>()
     };
-    let added = after
-        .entry(&key)
-        .is_some_and(|e| &e.source == source && e.condition.as_deref() == Some(&db.values_key()));
-    if !added || keys(&after) != keys(&parsed) {
+    if after.entry(app_key).map(|e| &e.source) != Some(&wanted) || others(&after) != others(&parsed)
+    {
         return Err(FileError::unverified(
             "the edited secrets.yaml does not read back",
         ));

@@ -559,6 +559,14 @@ pub fn build(
     })
 }
 
+/// Where the database passwords come from, for the runbook's first line.
+pub(super) fn password_source(dep: &Deployment) -> String {
+    match &dep.secrets {
+        Secrets::Absent(_) => "Vault, put there by hand: no secret generator".to_string(),
+        _ => dep.layout.secret_source.relative.clone(),
+    }
+}
+
 fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     let key = b.secret_key.clone();
     let new: Vec<(&Target, &EnvSite)> = targets
@@ -570,6 +578,7 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         let env = target.env.as_str();
         match &b.dep.secrets {
             Secrets::Generator(_) | Secrets::Absent(_) => {
+                let by_hand = matches!(b.dep.secrets, Secrets::Absent(_));
                 let path = b.vault_path(env, site);
                 let login = b.vault_login(env, site);
                 let step = b.step(
@@ -580,6 +589,13 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
                 step.notes.push(
                     "An existing key is reported and left alone: it is the live password.".into(),
                 );
+                if by_hand {
+                    step.notes.push(
+                        "This repository has no secret generator: nothing else makes this password, \
+                         so it goes into Vault by hand, here."
+                            .into(),
+                    );
+                }
                 step.commands.extend([
                     login,
                     format!("put_password_if_absent {path} {}", quote(&key)),

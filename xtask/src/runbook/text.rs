@@ -57,7 +57,9 @@ pub(super) fn heading(step: &Step) -> String {
 pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
     let mut out = format!(
         "# Runbook: {} (layout {}; passwords from {})\n",
-        runbook.title, dep.layout.kind, dep.layout.secret_source.relative
+        runbook.title,
+        dep.layout.kind,
+        super::password_source(dep)
     );
     out.push_str(
         "#\n# Paste the helpers once per shell, then ONE block at a time (a block ends at a blank\n\

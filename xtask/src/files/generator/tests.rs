@@ -294,3 +294,34 @@ fn copies_are_reads_of_a_postgres_key_by_another_component() {
         ]
     );
 }
+
+#[test]
+fn an_application_copy_goes_into_its_method_or_a_new_one() {
+    let text = "class G:\n    def generate(self):\n        self._postgres()\n\n    def _postgres(self):\n        self._set_generated(\"postgres\", \"a_password\", secrets.token_hex(32))\n\n    def _gafaelfawr(self):\n        pass\n\n\nG().generate()\n";
+    let into_existing = add_copy(text, "gafaelfawr", "a-password", "a_password").unwrap();
+    assert_eq!(
+        into_existing,
+        text.replace(
+            "        pass\n",
+            "        pass\n        self._set(\"gafaelfawr\", \"a-password\", self.secrets[\"postgres\"][\"a_password\"])\n"
+        )
+    );
+    let new_method = add_copy(text, "vo-cutouts", "database-password", "a_password").unwrap();
+    assert_eq!(
+        new_method,
+        text.replace("        self._postgres()\n", "        self._postgres()\n        self._vo_cutouts()\n")
+            .replace(
+                "        pass\n",
+                "        pass\n\n    def _vo_cutouts(self):\n        self._set(\"vo-cutouts\", \"database-password\", self.secrets[\"postgres\"][\"a_password\"])\n"
+            )
+    );
+    // Idempotent: the copy is already there.
+    assert_eq!(
+        add_copy(&new_method, "vo-cutouts", "database-password", "a_password").unwrap(),
+        new_method
+    );
+    // Only the methods shape has component methods.
+    let dict =
+        "def generate_postgres_secrets():\n    return {\"a_password\": secrets.token_hex(32)}\n";
+    assert!(add_copy(dict, "x", "k", "a_password").is_err());
+}

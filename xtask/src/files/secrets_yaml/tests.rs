@@ -196,3 +196,90 @@ fn parse_errors_carry_lines() {
     assert_eq!(err.line, Some(1));
     assert!(parse("").unwrap().entries.is_empty());
 }
+
+#[test]
+fn a_static_entry_has_neither_generate_nor_copy() {
+    let out = add_entry(&cat(&[A, ROOT, Z]), &db("exposurelog"), &Source::Manual).unwrap();
+    let static_entry = "exposurelog_password:\n  description: \"Password for the exposurelog database, set by hand in the static secret store.\"\n  if: exposurelog_db\n";
+    assert_eq!(out, cat(&[A, static_entry, ROOT, Z]));
+    assert_eq!(
+        parse(&out)
+            .unwrap()
+            .entry("exposurelog_password")
+            .unwrap()
+            .source,
+        Source::Manual
+    );
+}
+
+#[test]
+fn loosely_sorted_entries_get_the_alphabetical_place() {
+    // `-` and `_` ordered either way, and one exception (`root_password` first).
+    let entry = |k: &str| format!("{k}:\n  description: \"x\"\n  generate:\n    type: password\n");
+    let keys = [
+        "root_password",
+        "a-one_password",
+        "a_two_password",
+        "c_password",
+        "d-x_password",
+        "f_password",
+    ];
+    let text: String = keys.iter().map(|k| entry(k)).collect();
+    let out = add_entry(&text, &db("e"), &Source::Generate).unwrap();
+    let order: Vec<String> = parse(&out)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "root_password",
+            "a-one_password",
+            "a_two_password",
+            "c_password",
+            "d-x_password",
+            "e_password",
+            "f_password"
+        ]
+    );
+}
+
+#[test]
+fn an_application_copy_is_an_entry_copying_from_postgres() {
+    let app = "bootstrap-token:\n  description: \"Token.\"\n  generate:\n    type: gafaelfawr-token\nredis-password:\n  description: \"Redis.\"\n  generate:\n    type: password\n";
+    let out = add_app_copy(
+        app,
+        "exposurelog-password",
+        "exposurelog",
+        "exposurelog_password",
+    )
+    .unwrap();
+    let new = "exposurelog-password:\n  description: \"Password of the exposurelog database, copied from postgres.\"\n  copy:\n    application: postgres\n    key: exposurelog_password\n";
+    assert_eq!(
+        out,
+        app.replace("redis-password:", &format!("{new}redis-password:"))
+    );
+    assert_eq!(
+        add_app_copy(
+            &out,
+            "exposurelog-password",
+            "exposurelog",
+            "exposurelog_password"
+        )
+        .unwrap(),
+        out
+    );
+    assert!(add_app_copy(app, "redis-password", "exposurelog", "exposurelog_password").is_err());
+    assert_eq!(
+        add_app_copy(
+            "",
+            "database-password",
+            "exposurelog",
+            "exposurelog_password"
+        )
+        .unwrap(),
+        new.replace("exposurelog-password:", "database-password:")
+    );
+}
