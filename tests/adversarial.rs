@@ -388,12 +388,6 @@ fn as_root_a_symlink_in_a_folder_of_another_user_is_not_followed() {
 #[test]
 fn a_read_only_folder_is_found_before_any_file_is_written() {
     let tree = Tree::sample("read-only");
-    let nobody = uid_of("nobody");
-    // Permissions do not bind root: run the tool as `nobody` on a tree it owns.
-    let bin_dir = scratch("adversarial-read-only-bin");
-    fs::set_permissions(&bin_dir, fs::Permissions::from_mode(0o755)).unwrap();
-    let binary = bin_dir.join("xtask");
-    fs::copy(env!("CARGO_BIN_EXE_xtask"), &binary).unwrap();
     let status = Command::new("chown")
         .args(["-R", "nobody"])
         .arg(&tree.dir)
@@ -408,21 +402,7 @@ fn a_read_only_folder_is_found_before_any_file_is_written() {
     let folder = tree.dir.join("phalanx/services/postgres");
     fs::set_permissions(&folder, fs::Permissions::from_mode(0o555)).unwrap();
     let before = read_tree(&tree.dir);
-    let mut command = if am_root() {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            &nobody.to_string(),
-            "--regid",
-            "65534",
-            "--clear-groups",
-        ])
-        .arg(&binary);
-        c
-    } else {
-        Command::new(&binary)
-    };
-    let out = command.args(tree.args(ADD)).output().unwrap();
+    let out = as_nobody(&tree, ADD);
     fs::set_permissions(&folder, fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
@@ -804,4 +784,52 @@ fn a_journal_of_another_user_is_not_followed() {
         text(&out.stderr)
     );
     assert_eq!(read_tree(&tree.dir), before, "a file changed");
+}
+
+/// The tool run as `nobody` (when we are root; permissions do not bind root).
+fn as_nobody(tree: &Tree, args: &[&str]) -> Output {
+    // One copy of the binary per tree: tests run in parallel.
+    let label = tree.dir.file_name().unwrap().to_string_lossy().into_owned();
+    let bin_dir = scratch(&format!("{label}-bin"));
+    fs::set_permissions(&bin_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = bin_dir.join("xtask");
+    fs::copy(env!("CARGO_BIN_EXE_xtask"), &binary).unwrap();
+    let mut command = if am_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &uid_of("nobody").to_string(),
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ])
+        .arg(&binary);
+        c
+    } else {
+        Command::new(&binary)
+    };
+    command.args(tree.args(args)).output().unwrap()
+}
+
+#[test]
+fn unreadable_folders_say_so() {
+    let tree = Tree::sample("unreadable");
+    for (folder, says) in [
+        ("phalanx", "cannot read the --phalanx repository"),
+        (
+            "phalanx/services/postgres",
+            "cannot read the postgres application",
+        ),
+    ] {
+        let dir = tree.dir.join(folder);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+        let out = as_nobody(&tree, &["list"]);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let message = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{folder}: {message}");
+        assert!(
+            message.contains(says) && message.contains("Permission denied"),
+            "{folder}: {message}"
+        );
+    }
 }
