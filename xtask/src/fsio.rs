@@ -303,11 +303,11 @@ impl Lock {
                 let _ = (&file).read_to_string(&mut holder);
                 let holder = holder.trim();
                 return Err(refused(format!(
-                    "{} is locked by another run of this tool ({}); waited {} s. Wait for it to finish, \
-                     or if no such process is running, run again",
+                    "{} is locked by another run of this tool ({}); waited {} s (XTASK_LOCK_TIMEOUT). Wait for \
+                     it to finish, or if no such process is running, run again",
                     repo.display(),
                     if holder.is_empty() { "holder unknown" } else { holder },
-                    timeout.as_secs()
+                    timeout.as_secs_f64()
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -320,7 +320,7 @@ impl Lock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let text = format!(
-            "pid {}, `cargo xtask {command}`, since {} (Unix time {since})\n",
+            "pid {}, `{command}`, since {} (Unix time {since})\n",
             std::process::id(),
             utc(since)
         );
@@ -418,8 +418,13 @@ impl Session {
 /// The command line, for the lock file's record of who holds it (it never holds a
 /// password: those never are arguments).
 pub fn command_line() -> String {
-    std::env::args()
-        .skip(1)
+    let program = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "xtask".into());
+    std::iter::once(program)
+        .chain(std::env::args().skip(1))
         .map(|a| {
             if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '`') {
                 format!("{a:?}")
