@@ -100,13 +100,6 @@ impl Tree {
 
 const ADD: &[&str] = &["add-db", "alpha", "--all-envs"];
 
-/// The sample with `alpha` added by an undisturbed run.
-fn reference() -> Tree {
-    let tree = Tree::sample("reference");
-    tree.ok(ADD);
-    tree
-}
-
 #[test]
 fn concurrent_runs_keep_every_database() {
     for round in 0..20 {
@@ -188,16 +181,17 @@ fn a_second_run_waits_then_names_the_holder() {
     tree.assert_no_leftovers("after both runs");
 }
 
-/// A failure at each rename, fsync or write of a multi-file change, then a plain
-/// re-run: the tree ends byte for byte as an undisturbed run leaves it.
-#[test]
-fn every_injected_fault_converges_on_the_next_run() {
-    let reference = reference();
-    let calls = file_calls();
+/// A failure at each rename, fsync or write of a multi-file change (`command` on
+/// the sample), then a plain re-run: the tree ends byte for byte as an undisturbed
+/// run leaves it, with nothing left behind.
+fn faults_converge(label: &str, command: &[&str], renames: usize) {
+    let reference = Tree::sample(&format!("{label}-reference"));
+    reference.ok(command);
+    let calls = file_calls(label, command);
     assert!(
-        calls.iter().filter(|(s, _)| s == "rename").count() == 8
-            && calls.iter().filter(|(s, _)| s == "write").count() >= 9,
-        "an undisturbed run makes fewer file calls than expected: {calls:?}"
+        calls.iter().filter(|(s, _)| s == "rename").count() == renames
+            && calls.iter().filter(|(s, _)| s == "write").count() > renames,
+        "{label}: an undisturbed run makes other file calls than expected: {calls:?}"
     );
     let mut faults = Vec::new();
     for (syscall, n) in &calls {
@@ -206,40 +200,51 @@ fn every_injected_fault_converges_on_the_next_run() {
         faults.push(format!("inject={syscall}:signal=SIGKILL:when={n}"));
     }
     for fault in &faults {
-        let tree = Tree::sample("fault");
-        let out = tree.strace(&[fault], ADD);
+        let tree = Tree::sample(&format!("{label}-fault"));
+        let out = tree.strace(&[fault], command);
         if !out.status.success() {
             // Whatever it said, the next run must finish (or redo) the job.
             let stderr = text(&out.stderr);
-            assert!(!stderr.contains("panicked"), "{fault}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{label} {fault}: {stderr}");
         }
-        let again = tree.run(ADD);
+        let again = tree.run(command);
         assert!(
             again.status.success(),
-            "{fault}: the re-run failed:\n{}",
+            "{label} {fault}: the re-run failed:\n{}",
             text(&again.stderr)
         );
-        assert_same_tree(&tree.dir, &reference.dir, fault);
+        assert_same_tree(&tree.dir, &reference.dir, &format!("{label} {fault}"));
         tree.assert_no_leftovers(fault);
     }
 }
 
+#[test]
+fn every_injected_fault_in_add_db_converges_on_the_next_run() {
+    faults_converge("add", ADD, 8);
+}
+
+#[test]
+fn every_injected_fault_in_remove_db_converges_on_the_next_run() {
+    // The template block, both charts, the generator and two values files.
+    faults_converge("remove", &["remove-db", "narrativelog"], 6);
+}
+
 /// The `rename`, `fsync` and file (not standard output or error) `write` calls
-/// of an undisturbed `add-db`, each as (syscall, its 1-based count among calls of
-/// that syscall), as `strace`'s `when=` counts them.
-fn file_calls() -> Vec<(String, usize)> {
-    let tree = Tree::sample("count-calls");
+/// of an undisturbed run of `command`, each as (syscall, its 1-based count among
+/// calls of that syscall), as `strace`'s `when=` counts them.
+fn file_calls(label: &str, args: &[&str]) -> Vec<(String, usize)> {
+    let tree = Tree::sample(&format!("{label}-count-calls"));
     let log = tree
         .dir
         .parent()
         .unwrap()
-        .join("adversarial-count-calls.log");
+        .join(format!("adversarial-{label}-count-calls.log"));
     let mut command = Command::new("strace");
     command
         .args(["-f", "-qq", "-e", "trace=rename,fsync,write", "-o"])
         .arg(&log)
         .arg(env!("CARGO_BIN_EXE_xtask"))
-        .args(tree.args(ADD))
+        .args(tree.args(args))
         .stdout(Stdio::null());
     let status = command
         .status()
