@@ -17,6 +17,7 @@ use crate::files::chart::Bump;
 use crate::files::{chart, generator, helm_template, secrets_yaml, values};
 use crate::flags::RunbookMode;
 use crate::flags::{self, AppCopy, SecretChoice};
+use crate::fsio::{command_line, Session};
 use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
 use crate::plan::Plan;
 use crate::runbook::{self, Target};
@@ -28,6 +29,7 @@ impl flags::AddDb {
         let database = self.database.clone().unwrap_or_else(|| db.name.clone());
         check_sql_identifier("user", &user)?;
         check_sql_identifier("database", &database)?;
+        let session = Session::begin(&config.repositories(), &command_line())?;
         let dep = Deployment::load(config)?;
         let envs: Vec<String> = dep
             .layout
@@ -100,7 +102,7 @@ impl flags::AddDb {
             })
             .collect();
         if plan.is_empty() {
-            println!(
+            outln!(
                 "Nothing to change: `{}` is already complete in {}.\nSee `cargo xtask runbook {} --env {}` for the deployment steps.",
                 db.name,
                 envs.join(", "),
@@ -122,7 +124,7 @@ impl flags::AddDb {
             consumers: self.app.iter().map(|a| a.application.clone()).collect(),
         };
         let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
-        plan.apply(self.dry_run)?;
+        plan.apply(&session, self.dry_run)?;
         if let Secrets::Absent(file) = &dep.secrets {
             eprintln!(
                 "note: {} does not exist, so nothing generates `{}`: the password goes into Vault by hand \
@@ -131,7 +133,7 @@ impl flags::AddDb {
                 dep.secret_key_of(&db)
             );
         }
-        println!();
+        outln!();
         runbook::print(&runbook, &dep, false);
         Ok(())
     }
@@ -294,8 +296,9 @@ fn plan(
     }
     for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
         if env.parsed.entry(&db.values_key()).is_none() {
-            let text = values::add_entry(
+            let text = values::add_entry_parsed(
                 &env.text,
+                &env.parsed,
                 dep.layout.nesting,
                 &db.values_key(),
                 user,

@@ -8,6 +8,9 @@
 //!     (16,000 values entries) under `target/xtask/bench/`, then runs `check`
 //!     in-process N times on the sample and on each tree and prints the median.
 //!     Each generated tree must check clean, so the figure is for a full pass.
+//!     Then big files: `add-db` run as a child process on a tree whose values
+//!     file is just under the size limit (15 MiB), and on one of 50 MB (refused by
+//!     the limit), printing each run's time and peak memory (`getrusage`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,21 +28,25 @@ impl flags::Bench {
             return Err(bad_input("--runs must be at least 1"));
         }
         if cfg!(debug_assertions) {
-            println!(
-                "(a debug build: run `cargo run --release -p xtask -- bench` for real figures)"
-            );
+            outln!("(a debug build: run `cargo run --release -p xtask -- bench` for real figures)");
         }
         let sample = workspace_root().join("sample");
         let out = workspace_root().join("target/xtask/bench");
+        // First, while this process is small: a child's peak memory counts the
+        // pages it shares with us when it starts.
+        big_files(&out)?;
         let mut trees: Vec<(String, PathBuf, usize)> = vec![("sample".into(), sample, 0)];
         for (dbs, envs) in [(50, 20), (200, 80)] {
             let dir = out.join(format!("{dbs}x{envs}"));
             generate(&dir, dbs, envs)?;
             trees.push((format!("{dbs} dbs x {envs} envs"), dir, dbs * envs));
         }
-        println!(
-            "{:<22} {:>8} {:>12}  ({} runs each)",
-            "tree", "entries", "median", self.runs
+        outln!(
+            "\n{:<22} {:>8} {:>12}  ({} runs each)",
+            "tree",
+            "entries",
+            "median",
+            self.runs
         );
         for (label, dir, entries) in trees {
             let config = config_for(&dir);
@@ -61,12 +68,84 @@ impl flags::Bench {
             } else {
                 entries.to_string()
             };
-            println!(
+            outln!(
                 "{label:<22} {entries:>8} {:>12}",
                 show(times[times.len() / 2])
             );
         }
         Ok(())
+    }
+}
+
+/// Times `add-db` on a values file of 50 MB (refused by the size limit), then of
+/// 15 MiB, each in a child process, with the child's peak memory. The 50 MB run
+/// goes first: the kernel reports the largest child so far.
+fn big_files(out: &Path) -> Result<()> {
+    outln!(
+        "{:<22} {:>10} {:>12} {:>14}  {}",
+        "add-db on a values file",
+        "size",
+        "time",
+        "peak memory",
+        "result"
+    );
+    for size in [50_000_000, crate::fsio::MAX_FILE_SIZE as usize - (1 << 20)] {
+        let dir = out.join(format!("big-{size}"));
+        generate(&dir, 3, 2)?;
+        let values = dir.join("phalanx/services/postgres/values-env0.yaml");
+        // Written line by line, never held whole: a child's peak memory counts the
+        // pages it shares with this process when it starts.
+        let head = std::fs::read_to_string(&values)?;
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(&values)
+                .with_context(|| format!("cannot write {}", values.display()))?,
+        );
+        let mut bytes = head.len() + 10;
+        std::io::Write::write_all(&mut file, format!("{head}  filler:\n").as_bytes())?;
+        let mut i = 0;
+        while bytes < size {
+            let line = format!("    key{i:08}: \"a value that fills the file to size\"\n");
+            std::io::Write::write_all(&mut file, line.as_bytes())?;
+            bytes += line.len();
+            i += 1;
+        }
+        std::io::Write::flush(&mut file)?;
+        drop(file);
+        let start = Instant::now();
+        let run = std::process::Command::new(std::env::current_exe()?)
+            .args(["add-db", "big_one", "--env", "env0", "--phalanx"])
+            .arg(dir.join("phalanx"))
+            .arg("--charts")
+            .arg(dir.join("charts"))
+            .stdout(std::process::Stdio::null())
+            .output()
+            .context("cannot run the xtask binary")?;
+        let elapsed = start.elapsed();
+        let result = if run.status.success() {
+            "written".to_string()
+        } else {
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            format!("refused: {}", stderr.lines().next().unwrap_or("").trim())
+        };
+        outln!(
+            "{:<22} {:>10} {:>12} {:>14}  {}",
+            "",
+            format!("{:.1} MB", bytes as f64 / 1e6),
+            show(elapsed),
+            format!("{:.1} MB", children_peak_kib() as f64 / 1024.0),
+            result.chars().take(90).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// The largest resident set of any child waited for, in KiB.
+fn children_peak_kib() -> i64 {
+    // SAFETY: getrusage fills the struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage.ru_maxrss
     }
 }
 

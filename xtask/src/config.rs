@@ -39,6 +39,17 @@ pub struct Config {
     pub vault_paths: BTreeMap<String, String>,
 }
 
+impl Config {
+    /// The repositories an edit locks: the deployment's, then the charts'.
+    pub fn repositories(&self) -> Vec<&Path> {
+        [&self.phalanx, &self.charts]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path)
+            .collect()
+    }
+}
+
 /// The workspace this xtask was built in: the embedded default's home.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

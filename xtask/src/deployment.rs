@@ -98,9 +98,10 @@ pub struct CopySite {
     pub what: String,
 }
 
-/// Reads a managed file.
+/// Reads a managed file: a regular file of bounded size, without its byte order
+/// mark and with LF line endings (see `fsio::read_text`).
 pub fn read(file: &RepoFile) -> Result<String> {
-    std::fs::read_to_string(&file.path).map_err(|e| bad_input(format!("{file}: cannot read: {e}")))
+    crate::fsio::read_text(&file.path).map_err(bad_input)
 }
 
 /// `path:line: message` for a file's problem.

@@ -1,74 +1,914 @@
-//! Writing a set of files all at once or not at all.
+//! Reading and writing the files of repositories that other programs share.
 //!
-//! Each new text goes to a temporary file beside its target, with the target's
-//! permissions; only when every temporary file is written are they renamed over
-//! their targets. A failure before that removes the temporary files and leaves
-//! every target as it was.
+//! Reading ([`read_text`]): regular files only (a FIFO or a device is refused after
+//! a non-blocking open, so nothing hangs), at most [`MAX_FILE_SIZE`] bytes, UTF-8;
+//! a byte order mark is dropped and CRLF line endings become LF, so every parser
+//! sees one shape. A file mixing CRLF and LF is refused at the first line that
+//! differs.
+//!
+//! Writing ([`Session::write_all`]): every edit command first takes an exclusive
+//! lock per repository ([`Session::begin`]), held for its whole read-plan-write,
+//! and finishes what an interrupted run left (the journal, below). Then, for a set
+//! of files:
+//!
+//! 1. each target is resolved (a symlink is edited at its target); a target with
+//!    several hard links, an immutable file, a target changed since it was read or,
+//!    when running as root, a path another user could redirect is refused;
+//! 2. a journal listing `target <- temporary file, hash of the new bytes` is
+//!    written and fsynced, naming each temporary file before it exists;
+//! 3. each new text (with the file's byte order mark and CRLF endings put back)
+//!    goes to its temporary file beside its target, created with
+//!    `O_EXCL|O_NOFOLLOW` under an unpredictable name, with the target's mode (and
+//!    owner, as root) set on the open descriptor, and fsynced. A failure here
+//!    removes the temporary files and the journal: nothing changed;
+//! 4. each temporary file is renamed over its target and the folders fsynced;
+//! 5. the journal is removed.
+//!
+//! A run that finds a journal rolls it forward: a temporary file whose bytes match
+//! is renamed, a target that already holds the new bytes is left. If some piece is
+//! missing (the run died while writing temporary files), nothing was renamed yet,
+//! so the temporary files it names are removed instead. Either way every file ends old or
+//! new and no temporary file stays behind.
 
-use anyhow::{Context, Result};
-use std::fs;
+use anyhow::{anyhow, Context, Result};
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write as _};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// One planned write.
-#[derive(Clone, Debug)]
-pub struct Write {
-    pub path: PathBuf,
-    pub text: String,
+use crate::error::{bad_input, refused};
+
+/// The largest file the tool reads: far above any real values file.
+pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// How long a run waits for another run's lock, unless `XTASK_LOCK_TIMEOUT` (in
+/// seconds) says otherwise.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+const BOM: &str = "\u{feff}";
+
+// ---------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------
+
+/// Reads a managed text file: regular, at most [`MAX_FILE_SIZE`], UTF-8, one kind
+/// of line ending. The text comes back without its byte order mark and with LF
+/// endings. The error names the path (and the line for an encoding problem).
+pub fn read_text(path: &Path) -> std::result::Result<String, String> {
+    let bytes = read_bytes(path)?;
+    normalize(&bytes).map_err(|(line, message)| match line {
+        Some(line) => format!("{}:{line}: {message}", path.display()),
+        None => format!("{}: {message}", path.display()),
+    })
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.xtask-{}.tmp", std::process::id()))
+/// A regular file's bytes, refusing special files and oversized ones.
+fn read_bytes(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    let shown = path.display();
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "{shown}: not a regular file ({}); only regular files are read",
+            kind_of(&meta)
+        ));
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(format!(
+            "{shown}: {} bytes is more than the {} MiB this tool reads",
+            meta.len(),
+            MAX_FILE_SIZE >> 20
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(format!(
+            "{shown}: more than the {} MiB this tool reads",
+            MAX_FILE_SIZE >> 20
+        ));
+    }
+    Ok(bytes)
 }
 
-/// Writes every file or none.
-pub fn write_all(writes: &[Write]) -> Result<()> {
-    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
-    let stage = |w: &Write| -> Result<PathBuf> {
-        let temp = temp_path(&w.path);
-        let permissions = fs::metadata(&w.path).map(|m| m.permissions()).ok();
-        fs::write(&temp, &w.text).with_context(|| format!("cannot write {}", temp.display()))?;
-        if let Some(p) = permissions {
-            fs::set_permissions(&temp, p)
-                .with_context(|| format!("cannot set permissions of {}", temp.display()))?;
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+/// How a file's bytes are laid out, so a new text can be written the same way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub bom: bool,
+    pub crlf: bool,
+}
+
+/// The text of a file's bytes as the parsers see it: no byte order mark, LF endings.
+/// An error carries the 1-based line when it has one.
+pub fn normalize(bytes: &[u8]) -> std::result::Result<String, (Option<usize>, String)> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        (Some(line), "not UTF-8 text".to_string())
+    })?;
+    let shape = shape_of(text).map_err(|(line, m)| (Some(line), m))?;
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    Ok(if shape.crlf {
+        text.replace("\r\n", "\n")
+    } else {
+        text.to_string()
+    })
+}
+
+/// The byte order mark and line ending of a text; mixed endings are an error at the
+/// first line whose ending differs from the first line's.
+pub fn shape_of(text: &str) -> std::result::Result<Shape, (usize, String)> {
+    let bom = text.starts_with(BOM);
+    let mut first: Option<bool> = None;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        if !line.ends_with('\n') {
+            break;
         }
-        Ok(temp)
+        let crlf = line.ends_with("\r\n");
+        match first {
+            None => first = Some(crlf),
+            Some(f) if f != crlf => {
+                let (this, that) = if crlf { ("CRLF", "LF") } else { ("LF", "CRLF") };
+                return Err((
+                    index + 1,
+                    format!(
+                        "mixed line endings: this line ends with {this}, the first line with {that}; \
+                         convert the file to one kind (e.g. with dos2unix or unix2dos)"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(Shape {
+        bom,
+        crlf: first == Some(true),
+    })
+}
+
+/// A normalized text laid out in a file's shape.
+pub fn denormalize(text: &str, shape: Shape) -> String {
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    let body = if shape.crlf {
+        text.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        text.to_string()
     };
-    for w in writes {
-        match stage(w) {
-            Ok(temp) => staged.push((temp, &w.path)),
-            Err(e) => {
-                for (temp, _) in &staged {
-                    let _ = fs::remove_file(temp);
-                }
-                let _ = fs::remove_file(temp_path(&w.path));
-                return Err(e.context("nothing was changed"));
+    if shape.bom {
+        format!("{BOM}{body}")
+    } else {
+        body
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Locking
+// ---------------------------------------------------------------------------
+
+/// Where a repository keeps the tool's lock and journal: inside `.git/` when the
+/// repository has one (never committed), else dotfiles in its root.
+fn state_dir(repo: &Path) -> PathBuf {
+    let git = repo.join(".git");
+    if git.is_dir() {
+        return git;
+    }
+    // A worktree or submodule: `.git` is a file saying `gitdir: <dir>`.
+    if let Ok(text) = fs::read_to_string(&git) {
+        if let Some(dir) = text.trim().strip_prefix("gitdir:") {
+            let dir = repo.join(dir.trim());
+            if dir.is_dir() {
+                return dir;
             }
         }
     }
-    for (temp, path) in &staged {
-        fs::rename(temp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    repo.to_path_buf()
+}
+
+fn lock_path(repo: &Path) -> PathBuf {
+    let dir = state_dir(repo);
+    if dir == repo {
+        dir.join(".xtask.lock")
+    } else {
+        dir.join("xtask.lock")
+    }
+}
+
+fn journal_path(repo: &Path) -> PathBuf {
+    let dir = state_dir(repo);
+    if dir == repo {
+        dir.join(".xtask-journal")
+    } else {
+        dir.join("xtask-journal")
+    }
+}
+
+/// An exclusive `flock` on a repository's lock file, released (and the file
+/// removed) when dropped.
+struct Lock {
+    path: PathBuf,
+    file: File,
+}
+
+impl Lock {
+    fn acquire(repo: &Path, command: &str, timeout: Duration) -> Result<Lock> {
+        let path = lock_path(repo);
+        let start = Instant::now();
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| {
+                    bad_input(format!(
+                        "{}: cannot open the lock file: {e}",
+                        path.display()
+                    ))
+                })?;
+            // Never write into a file planted under the lock's name (a hard link to
+            // another file, or another user's file).
+            let meta = file
+                .metadata()
+                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+            // SAFETY: geteuid has no preconditions.
+            let euid = unsafe { libc::geteuid() };
+            if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != euid {
+                return Err(refused(format!(
+                    "{}: not a lock file of this user (a link, or owned by uid {}); remove it if no run is going on",
+                    path.display(),
+                    meta.uid()
+                )));
+            }
+            // SAFETY: flock on a descriptor we own.
+            let status = unsafe { libc::flock(fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
+            if status == 0 {
+                // The holder before us may have removed the file after we opened it:
+                // then our lock is on a name nobody else sees. Start again.
+                let same = fs::symlink_metadata(&path)
+                    .ok()
+                    .zip(file.metadata().ok())
+                    .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+                if !same {
+                    continue;
+                }
+                let mut lock = Lock { path, file };
+                lock.record(command);
+                return Ok(lock);
+            }
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(bad_input(format!(
+                    "{}: cannot lock: {error}",
+                    path.display()
+                )));
+            }
+            if start.elapsed() >= timeout {
+                let mut holder = String::new();
+                let _ = (&file).read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(refused(format!(
+                    "{} is locked by another run of this tool ({}); waited {} s (XTASK_LOCK_TIMEOUT). Wait for \
+                     it to finish, or if no such process is running, run again",
+                    repo.display(),
+                    if holder.is_empty() { "holder unknown" } else { holder },
+                    timeout.as_secs_f64()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Writes who holds the lock: pid, command, start time.
+    fn record(&mut self, command: &str) {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let text = format!(
+            "pid {}, `{command}`, since {} (Unix time {since})\n",
+            std::process::id(),
+            utc(since)
+        );
+        let _ = self.file.set_len(0);
+        let _ = (&self.file).write_all(text.as_bytes());
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Removed while still held, so a waiting run that opened the old name
+        // notices (see `acquire`) and a finished run leaves nothing behind.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time.
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn fd(file: &File) -> i32 {
+    use std::os::fd::AsRawFd;
+    file.as_raw_fd()
+}
+
+fn lock_timeout() -> Duration {
+    std::env::var("XTASK_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(LOCK_TIMEOUT, Duration::from_secs_f64)
+}
+
+// ---------------------------------------------------------------------------
+// A session: locks, recovery, writes
+// ---------------------------------------------------------------------------
+
+/// The locks of one edit command, held until it ends.
+pub struct Session {
+    _locks: Vec<Lock>,
+    journal: Option<PathBuf>,
+}
+
+impl Session {
+    /// Locks each repository (in a fixed order, so two runs cannot deadlock) and
+    /// finishes any change an interrupted run left.
+    pub fn begin(repos: &[&Path], command: &str) -> Result<Session> {
+        let mut repos: Vec<PathBuf> = repos
+            .iter()
+            .filter(|r| r.is_dir())
+            .map(|r| fs::canonicalize(r).unwrap_or_else(|_| r.to_path_buf()))
+            .collect();
+        // The journal lives with the first repository (the deployment's).
+        let journal = repos.first().map(|r| journal_path(r));
+        repos.sort();
+        repos.dedup();
+        let timeout = lock_timeout();
+        let mut locks = Vec::new();
+        for repo in &repos {
+            locks.push(Lock::acquire(repo, command, timeout)?);
+        }
+        for repo in &repos {
+            recover(&journal_path(repo))?;
+        }
+        Ok(Session {
+            _locks: locks,
+            journal,
+        })
+    }
+
+    /// Writes every file, all or none (see the module's documentation).
+    pub fn write_all(&self, writes: &[Write<'_>]) -> Result<()> {
+        write_files(writes, self.journal.as_deref())
+    }
+}
+
+/// The command line, for the lock file's record of who holds it (it never holds a
+/// password: those never are arguments).
+pub fn command_line() -> String {
+    let program = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "xtask".into());
+    std::iter::once(program)
+        .chain(std::env::args().skip(1))
+        .map(|a| {
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '`') {
+                format!("{a:?}")
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A journal an interrupted run left in one of these repositories, if any.
+pub fn pending_journal(repos: &[&Path]) -> Option<PathBuf> {
+    repos
+        .iter()
+        .map(|r| journal_path(r))
+        .find(|j| fs::symlink_metadata(j).is_ok())
+}
+
+/// One planned write: the text the file held when it was read (normalized, as
+/// [`read_text`] returns it), if the plan read it, and the new text. A file that
+/// does not exist yet (with no or an empty `before`) is created.
+#[derive(Clone, Copy, Debug)]
+pub struct Write<'a> {
+    pub path: &'a Path,
+    pub before: Option<&'a str>,
+    pub text: &'a str,
+}
+
+/// Writes every file or none, without a journal (for files outside a repository,
+/// such as `xtask.toml`).
+pub fn write_all(writes: &[Write<'_>]) -> Result<()> {
+    write_files(writes, None)
+}
+
+struct Staged {
+    target: PathBuf,
+    temp: PathBuf,
+    hash: u64,
+}
+
+fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
+    // 1. Resolve and check every target before anything is written.
+    let mut prepared = Vec::new();
+    for w in writes {
+        prepared.push(prepare(w)?);
+    }
+    // 2. The journal, naming every temporary file before it exists, so that a run
+    //    killed while writing them leaves nothing a later run does not know of.
+    let staged: Vec<Staged> = prepared
+        .iter()
+        .map(|(target, bytes, _)| Staged {
+            target: target.clone(),
+            temp: temp_name(target),
+            hash: hash(bytes),
+        })
+        .collect();
+    if let Some(journal) = journal {
+        if let Err(e) = write_journal(journal, &staged) {
+            let _ = fs::remove_file(journal);
+            return Err(e.context("nothing was changed"));
+        }
+    }
+    // 3. The temporary files, all or none.
+    for (index, (s, (_, bytes, meta))) in staged.iter().zip(&prepared).enumerate() {
+        if let Err(e) = stage(&s.temp, &s.target, bytes, meta.as_ref()) {
+            for done in &staged[..index] {
+                let _ = fs::remove_file(&done.temp);
+            }
+            if let Some(journal) = journal {
+                let _ = remove_journal(journal);
+            }
+            return Err(e.context("nothing was changed"));
+        }
+    }
+    // 4. The renames.
+    for (index, s) in staged.iter().enumerate() {
+        if let Err(e) = fs::rename(&s.temp, &s.target) {
+            let done: Vec<String> = staged[..index]
+                .iter()
+                .map(|s| s.target.display().to_string())
+                .collect();
+            let already = if done.is_empty() {
+                "no file was replaced yet".to_string()
+            } else {
+                format!("already replaced: {}", done.join(", "))
+            };
+            let next = match journal {
+                Some(j) => format!(
+                    "; the next add-db or remove-db finishes the change (recorded in {})",
+                    j.display()
+                ),
+                None => String::new(),
+            };
+            return Err(anyhow!(
+                "cannot replace {}: {e}; {already}{next}",
+                s.target.display()
+            ));
+        }
+    }
+    for dir in distinct_parents(staged.iter().map(|s| s.target.as_path())) {
+        sync_dir(&dir)?;
+    }
+    // 5. Done.
+    if let Some(journal) = journal {
+        remove_journal(journal)?;
     }
     Ok(())
+}
+
+/// The real path of a target, its new bytes in the file's shape, and its metadata.
+fn prepare<'a>(w: &Write<'a>) -> Result<(PathBuf, Cow<'a, [u8]>, Option<fs::Metadata>)> {
+    let shown = w.path.display();
+    let real = match fs::canonicalize(w.path) {
+        Ok(real) => real,
+        // A new file: the plan read nothing (or an empty text) for it.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && w.before.is_none_or(str::is_empty)
+                && fs::symlink_metadata(w.path).is_err() =>
+        {
+            if is_root() {
+                refuse_foreign_path(w.path, None)?;
+            }
+            return Ok((w.path.to_path_buf(), Cow::Borrowed(w.text.as_bytes()), None));
+        }
+        Err(e) => return Err(bad_input(format!("{shown}: cannot resolve: {e}"))),
+    };
+    let meta = fs::metadata(&real).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+    if !meta.file_type().is_file() {
+        return Err(bad_input(format!(
+            "{shown}: not a regular file ({}); nothing was changed",
+            kind_of(&meta)
+        )));
+    }
+    if meta.nlink() > 1 {
+        return Err(refused(format!(
+            "{shown}: has {} hard links; replacing it would split them from this copy and writing in place \
+             would lose the all-or-nothing guarantee, so nothing was changed. Make it a plain file \
+             (`cp --remove-destination`) or a symlink, then run again",
+            meta.nlink()
+        )));
+    }
+    if is_root() {
+        refuse_foreign_path(w.path, Some(&meta))?;
+        if real != w.path {
+            refuse_foreign_path(&real, Some(&meta))?;
+        }
+    }
+    refuse_unreplaceable(&real, &meta)?;
+    let current = read_bytes(&real).map_err(bad_input)?;
+    let current_text =
+        std::str::from_utf8(&current).map_err(|_| bad_input(format!("{shown}: not UTF-8 text")))?;
+    let shape =
+        shape_of(current_text).map_err(|(line, m)| bad_input(format!("{shown}:{line}: {m}")))?;
+    if let Some(before) = w.before {
+        let unchanged = if shape == Shape::default() {
+            current_text == before
+        } else {
+            normalize(&current).map_err(|(_, m)| bad_input(format!("{shown}: {m}")))? == before
+        };
+        if !unchanged {
+            return Err(refused(format!(
+                "{shown}: changed by another program while this run was planning; nothing was changed. Run again"
+            )));
+        }
+    }
+    let bytes = if shape == Shape::default() && !w.text.starts_with(BOM) {
+        Cow::Borrowed(w.text.as_bytes())
+    } else {
+        Cow::Owned(denormalize(w.text, shape).into_bytes())
+    };
+    Ok((real, bytes, Some(meta)))
+}
+
+/// Refuses a target a rename cannot replace: an immutable or append-only file, or
+/// one in a sticky folder that neither we nor the file's owner own.
+fn refuse_unreplaceable(real: &Path, meta: &fs::Metadata) -> Result<()> {
+    let shown = real.display();
+    if let Err(e) = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(real)
+    {
+        if e.raw_os_error() == Some(libc::EPERM) {
+            return Err(refused(format!(
+                "{shown}: cannot be replaced ({e}; is it immutable or append-only? see lsattr); nothing was changed"
+            )));
+        }
+    }
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    if let Ok(dir) = fs::metadata(parent) {
+        let euid = unsafe { libc::geteuid() };
+        let sticky = dir.mode() & 0o1000 != 0;
+        if sticky && euid != 0 && meta.uid() != euid && dir.uid() != euid {
+            return Err(refused(format!(
+                "{shown}: belongs to another user in a sticky folder, so it cannot be replaced; nothing was changed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// As root, refuses a path whose resolution another user could change: a folder
+/// on the way (or holding a symlink on the way) owned by someone other than root
+/// or the file's owner, or writable by group or others without the sticky bit.
+fn refuse_foreign_path(path: &Path, meta: Option<&fs::Metadata>) -> Result<()> {
+    let owner = meta.map_or(0, MetadataExt::uid);
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        let d_shown = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        if let Ok(m) = fs::metadata(d_shown) {
+            let mode = m.mode();
+            let sticky = mode & 0o1000 != 0;
+            let foreign_owner = m.uid() != 0 && m.uid() != owner;
+            let open = mode & 0o022 != 0 && !sticky;
+            if foreign_owner || open {
+                return Err(refused(format!(
+                    "{}: running as root, this tool does not write through {}, which {}; nothing was changed. \
+                     Run as the owner of the files, or fix the folder's owner and mode",
+                    path.display(),
+                    d_shown.display(),
+                    if foreign_owner {
+                        format!("belongs to uid {}", m.uid())
+                    } else {
+                        "other users can write".to_string()
+                    }
+                )));
+            }
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// A name no other process can guess: `.<name>.xtask-<random>.tmp`.
+fn temp_name(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .unwrap_or(OsStr::new("file"))
+        .to_string_lossy();
+    use rand::TryRngCore;
+    // If the system's random source fails, the clock still makes a name hard to guess.
+    let random = rand::rngs::OsRng.try_next_u64().unwrap_or_else(|_| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    target.with_file_name(format!(".{name}.xtask-{random:016x}.tmp"))
+}
+
+/// Writes `bytes` to the new temporary file `temp` beside `target`, with the
+/// target's mode (and owner, as root), and fsyncs it. `O_EXCL|O_NOFOLLOW`: a file or
+/// link already at that name is an error, never followed or reused.
+fn stage(temp: &Path, target: &Path, bytes: &[u8], meta: Option<&fs::Metadata>) -> Result<()> {
+    let mode = meta.map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode & 0o777)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temp)
+        .map_err(|e| {
+            anyhow!(
+                "cannot create a temporary file beside {}: {e}",
+                target.display()
+            )
+        })?;
+    let result = (|| -> std::io::Result<()> {
+        if let Some(m) = meta {
+            if is_root() && (m.uid() != 0 || m.gid() != 0) {
+                // SAFETY: fchown on a descriptor we own.
+                if unsafe { libc::fchown(fd(&file), m.uid(), m.gid()) } != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+        }
+        // The umask may have narrowed the mode given at open: set it exactly, on
+        // the descriptor.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        (&file).write_all(bytes)?;
+        file.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(temp);
+        anyhow!("cannot write {}: {e}", temp.display())
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    let file = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+fn distinct_parents<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = paths
+        .map(|p| p.parent().unwrap_or(Path::new(".")).to_path_buf())
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// FNV-1a, 64 bits: enough to tell a finished temporary file from another text.
+fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The journal
+// ---------------------------------------------------------------------------
+
+const JOURNAL_HEADER: &str = "xtask journal 1";
+
+fn write_journal(path: &Path, staged: &[Staged]) -> Result<()> {
+    let mut text = format!("{JOURNAL_HEADER}\n");
+    for s in staged {
+        text.push_str(&format!(
+            "{}\t{}\t{:016x}\n",
+            hex::encode(s.target.as_os_str().as_bytes()),
+            hex::encode(s.temp.as_os_str().as_bytes()),
+            s.hash
+        ));
+    }
+    text.push_str("end\n");
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("cannot create the journal {}", path.display()))?;
+    (&file)
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write the journal {}", path.display()))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+fn remove_journal(path: &Path) -> Result<()> {
+    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+fn parse_journal(text: &str) -> Option<Vec<Staged>> {
+    let mut lines = text.lines();
+    if lines.next()? != JOURNAL_HEADER {
+        return None;
+    }
+    let mut entries = Vec::new();
+    for line in lines {
+        if line == "end" {
+            return Some(entries);
+        }
+        let mut fields = line.split('\t');
+        let path = |s: &str| -> Option<PathBuf> {
+            Some(PathBuf::from(OsStr::from_bytes(&hex::decode(s).ok()?)))
+        };
+        let target = path(fields.next()?)?;
+        let temp = path(fields.next()?)?;
+        let hash = u64::from_str_radix(fields.next()?, 16).ok()?;
+        entries.push(Staged { target, temp, hash });
+    }
+    // No `end`: the run died while writing the journal, before any temporary file.
+    None
+}
+
+fn hash_of_file(path: &Path) -> Option<u64> {
+    let meta = fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    read_bytes(path).ok().map(|b| hash(&b))
+}
+
+/// Finishes (or undoes, if it never reached its renames) what an interrupted run
+/// recorded in `journal`, then removes the journal.
+fn recover(journal: &Path) -> Result<()> {
+    let Ok(meta) = fs::symlink_metadata(journal) else {
+        return Ok(());
+    };
+    // Only a journal this user wrote is followed: renaming what another user's
+    // journal names would let that user replace any file we may write.
+    if !is_ours(journal) || meta.nlink() != 1 {
+        return Err(refused(format!(
+            "{}: not a journal of this user (a link, or owned by uid {}); remove it, then run again",
+            journal.display(),
+            meta.uid()
+        )));
+    }
+    let text = read_text(journal).map_err(bad_input)?;
+    let entries: Vec<Staged> = parse_journal(&text)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(is_temp_of_target)
+        .collect();
+    let ready = |s: &Staged| is_ours(&s.temp) && hash_of_file(&s.temp) == Some(s.hash);
+    let done = |s: &Staged| hash_of_file(&s.target) == Some(s.hash);
+    let complete = entries.iter().all(|s| ready(s) || done(s));
+    let mut finished = Vec::new();
+    for s in &entries {
+        if complete && ready(s) && !done(s) {
+            fs::rename(&s.temp, &s.target).with_context(|| {
+                format!(
+                    "cannot finish the interrupted change recorded in {}: cannot replace {}",
+                    journal.display(),
+                    s.target.display()
+                )
+            })?;
+            finished.push(s.target.display().to_string());
+        } else if is_ours(&s.temp) {
+            let _ = fs::remove_file(&s.temp);
+        }
+    }
+    for dir in distinct_parents(entries.iter().map(|s| s.target.as_path())) {
+        let _ = sync_dir(&dir);
+    }
+    remove_journal(journal)?;
+    if complete && !finished.is_empty() {
+        eprintln!(
+            "note: finished the change an interrupted run left: replaced {}",
+            finished.join(", ")
+        );
+    } else if !complete {
+        eprintln!("note: an interrupted run had changed no file; removed its temporary files");
+    }
+    Ok(())
+}
+
+/// Whether a journal entry's temporary file is named as this tool names them,
+/// beside its target: `.<target name>.xtask-<16 hex digits>.tmp`.
+fn is_temp_of_target(s: &Staged) -> bool {
+    let (Some(name), Some(temp_name)) = (s.target.file_name(), s.temp.file_name()) else {
+        return false;
+    };
+    let expected = format!(".{}.xtask-", name.to_string_lossy());
+    let temp_name = temp_name.to_string_lossy();
+    s.temp.parent() == s.target.parent()
+        && temp_name
+            .strip_prefix(&expected)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|hex| hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// A temporary file this user created: a regular file we own.
+fn is_ours(path: &Path) -> bool {
+    fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && m.uid() == unsafe { libc::geteuid() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-fsio-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 
     #[test]
     fn keeps_permissions_and_writes_all_or_none() {
-        let dir = std::env::temp_dir().join(format!("xtask-fsio-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("perm");
         let script = dir.join("gen.py");
         fs::write(&script, "old").unwrap();
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
         write_all(&[Write {
-            path: script.clone(),
-            text: "new".into(),
+            path: &script,
+            before: Some("old"),
+            text: "new",
         }])
         .unwrap();
         assert_eq!(fs::read_to_string(&script).unwrap(), "new");
@@ -80,12 +920,14 @@ mod tests {
         let missing = dir.join("no/such/dir/file");
         let err = write_all(&[
             Write {
-                path: script.clone(),
-                text: "newer".into(),
+                path: &script,
+                before: None,
+                text: "newer",
             },
             Write {
-                path: missing,
-                text: "x".into(),
+                path: &missing,
+                before: None,
+                text: "x",
             },
         ]);
         assert!(err.is_err());
@@ -96,5 +938,92 @@ mod tests {
             "temporary files were left behind"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn shapes_are_read_and_restored() {
+        for (bytes, text) in [
+            ("\u{feff}a: 1\n", "a: 1\n"),
+            ("a: 1\r\nb: 2\r\n", "a: 1\nb: 2\n"),
+            ("\u{feff}a: 1\r\nb: 2", "a: 1\nb: 2"),
+            ("a\n", "a\n"),
+            ("", ""),
+        ] {
+            assert_eq!(normalize(bytes.as_bytes()).unwrap(), text, "{bytes:?}");
+            let shape = shape_of(bytes).unwrap();
+            assert_eq!(denormalize(text, shape), bytes);
+        }
+        let err = normalize(b"a\r\nb\nc\r\n").unwrap_err();
+        assert_eq!(err.0, Some(2), "{err:?}");
+        assert!(err.1.contains("mixed line endings"));
+        assert_eq!(normalize(b"a\n\xff\n").unwrap_err().0, Some(2));
+    }
+
+    #[test]
+    fn journal_rolls_forward_or_back() {
+        let dir = scratch("journal");
+        let a = dir.join("a");
+        let b = dir.join("b");
+        fs::write(&a, "a-new").unwrap();
+        fs::write(&b, "b-old").unwrap();
+        let tb = dir.join(".b.xtask-0000000000000001.tmp");
+        fs::write(&tb, "b-new").unwrap();
+        let journal = dir.join("journal");
+        let entries = [
+            Staged {
+                target: a.clone(),
+                temp: dir.join(".a.xtask-0000000000000001.tmp"),
+                hash: hash(b"a-new"),
+            },
+            Staged {
+                target: b.clone(),
+                temp: tb.clone(),
+                hash: hash(b"b-new"),
+            },
+        ];
+        write_journal(&journal, &entries).unwrap();
+        recover(&journal).unwrap();
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b-new");
+        assert!(!tb.exists() && !journal.exists());
+
+        // A temporary file cut short: nothing was renamed, so everything stays old.
+        fs::write(&a, "a-old").unwrap();
+        fs::write(&b, "b-old").unwrap();
+        fs::write(&tb, "b-ne").unwrap();
+        let ta = dir.join(".a.xtask-0000000000000001.tmp");
+        fs::write(&ta, "a-new").unwrap();
+        write_journal(&journal, &entries).unwrap();
+        recover(&journal).unwrap();
+        assert_eq!(fs::read_to_string(&a).unwrap(), "a-old");
+        assert_eq!(fs::read_to_string(&b).unwrap(), "b-old");
+        assert!(!tb.exists() && !ta.exists() && !journal.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_journal_entry_must_name_a_temporary_file_beside_its_target() {
+        let entry = |target: &str, temp: &str| Staged {
+            target: PathBuf::from(target),
+            temp: PathBuf::from(temp),
+            hash: 0,
+        };
+        assert!(is_temp_of_target(&entry(
+            "/r/values.yaml",
+            "/r/.values.yaml.xtask-0123456789abcdef.tmp"
+        )));
+        for temp in [
+            "/elsewhere/.values.yaml.xtask-0123456789abcdef.tmp",
+            "/r/.other.yaml.xtask-0123456789abcdef.tmp",
+            "/r/evil",
+            "/r/.values.yaml.xtask-1.tmp",
+        ] {
+            assert!(!is_temp_of_target(&entry("/r/values.yaml", temp)), "{temp}");
+        }
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
     }
 }

@@ -69,10 +69,11 @@ impl flags::Init {
         )
         .map_err(|e| bad_input(format!("{}: {e}", file.display())))?;
         crate::fsio::write_all(&[crate::fsio::Write {
-            path: file.clone(),
-            text: new,
+            path: &file,
+            before: None,
+            text: &new,
         }])?;
-        println!("Wrote {}.", file.display());
+        outln!("Wrote {}.", file.display());
         Ok(())
     }
 }

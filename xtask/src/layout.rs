@@ -109,6 +109,15 @@ fn umbrella_of(phalanx: &Path) -> RepoFile {
     }
 }
 
+/// Fails with the reason when a folder cannot be listed or entered (permissions),
+/// rather than letting its files look missing.
+fn readable_dir(dir: &Path, what: &str) -> Result<()> {
+    std::fs::read_dir(dir)
+        .and_then(|_| std::fs::metadata(dir.join(".")))
+        .map(|_| ())
+        .map_err(|e| bad_input(format!("{}: cannot read {what}: {e}", dir.display())))
+}
+
 fn template_in(root: &Path, chart_dir: &str) -> Option<RepoFile> {
     ["yaml", "yml"]
         .iter()
@@ -136,7 +145,13 @@ fn values_files_in(root: &Path, dir: &str) -> Result<Vec<(String, RepoFile)>> {
             ))
         })
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.path.cmp(&b.1.path)));
+    if let Some(pair) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(bad_input(format!(
+            "{} and {} both hold the values of the environment `{}`; keep one of them",
+            pair[0].1, pair[1].1, pair[0].0
+        )));
+    }
     Ok(out)
 }
 
@@ -152,12 +167,26 @@ impl Layout {
                 phalanx.display()
             )));
         }
+        readable_dir(&phalanx, "the --phalanx repository")?;
         let has_chart = |dir: &str| {
             let dir = phalanx.join(dir);
             dir.join("Chart.yaml").is_file() || dir.join("templates").is_dir()
         };
         let mut applications = phalanx.join("applications/postgres").is_dir();
         let mut services = phalanx.join("services/postgres").is_dir();
+        for (exists, dir) in [
+            (applications, "applications/postgres"),
+            (services, "services/postgres"),
+        ] {
+            if exists {
+                readable_dir(&phalanx.join(dir), "the postgres application")?;
+            }
+        }
+        if let Some(charts) = &config.charts {
+            if charts.is_dir() {
+                readable_dir(charts, "the --charts repository")?;
+            }
+        }
         // A folder holding only values files beside the other one's chart is a
         // leftover: the folder with the chart is the layout.
         let mut stray_dir = None;

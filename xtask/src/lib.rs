@@ -2,6 +2,23 @@
 //! Phalanx-style internal PostgreSQL. Both binaries call `main` here. See
 //! `ARCHITECTURE.md` for the map of the code.
 
+/// `print!` that ends quietly on a closed or full standard output: the output is
+/// lost, the run goes on and ends with its usual status.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `println!` that ends quietly on a closed or full standard output (see `out!`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod add_db;
 mod bench;
 mod check;
@@ -31,12 +48,14 @@ use flags::Command;
 /// The whole program: parses the arguments, runs the command, and turns its error
 /// into a message on stderr and an exit status.
 pub fn main() -> ExitCode {
-    // Output piped into `head` ends quietly, as other command-line tools do.
-    // SAFETY: restoring the default action of a signal before any thread starts.
+    // Output piped into `head` must not stop an edit half-way: a closed pipe is an
+    // error the printing macros ignore, not a signal that kills the process.
+    // SAFETY: setting a signal's action before any thread starts.
     #[cfg(unix)]
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    quiet_on_closed_stdout();
     match run() {
         Ok(status) => ExitCode::from(status),
         Err(error) => {
@@ -48,6 +67,24 @@ pub fn main() -> ExitCode {
             ExitCode::from(error::exit_status(&error) as u8)
         }
     }
+}
+
+/// A `println!` left in a module that failed on a closed or full standard output
+/// ends the process with status 1 and no panic message.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") {
+            std::process::exit(1);
+        }
+        default(info);
+    }));
 }
 
 fn run() -> anyhow::Result<u8> {
@@ -64,14 +101,24 @@ fn run() -> anyhow::Result<u8> {
     match flags.command.clone() {
         Command::AddDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::RemoveDb(cmd) => cmd.run(repositories()?).map(|()| 0),
-        Command::Check(cmd) => cmd.run(repositories()?),
+        Command::Check(cmd) => {
+            let config = repositories()?;
+            if let Some(journal) = fsio::pending_journal(&config.repositories()) {
+                eprintln!(
+                    "warning: {} records a change an interrupted run did not finish; the next add-db or \
+                     remove-db finishes it",
+                    journal.display()
+                );
+            }
+            cmd.run(config)
+        }
         Command::List(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Runbook(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::LocalDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Init(cmd) => cmd.run(&flags).map(|()| 0),
         Command::Bench(cmd) => cmd.run().map(|()| 0),
         Command::Print(text) => {
-            print!("{text}");
+            out!("{text}");
             Ok(0)
         }
     }

@@ -52,10 +52,10 @@ impl flags::List {
         };
         let layout = dep.layout.kind.to_string();
         match self.format {
-            Format::Text | Format::Github => print!("{}", text(&layout, &source, &envs, &rows)),
+            Format::Text | Format::Github => out!("{}", text(&layout, &source, &envs, &rows)),
             Format::Json => {
                 let repositories = crate::check::repositories_json(&dep.layout);
-                println!("{}", json(&layout, &source, &envs, &rows, &repositories))
+                outln!("{}", json(&layout, &source, &envs, &rows, &repositories))
             }
         }
         Ok(())

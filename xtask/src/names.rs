@@ -194,6 +194,21 @@ pub fn identifier_problem(value: &str) -> Option<String> {
         .map(|e| e.to_string())
 }
 
+/// `; did you mean `a` or `b`?` for the candidates that are valid themselves, or
+/// nothing when none is (a name full of punctuation gets no made-up suggestion).
+fn did_you_mean(candidates: &[String], is_name: bool) -> String {
+    let valid: Vec<String> = candidates
+        .iter()
+        .filter(|c| check_identifier("name", c, is_name).is_ok())
+        .map(|c| format!("`{c}`"))
+        .collect();
+    if valid.is_empty() {
+        "; use lower-case letters, digits and `_`".to_string()
+    } else {
+        format!("; did you mean {}?", valid.join(" or "))
+    }
+}
+
 fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
     let fail = |why: String| Err(bad_input(format!("invalid {what} `{value}`: {why}")));
     if value.is_empty() {
@@ -212,15 +227,14 @@ fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
     }
     if value.bytes().any(|b| b.is_ascii_uppercase()) {
         return fail(format!(
-            "upper case is not allowed; did you mean `{}`?",
-            value.to_ascii_lowercase().replace('-', "_")
+            "upper case is not allowed{}",
+            did_you_mean(&[value.to_ascii_lowercase().replace('-', "_")], is_name)
         ));
     }
     if value.contains('-') {
         return fail(format!(
-            "`-` is not allowed (Helm cannot read such a values key); did you mean `{}` or `{}`?",
-            value.replace('-', "_"),
-            value.replace('-', "")
+            "`-` is not allowed (Helm cannot read such a values key){}",
+            did_you_mean(&[value.replace('-', "_"), value.replace('-', "")], is_name)
         ));
     }
     if let Some(bad) = value
@@ -292,6 +306,8 @@ mod tests {
             ("1log", "must start with a lower-case letter"),
             ("my db", "' '"),
             ("a;drop", "';'"),
+            ("a;rm -rf /", "use lower-case letters"),
+            ("My;Db", "use lower-case letters"),
             ("caf\u{e9}", "non-ASCII"),
             ("", "empty"),
             ("user", "reserved word"),
@@ -309,6 +325,10 @@ mod tests {
                 message.contains(&format!("`{name}`")),
                 "{name:?}: {message}"
             );
+        }
+        for name in ["a;rm -rf /", "My;Db", "x-Y z"] {
+            let message = parse_db_name(name).unwrap_err().to_string();
+            assert!(!message.contains("did you mean"), "{name:?}: {message}");
         }
         let long = "a".repeat(55);
         assert!(parse_db_name(&long)

@@ -6,7 +6,7 @@ use crate::deployment::{bad_at, locate, Deployment};
 use crate::diff::{unified, use_color};
 use crate::error::{bad_input, refused};
 use crate::files::chart::{self, Bump, NOT_ADMITTED};
-use crate::fsio::{write_all, Write};
+use crate::fsio::{Session, Write};
 use crate::layout::RepoFile;
 
 struct Change {
@@ -44,7 +44,13 @@ impl Plan {
         self.change(&dep.chart.file, &dep.chart.text, text);
         if let Some(umbrella) = &dep.umbrella {
             let name = dep.chart.parsed.name.as_deref().unwrap_or("postgres");
-            let text = chart::move_dependency(&umbrella.text, name, &version).map_err(|e| {
+            let text = chart::move_dependency(
+                &umbrella.text,
+                name,
+                dep.chart.parsed.version.as_ref().map(|(v, _)| v),
+                &version,
+            )
+            .map_err(|e| {
                 let message = locate(&umbrella.file, &e);
                 if e.message.contains(NOT_ADMITTED) {
                     refused(message)
@@ -65,12 +71,12 @@ impl Plan {
     pub fn print_diff(&self) {
         let color = use_color();
         for c in &self.changes {
-            print!("{}", unified(&c.file.relative, &c.before, &c.after, color));
+            out!("{}", unified(&c.file.relative, &c.before, &c.after, color));
         }
     }
 
     /// Writes every change, or says what would have been written.
-    pub fn apply(&self, dry_run: bool) -> Result<()> {
+    pub fn apply(&self, session: &Session, dry_run: bool) -> Result<()> {
         let names = self
             .changes
             .iter()
@@ -82,19 +88,20 @@ impl Plan {
             n => format!("{n} files"),
         };
         if dry_run {
-            println!("\nDry run: nothing was written ({count} would change: {names}).");
+            outln!("\nDry run: nothing was written ({count} would change: {names}).");
             return Ok(());
         }
         let writes: Vec<Write> = self
             .changes
             .iter()
             .map(|c| Write {
-                path: c.file.path.clone(),
-                text: c.after.clone(),
+                path: &c.file.path,
+                before: Some(&c.before),
+                text: &c.after,
             })
             .collect();
-        write_all(&writes)?;
-        println!("\nWrote {count}: {names}.");
+        session.write_all(&writes)?;
+        outln!("\nWrote {count}: {names}.");
         Ok(())
     }
 }

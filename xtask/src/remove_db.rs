@@ -20,6 +20,7 @@ use crate::files::chart::Bump;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
 use crate::flags::RunbookMode;
+use crate::fsio::{command_line, Session};
 use crate::names::parse_db_name;
 use crate::plan::Plan;
 use crate::runbook::{self, targets, Target};
@@ -27,6 +28,7 @@ use crate::runbook::{self, targets, Target};
 impl flags::RemoveDb {
     pub fn run(self, config: Config) -> Result<()> {
         let db = parse_db_name(&self.name)?;
+        let session = Session::begin(&config.repositories(), &command_line())?;
         let dep = Deployment::load(config)?;
         let key = db.values_key();
         let chosen: Vec<String> = if self.envs.is_empty() {
@@ -51,8 +53,9 @@ impl flags::RemoveDb {
 
         let mut plan = Plan::default();
         for env in dep.envs.iter().filter(|e| having.contains(&e.env.name)) {
-            let text = values::remove_entry(&env.text, dep.layout.nesting, &key)
-                .map_err(bad_at(&env.env.values))?;
+            let text =
+                values::remove_entry_parsed(&env.text, &env.parsed, dep.layout.nesting, &key)
+                    .map_err(bad_at(&env.env.values))?;
             plan.change(&env.env.values, &env.text, text);
         }
         if self.envs.is_empty() {
@@ -102,11 +105,11 @@ impl flags::RemoveDb {
             } else {
                 chosen.join(", ")
             };
-            println!("Nothing to change: `{}` is not in {scope}.", db.name);
+            outln!("Nothing to change: `{}` is not in {scope}.", db.name);
             return Ok(());
         }
         plan.print_diff();
-        plan.apply(self.dry_run)?;
+        plan.apply(&session, self.dry_run)?;
         if !runbook_targets.is_empty() {
             let runbook = runbook::build(
                 &dep,
@@ -115,7 +118,7 @@ impl flags::RemoveDb {
                 RunbookMode::Remove,
                 &Default::default(),
             )?;
-            println!();
+            outln!();
             runbook::print(&runbook, &dep, false);
         }
         Ok(())

@@ -45,9 +45,9 @@ impl flags::Check {
             .or_else(|| default_base(std::env::var("GITHUB_BASE_REF").ok().as_deref()));
         let report = check(&config, base.as_deref())?;
         match self.format {
-            Format::Text => print!("{}", report.text()),
-            Format::Json => println!("{}", report.json()),
-            Format::Github => print!("{}", report.github()),
+            Format::Text => out!("{}", report.text()),
+            Format::Json => outln!("{}", report.json()),
+            Format::Github => out!("{}", report.github()),
         }
         Ok(u8::from(report.errors() > 0))
     }

@@ -78,7 +78,16 @@ fn version_line_regex() -> &'static Regex {
 
 /// Parses a `Chart.yaml`.
 pub fn parse(text: &str) -> FileResult<Chart> {
-    parse_yaml(text)?;
+    match parse_yaml(text)? {
+        serde_yaml::Value::Mapping(_) => {}
+        serde_yaml::Value::Null => {
+            return Err(FileError::at(
+                1,
+                "the file is empty; a chart needs at least `apiVersion`, `name` and `version`",
+            ))
+        }
+        _ => return Err(FileError::at(1, "the file is not a YAML mapping")),
+    }
     let lines: Vec<&str> = text.lines().collect();
     let top = |key: &str| {
         lines.iter().enumerate().find_map(|(i, l)| {
@@ -251,27 +260,115 @@ pub fn admits(requirement: &str, version: &Version) -> Result<bool, String> {
 /// state, not the user's input, is at fault.
 pub const NOT_ADMITTED: &str = "still does not admit";
 
-/// Moves a requirement to a new version, keeping operators: the version of every
-/// lower-bound or exact comparator becomes `new`.
-pub fn move_requirement(requirement: &str, new: &Version) -> Result<String, String> {
-    read_requirement(requirement)?;
-    let moved = comparator_regex().replace_all(requirement, |caps: &regex::Captures| {
-        let op = caps.get(1).map_or("", |m| m.as_str());
-        match op {
-            "" | "=" | ">=" | "^" | "~" | "~>" => format!("{op}{}{new}", &caps[2]),
-            _ => caps[0].to_string(),
-        }
-    });
-    if !admits(&moved, new)? {
-        return Err(format!(
-            "the requirement `{requirement}` moved to `{moved}` {NOT_ADMITTED} {new}; edit it by hand"
-        ));
-    }
-    Ok(moved.into_owned())
+/// Whether a version token stands for many versions: `0.1.x`, `0.1.*`, `1.*` or,
+/// without an operator, a partial version such as `0.1`.
+fn is_wildcard(op: &str, token: &str) -> bool {
+    token.contains(['x', 'X', '*']) || (op.is_empty() && token.matches('.').count() < 2)
 }
 
-/// Moves the requirement of dependency `name` to `new`.
-pub fn move_dependency(text: &str, name: &str, new: &Version) -> FileResult<String> {
+/// A wildcard token rewritten for `new`: `0.1.x` -> `0.2.x`.
+fn wildcard_for(token: &str, new: &Version) -> String {
+    let parts = [new.major, new.minor, new.patch];
+    token
+        .split('.')
+        .enumerate()
+        .map(|(i, part)| {
+            if part.chars().all(|c| c.is_ascii_digit()) {
+                parts.get(i).map_or(part.to_string(), u64::to_string)
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Moves a requirement to a new version, keeping its meaning: in the one `||`
+/// alternative that admits the chart's current version `old` (the only one if
+/// there is no `||`), the version of every exact or lower-bound comparator becomes
+/// `new`; upper bounds, the other alternatives and wildcards that still admit
+/// `new` stay. What cannot be moved that way is refused, saying what to write.
+pub fn move_requirement(
+    requirement: &str,
+    old: Option<&Version>,
+    new: &Version,
+) -> Result<String, String> {
+    read_requirement(requirement)?;
+    let alternatives: Vec<&str> = requirement.split("||").collect();
+    let chosen = if alternatives.len() == 1 {
+        0
+    } else {
+        let admitting: Vec<usize> = match old {
+            Some(old) => (0..alternatives.len())
+                .filter(|&i| admits(alternatives[i], old).unwrap_or(false))
+                .collect(),
+            None => Vec::new(),
+        };
+        match admitting[..] {
+            [one] => one,
+            _ => {
+                let current = old.map_or("its current version".to_string(), |v| v.to_string());
+                return Err(format!(
+                    "the requirement `{requirement}` has {} alternatives joined by `||`, and not exactly one                      admits the chart's version {current}, so which one to move to {new} is unclear; it {NOT_ADMITTED}                      {new} unless edited by hand",
+                    alternatives.len()
+                ));
+            }
+        }
+    };
+    let mut wildcards = Vec::new();
+    let alternative = alternatives[chosen];
+    let moved_alternative =
+        comparator_regex().replace_all(alternative, |caps: &regex::Captures| {
+            let whole = caps.get(0).expect("a match");
+            let op = caps.get(1).map_or("", |m| m.as_str());
+            let token = &caps[3];
+            let upper_of_hyphen = alternative[..whole.start()].trim_end().ends_with(" -")
+                || alternative[..whole.start()].trim_end() == "-";
+            if is_wildcard(op, token) {
+                wildcards.push((token.to_string(), wildcard_for(token, new)));
+                return caps[0].to_string();
+            }
+            match op {
+                "" | "=" | ">=" | "^" | "~" | "~>" if !upper_of_hyphen => {
+                    format!("{op}{}{new}", &caps[2])
+                }
+                _ => caps[0].to_string(),
+            }
+        });
+    let mut parts: Vec<String> = alternatives.iter().map(|a| a.to_string()).collect();
+    parts[chosen] = moved_alternative.into_owned();
+    let moved = parts.join("||");
+    if !admits(&moved, new)? {
+        let advice = if wildcards.is_empty() {
+            "edit it by hand".to_string()
+        } else {
+            let mut suggestion = parts[chosen].clone();
+            for (from, to) in &wildcards {
+                suggestion = suggestion.replacen(from.as_str(), to, 1);
+            }
+            parts[chosen] = suggestion;
+            format!("write `{}` instead", parts.join("||").trim())
+        };
+        let shown = if moved == requirement {
+            String::new()
+        } else {
+            format!(" moved to `{moved}`")
+        };
+        return Err(format!(
+            "the requirement `{requirement}`{shown} {NOT_ADMITTED} {new}; {advice}"
+        ));
+    }
+    Ok(moved)
+}
+
+/// Moves the requirement of dependency `name` from the chart's version `old` (if
+/// known) to `new`.
+pub fn move_dependency(
+    text: &str,
+    name: &str,
+    old: Option<&Version>,
+    new: &Version,
+) -> FileResult<String> {
     let chart = parse(text)?;
     let dep = chart.dependency(name).ok_or_else(|| {
         FileError::whole(format!(
@@ -284,7 +381,8 @@ pub fn move_dependency(text: &str, name: &str, new: &Version) -> FileResult<Stri
             format!("the dependency `{name}` has no `version:`"),
         ));
     }
-    let moved = move_requirement(&dep.requirement, new).map_err(|e| FileError::at(dep.line, e))?;
+    let moved =
+        move_requirement(&dep.requirement, old, new).map_err(|e| FileError::at(dep.line, e))?;
     let result = replace_version_token(text, dep.line, &moved)?;
     let after = parse(&result)?;
     let ok = after

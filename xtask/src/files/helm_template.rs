@@ -40,6 +40,8 @@ pub struct Block {
     pub vars: Vec<EnvVar>,
     /// The `secretKeyRef` keys inside, with their 1-based lines.
     pub secret_keys: Vec<(String, usize)>,
+    /// How many `if`/`with`/`range`/`define` actions enclose the block.
+    pub depth: usize,
 }
 
 impl Block {
@@ -149,6 +151,11 @@ pub struct Template {
     pub stray_vars: Vec<EnvVar>,
     /// 0-based first and last line of the env item that reads `root_password`.
     pub root_entry: Option<(usize, usize)>,
+    /// Every `if`/`with`/`range`/`define`/`block` action: 0-based first and last
+    /// (`end`) line and how many actions enclose it.
+    pub actions: Vec<(usize, usize, usize)>,
+    /// How many actions enclose the root-password entry.
+    root_depth: usize,
 }
 
 impl Template {
@@ -206,9 +213,47 @@ struct Opener {
     secret_keys: Vec<(String, usize)>,
 }
 
+/// The text with the inside of every Helm comment `{{/* ... */}}` (also with trim
+/// markers) replaced by spaces, line breaks kept: the engine never renders it, so
+/// nothing in it is a block.
+fn blank_comments(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("/*") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let open = ["{{/*", "{{- /*"]
+            .iter()
+            .filter_map(|o| rest.find(o).map(|at| (at, o.len())))
+            .min();
+        let Some((at, len)) = open else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..at + len]);
+        let after = &rest[at + len..];
+        let close = ["*/}}", "*/ -}}"]
+            .iter()
+            .filter_map(|c| after.find(c))
+            .min()
+            .unwrap_or(after.len());
+        out.extend(
+            after[..close]
+                .chars()
+                .map(|c| if c == '\n' { '\n' } else { ' ' }),
+        );
+        rest = &after[close..];
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Parses a template.
 pub fn parse(text: &str) -> FileResult<Template> {
-    let lines: Vec<&str> = text.lines().collect();
+    let uncommented = blank_comments(text);
+    let lines: Vec<&str> = uncommented.lines().collect();
+    let mut actions_seen: Vec<(usize, usize, usize)> = Vec::new();
+    let mut root_depth = 0;
     let mut stack: Vec<Opener> = Vec::new();
     let mut blocks = Vec::new();
     let mut stray_vars = Vec::new();
@@ -241,6 +286,7 @@ pub fn parse(text: &str) -> FileResult<Template> {
                             "`end` without a matching `if`, `with` or `range`",
                         ));
                     };
+                    actions_seen.push((opener.line, i, stack.len()));
                     if let Some(values_key) = opener.values_key {
                         if values_key.ends_with("_db") || !opener.vars.is_empty() {
                             blocks.push(Block {
@@ -250,6 +296,7 @@ pub fn parse(text: &str) -> FileResult<Template> {
                                 last: i,
                                 vars: opener.vars,
                                 secret_keys: opener.secret_keys,
+                                depth: stack.len(),
                             });
                         }
                     } else if let Some(parent) = stack.last_mut() {
@@ -278,8 +325,10 @@ pub fn parse(text: &str) -> FileResult<Template> {
                 "secretKeyRef" => in_secret_ref = Some(indent_of(line)),
                 "key" if in_secret_ref.is_some_and(|ind| indent_of(line) > ind) => {
                     let secret_key = unquote(rest).to_string();
-                    if secret_key == "root_password" && stack.is_empty() {
+                    let in_block = stack.iter().any(|o| o.values_key.is_some());
+                    if secret_key == "root_password" && root_key_line.is_none() && !in_block {
                         root_key_line = Some(i);
+                        root_depth = stack.len();
                     } else if let Some(open) = stack.last_mut() {
                         open.secret_keys.push((secret_key, i + 1));
                     }
@@ -298,10 +347,13 @@ pub fn parse(text: &str) -> FileResult<Template> {
         ));
     }
     let root_entry = root_key_line.and_then(|k| item_around(&lines, k));
+    actions_seen.sort_unstable();
     Ok(Template {
         blocks,
         stray_vars,
         root_entry,
+        actions: actions_seen,
+        root_depth,
     })
 }
 
@@ -434,18 +486,46 @@ pub fn add_block(text: &str, db: &DbName) -> FileResult<String> {
     }
     let style = style(text, &template)?;
     // `style` has refused a template with neither blocks nor a root-password entry.
-    let at = match (
-        template.blocks.iter().map(|b| b.last).max(),
-        template.root_entry,
-    ) {
-        (Some(last), _) | (None, Some((_, last))) => last + 1,
-        (None, None) => 0,
-    };
+    let at = insertion_line(&template);
     let mut doc = TextLines::new(text);
     doc.insert(at, render_block(db, &style));
     let result = doc.render();
     verify(&template, &result, db, true)?;
     Ok(result)
+}
+
+/// How many actions enclose the env list: those around the shallowest block or the
+/// root-password entry. A new block goes at that depth, so that no `if` or `range`
+/// of another block decides whether it renders.
+fn list_depth(template: &Template) -> usize {
+    template
+        .blocks
+        .iter()
+        .map(|b| b.depth)
+        .chain(template.root_entry.map(|_| template.root_depth))
+        .min()
+        .unwrap_or(0)
+}
+
+/// The 0-based line a new block goes before: after the last block or, if an `if`,
+/// `range` or other action wraps it, after the outermost such action inside the
+/// env list; with no block, after the root-password entry.
+fn insertion_line(template: &Template) -> usize {
+    let depth = list_depth(template);
+    let last = template
+        .blocks
+        .iter()
+        .max_by_key(|b| b.last)
+        .map(|b| (b.first, b.last))
+        .or(template.root_entry);
+    let Some((first, last)) = last else {
+        return 0;
+    };
+    template
+        .actions
+        .iter()
+        .find(|&&(a_first, a_last, a_depth)| a_depth == depth && a_first <= first && a_last >= last)
+        .map_or(last + 1, |&(_, a_last, _)| a_last + 1)
 }
 
 /// Removes the block for `db`, with the comment lines directly above it.
@@ -509,8 +589,12 @@ fn verify(before: &Template, after: &str, db: &DbName, added: bool) -> FileResul
     }
     if added {
         match parsed.block(&db.values_key()) {
-            Some(b) if b.malformation().is_none() => {}
-            _ => return fail("holds a malformed new block"),
+            Some(b) if b.malformation().is_some() => return fail("holds a malformed new block"),
+            Some(b) if b.depth != list_depth(before) => {
+                return fail("would put the new block under another action (`if`, `range`, ...)")
+            }
+            Some(_) => {}
+            None => return fail("holds the new block only inside a comment"),
         }
     }
     Ok(())

@@ -124,7 +124,7 @@ fn damaged_files_never_panic() {
                 );
                 let _ = chart::parse(&text);
                 let _ = chart::bump_version(&text, chart::Bump::Minor);
-                let _ = chart::move_dependency(&text, "postgres", &version);
+                let _ = chart::move_dependency(&text, "postgres", None, &version);
                 let _ = generator::parse(&text);
                 let _ = generator::add_line(&text, "exposurelog_password");
                 let _ = generator::remove_line(&text, "jupyterhub_password");

@@ -128,7 +128,17 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
         .find(|&j| !is_blank_or_comment(lines[j]) && lines[j].trim() != "---")
         .map(|j| indent_of(lines[j]));
     let mut entries = Vec::new();
-    if let (Some(mapping), Some(child_indent)) = (mapping, child_indent) {
+    if let (Some(mapping), Some(index), true) = (mapping, container_index, container_inline) {
+        // `postgres: {a_db: {...}}`: every entry is on the container's line.
+        for key in mapping
+            .keys()
+            .filter_map(Value::as_str)
+            .filter(|k| k.ends_with("_db"))
+        {
+            let value = mapping.get(key).cloned().unwrap_or(Value::Null);
+            entries.push(entry_from(key.to_string(), index, index, 0, &lines, &value));
+        }
+    } else if let (Some(mapping), Some(child_indent)) = (mapping, child_indent) {
         for j in range.clone() {
             let line = lines[j];
             if is_blank_or_comment(line) || indent_of(line) != child_indent {
@@ -245,6 +255,7 @@ fn entry_from(
 
 /// Adds the entry `key: {user, db}` in block style after the last database entry,
 /// in the file's quoting and indentation. The key must not be present yet.
+#[cfg(test)]
 pub fn add_entry(
     text: &str,
     nesting: Nesting,
@@ -252,7 +263,19 @@ pub fn add_entry(
     user: &str,
     db: &str,
 ) -> FileResult<String> {
-    let parsed = parse(text, nesting)?;
+    add_entry_parsed(text, &parse(text, nesting)?, nesting, key, user, db)
+}
+
+/// `add_entry` for a text already parsed (`parsed` must be `parse(text)`), so a
+/// large file is not parsed once more.
+pub fn add_entry_parsed(
+    text: &str,
+    parsed: &ValuesFile,
+    nesting: Nesting,
+    key: &str,
+    user: &str,
+    db: &str,
+) -> FileResult<String> {
     if parsed.entry(key).is_some() {
         return Err(FileError::whole(format!("`{key}` is already present")));
     }
@@ -283,7 +306,7 @@ pub fn add_entry(
     let child_step = last_entry
         .and_then(|e| e.child_indent.map(|c| c - e.indent))
         .unwrap_or(step);
-    let quote = last_entry.map_or(Quote::Plain, |e| e.quote);
+    let quote = majority_quote(&parsed.entries);
     let pad = " ".repeat(indent);
     let child_pad = " ".repeat(indent + child_step);
     let mut block = vec![
@@ -294,10 +317,7 @@ pub fn add_entry(
 
     let at = match (last_entry, parsed.container_index) {
         (Some(last), _) => {
-            let n = parsed.entries.len();
-            let separated = n >= 2
-                && (parsed.entries[n - 2].last + 1..last.first).any(|k| is_blank(&doc.lines[k]));
-            if separated {
+            if entries_separated(&parsed.entries, &doc.lines) {
                 block.insert(0, String::new());
             }
             last.last + 1
@@ -323,8 +343,32 @@ pub fn add_entry(
     };
     doc.insert(at, block);
     let result = doc.render();
-    verify_change(&parsed, &result, nesting, key, Some((user, db)))?;
+    drop(doc);
+    verify_change(parsed, &result, nesting, key, Some((user, db)))?;
     Ok(result)
+}
+
+/// The quoting most entries use (the last entry's among equals), plain if none.
+fn majority_quote(entries: &[DbEntry]) -> Quote {
+    let count = |q: Quote| entries.iter().filter(|e| e.quote == q).count();
+    let mut best: Option<(usize, Quote)> = None;
+    for e in entries.iter().rev() {
+        let n = count(e.quote);
+        if best.is_none_or(|(m, _)| n > m) {
+            best = Some((n, e.quote));
+        }
+    }
+    best.map_or(Quote::Plain, |(_, q)| q)
+}
+
+/// Whether most pairs of neighbouring entries have a blank line between them.
+fn entries_separated(entries: &[DbEntry], lines: &[String]) -> bool {
+    let gaps = entries.windows(2).count();
+    let blank = entries
+        .windows(2)
+        .filter(|w| (w[0].last + 1..w[1].first).any(|k| is_blank(&lines[k])))
+        .count();
+    gaps > 0 && blank * 2 >= gaps
 }
 
 /// Whether the top-level keys of a file are separated by blank lines.
@@ -339,11 +383,27 @@ fn top_level_keys_separated<S: AsRef<str>>(lines: &[S]) -> bool {
 
 /// Removes the entry `key` with the comment lines directly above it and one of the
 /// blank lines that separated it, leaving the rest byte for byte.
+#[cfg(test)]
 pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<String> {
-    let parsed = parse(text, nesting)?;
+    remove_entry_parsed(text, &parse(text, nesting)?, nesting, key)
+}
+
+/// `remove_entry` for a text already parsed (`parsed` must be `parse(text)`).
+pub fn remove_entry_parsed(
+    text: &str,
+    parsed: &ValuesFile,
+    nesting: Nesting,
+    key: &str,
+) -> FileResult<String> {
     let Some(entry) = parsed.entry(key) else {
         return Err(FileError::whole(format!("`{key}` is not present")));
     };
+    if parsed.container_inline {
+        return Err(FileError::at(
+            entry.line,
+            "`postgres:` is written inline; write it in block style to remove entries",
+        ));
+    }
     let mut doc = TextLines::new(text);
     let section_start = parsed.container_index.map_or(0, |i| i + 1);
     let mut first = entry.first;
@@ -366,7 +426,8 @@ pub fn remove_entry(text: &str, nesting: Nesting, key: &str) -> FileResult<Strin
     }
     doc.remove(first..=last);
     let result = doc.render();
-    verify_change(&parsed, &result, nesting, key, None)?;
+    drop(doc);
+    verify_change(parsed, &result, nesting, key, None)?;
     Ok(result)
 }
 
@@ -383,57 +444,67 @@ fn verify_change(
     let Ok(after_parsed) = parse(after, nesting) else {
         return fail("no longer parses");
     };
-    let mut after_root = after_parsed.root.clone();
-    let container = match nesting {
-        Nesting::TopLevel => after_root.as_mapping_mut(),
-        Nesting::UnderPostgres => after_root
-            .get_mut("postgres")
-            .and_then(Value::as_mapping_mut),
-    };
-    let removed = container.and_then(|m| m.remove(key));
-    let mut before_root = before.root.clone();
+    let entry = after_parsed.entry(key);
     match added {
         Some((user, db)) => {
-            let entry = after_parsed.entry(key);
             if entry.map(|e| (e.user.as_deref(), e.db.as_deref())) != Some((Some(user), Some(db))) {
                 return fail("does not hold the new entry");
             }
-            if removed.is_none() {
-                return fail("does not hold the new entry");
-            }
-            if nesting == Nesting::UnderPostgres && before_root.get("postgres").is_none() {
-                before_root
-                    .as_mapping_mut()
-                    .map(|m| m.insert("postgres".into(), Value::Mapping(Mapping::new())));
-            }
         }
         None => {
-            if removed.is_some() {
+            if entry.is_some()
+                || container_of(&after_parsed.root, nesting).is_some_and(|m| m.contains_key(key))
+            {
                 return fail("still holds the entry");
             }
-            let container = match nesting {
-                Nesting::TopLevel => before_root.as_mapping_mut(),
-                Nesting::UnderPostgres => before_root
-                    .get_mut("postgres")
-                    .and_then(Value::as_mapping_mut),
-            };
-            container.map(|m| m.remove(key));
         }
     }
-    let normalize = |v: &Value| match v {
-        Value::Mapping(m) => {
-            let mut m = m.clone();
-            if let Some(Value::Null) = m.get("postgres") {
-                m.insert("postgres".into(), Value::Mapping(Mapping::new()));
-            }
-            Value::Mapping(m)
-        }
-        other => other.clone(),
-    };
-    if normalize(&after_root) != normalize(&before_root) {
+    if !same_except(&before.root, &after_parsed.root, nesting, key) {
         return fail("differs from the original by more than the one entry");
     }
     Ok(())
+}
+
+/// The mapping that holds the entries, if there is one.
+fn container_of(root: &Value, nesting: Nesting) -> Option<&Mapping> {
+    match nesting {
+        Nesting::TopLevel => root.as_mapping(),
+        Nesting::UnderPostgres => root.get("postgres").and_then(Value::as_mapping),
+    }
+}
+
+/// Whether two documents are equal apart from the entry `key` (and a `postgres:`
+/// that is empty in one and absent or null in the other), compared in place
+/// rather than on copies, since a values file may be large.
+fn same_except(before: &Value, after: &Value, nesting: Nesting, key: &str) -> bool {
+    let same_mapping_except = |a: &Mapping, b: &Mapping, skip: &str| {
+        let a_len = a.len() - usize::from(a.contains_key(skip));
+        let b_len = b.len() - usize::from(b.contains_key(skip));
+        a_len == b_len
+            && a.iter()
+                .filter(|(k, _)| k.as_str() != Some(skip))
+                .all(|(k, v)| b.get(k) == Some(v))
+    };
+    let empty = Mapping::new();
+    let (Some(a), Some(b)) = (before.as_mapping(), after.as_mapping()) else {
+        return before.is_null() && after.as_mapping().is_some_and(|m| m.len() <= 1);
+    };
+    match nesting {
+        Nesting::TopLevel => same_mapping_except(a, b, key),
+        Nesting::UnderPostgres => {
+            fn inner<'a>(m: &'a Mapping, empty: &'a Mapping) -> Option<&'a Mapping> {
+                match m.get("postgres") {
+                    None | Some(Value::Null) => Some(empty),
+                    Some(Value::Mapping(inner)) => Some(inner),
+                    Some(_) => None,
+                }
+            }
+            let (Some(ia), Some(ib)) = (inner(a, &empty), inner(b, &empty)) else {
+                return false;
+            };
+            same_mapping_except(a, b, "postgres") && same_mapping_except(ia, ib, key)
+        }
+    }
 }
 
 #[cfg(test)]

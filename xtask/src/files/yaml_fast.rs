@@ -32,12 +32,20 @@ pub fn parse(text: &str) -> Option<Value> {
         return None;
     }
     let mut pos = 0;
-    let map = block(&lines, &mut pos, 0)?;
+    let map = block(&lines, &mut pos, 0, 0)?;
     (pos == lines.len()).then_some(Value::Mapping(map))
 }
 
-/// The mapping whose keys stand at `indent`, from `lines[*pos]` on.
-fn block(lines: &[(usize, &str)], pos: &mut usize, indent: usize) -> Option<Mapping> {
+/// Deeper mappings are left to serde_yaml, whose recursion limit (128) turns them
+/// into a parse error instead of a stack overflow.
+const MAX_DEPTH: usize = 100;
+
+/// The mapping whose keys stand at `indent`, from `lines[*pos]` on, `depth` levels
+/// below the top.
+fn block(lines: &[(usize, &str)], pos: &mut usize, indent: usize, depth: usize) -> Option<Mapping> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
     let mut map = Mapping::new();
     while let Some(&(line_indent, body)) = lines.get(*pos) {
         if line_indent < indent {
@@ -50,7 +58,9 @@ fn block(lines: &[(usize, &str)], pos: &mut usize, indent: usize) -> Option<Mapp
         *pos += 1;
         let value = if rest.is_empty() {
             match lines.get(*pos) {
-                Some(&(child, _)) if child > indent => Value::Mapping(block(lines, pos, child)?),
+                Some(&(child, _)) if child > indent => {
+                    Value::Mapping(block(lines, pos, child, depth + 1)?)
+                }
                 _ => Value::Null,
             }
         } else {

@@ -846,9 +846,9 @@ pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
         eprintln!("warning: {w}");
     }
     if script {
-        print!("{}", render_script(runbook, dep));
+        out!("{}", render_script(runbook, dep));
     } else {
-        print!("{}", render_text(runbook, dep));
+        out!("{}", render_text(runbook, dep));
     }
 }
 

@@ -68,18 +68,18 @@ fn move_requirement_table() {
         (">=v0.1.0", ">=v0.1.5"),
     ] {
         assert_eq!(
-            move_requirement(before, &new).as_deref(),
+            move_requirement(before, None, &new).as_deref(),
             Ok(after),
             "{before}"
         );
     }
     // Caret and tilde keep their operator on a minor or major bump too.
     assert_eq!(
-        move_requirement("^0.1.0", &Version::new(0, 2, 0)).as_deref(),
+        move_requirement("^0.1.0", None, &Version::new(0, 2, 0)).as_deref(),
         Ok("^0.2.0")
     );
     assert_eq!(
-        move_requirement("~0.1", &Version::new(1, 0, 0)).as_deref(),
+        move_requirement("~0.1", None, &Version::new(1, 0, 0)).as_deref(),
         Ok("~1.0.0")
     );
 }
@@ -91,13 +91,13 @@ fn a_requirement_that_cannot_admit_the_new_version_is_refused() {
         (">=0.1.0, <0.2", "0.2.0"),
         ("<1.0.0", "1.0.0"),
     ] {
-        let err = move_requirement(before, &v(new)).unwrap_err();
+        let err = move_requirement(before, None, &v(new)).unwrap_err();
         assert!(
             err.contains("does not admit") && err.contains(before),
             "{before}: {err}"
         );
     }
-    let err = move_requirement("latest please", &v("1.0.0")).unwrap_err();
+    let err = move_requirement("latest please", None, &v("1.0.0")).unwrap_err();
     assert!(err.contains("cannot read"), "{err}");
 }
 
@@ -153,13 +153,13 @@ fn move_dependency_table() {
     ];
     for (before, after) in cases {
         let input = UMBRELLA.replace("@@REQ@@", before);
-        let out = move_dependency(&input, "postgres", &v("0.1.5"))
+        let out = move_dependency(&input, "postgres", None, &v("0.1.5"))
             .unwrap_or_else(|e| panic!("{before}: {e}"));
         assert_eq!(out, UMBRELLA.replace("@@REQ@@", after), "{before}");
     }
     // No final newline, the dependency written last.
     let input = "name: x\nversion: 1.0.0\ndependencies:\n- name: postgres\n  version: \"0.1.0\"";
-    let out = move_dependency(input, "postgres", &v("0.1.1")).unwrap();
+    let out = move_dependency(input, "postgres", None, &v("0.1.1")).unwrap();
     assert_eq!(
         out,
         "name: x\nversion: 1.0.0\ndependencies:\n- name: postgres\n  version: \"0.1.1\""
@@ -169,14 +169,15 @@ fn move_dependency_table() {
 #[test]
 fn move_dependency_errors_name_the_line() {
     let input = UMBRELLA.replace("@@REQ@@", "\">=0.1.0 <0.2.0\"");
-    let err = move_dependency(&input, "postgres", &v("0.2.0")).unwrap_err();
+    let err = move_dependency(&input, "postgres", None, &v("0.2.0")).unwrap_err();
     assert_eq!(err.line, Some(9), "{err}");
     assert!(err.message.contains("does not admit"), "{err}");
-    let err = move_dependency(&input, "mysql", &v("0.2.0")).unwrap_err();
+    let err = move_dependency(&input, "mysql", None, &v("0.2.0")).unwrap_err();
     assert!(err.message.contains("`mysql`"), "{err}");
     let err = move_dependency(
         "name: x\ndependencies:\n  - name: postgres\n    repository: r\n",
         "postgres",
+        None,
         &v("1.0.0"),
     )
     .unwrap_err();
@@ -221,4 +222,64 @@ fn bump_parses() {
         "{err}"
     );
     assert_eq!(Bump::Patch.apply(&v("1.2.3-rc.1")), v("1.2.4"));
+}
+
+/// Every requirement shape, quoted or not, moved from 0.1.4 to `new`: the result
+/// or the refusal's advice.
+#[test]
+fn requirements_keep_their_meaning() {
+    let old = v("0.1.4");
+    let cases: &[(&str, &str, Result<&str, &str>)] = &[
+        ("0.1.4", "0.1.5", Ok("0.1.5")),
+        ("=0.1.4", "0.1.5", Ok("=0.1.5")),
+        (">=0.1.4", "0.1.5", Ok(">=0.1.5")),
+        ("^0.1.4", "0.1.5", Ok("^0.1.5")),
+        ("~0.1.4", "0.1.5", Ok("~0.1.5")),
+        (">0.1.3", "0.1.5", Ok(">0.1.3")),
+        (">=0.1.4 <1.0.0", "0.1.5", Ok(">=0.1.5 <1.0.0")),
+        ("0.1.0 - 0.2.0", "0.1.5", Ok("0.1.5 - 0.2.0")),
+        ("=0.1.4 || >=1.0", "0.1.5", Ok("=0.1.5 || >=1.0")),
+        (">=2.0.0 || ^0.1.4", "0.1.5", Ok(">=2.0.0 || ^0.1.5")),
+        ("0.1.x", "0.1.5", Ok("0.1.x")),
+        ("0.1.*", "0.1.5", Ok("0.1.*")),
+        ("0.1", "0.1.5", Ok("0.1")),
+        ("0.x", "0.2.0", Ok("0.x")),
+        ("0.1.x", "0.2.0", Err("write `0.2.x` instead")),
+        ("0.1", "1.0.0", Err("write `1.0` instead")),
+        (">=0.1.4 <0.1.5", "0.1.5", Err("edit it by hand")),
+        (
+            "=0.1.3 || =0.1.4 || >=0.1.0",
+            "0.1.5",
+            Err("not exactly one"),
+        ),
+        ("=0.1.0 || >=1.0", "0.1.5", Err("not exactly one")),
+    ];
+    for &(before, new, expected) in cases {
+        // A plain YAML scalar cannot start with `>` (folded) or `*` (alias).
+        let plain_ok = !before.starts_with(['>', '*']);
+        for quoted in [!plain_ok, true] {
+            let line = if quoted {
+                format!("    version: \"{before}\"")
+            } else {
+                format!("    version: {before}")
+            };
+            let text = format!(
+                "apiVersion: v2\nname: p\nversion: 1.0.0\ndependencies:\n  - name: postgres\n{line}\n"
+            );
+            let got = move_dependency(&text, "postgres", Some(&old), &v(new));
+            match expected {
+                Ok(after) => {
+                    let want = text.replace(&line, &line.replace(before, after));
+                    assert_eq!(got.as_deref(), Ok(want.as_str()), "{before} -> {new}");
+                }
+                Err(advice) => {
+                    let err = got.unwrap_err().message;
+                    assert!(
+                        err.contains(advice) && err.contains(NOT_ADMITTED),
+                        "{before} -> {new}: {err}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -98,7 +98,82 @@ fn cat(parts: &[&str]) -> String {
 
 /// `in -> out` cases of `add_block` for `exposure_log`.
 fn cases() -> Vec<(&'static str, String, String)> {
+    let commented_block = format!(
+        "  {{{{/*\n{}  */}}}}\n",
+        BLOCK_PLAIN_2
+            .replace("JUPYTERHUB", "OLD")
+            .replace("jupyterhub", "old")
+    );
+    let commented_one_line = "  {{- /* {{- with .Values.old_db }} {{- end }} */}}\n";
+    let wrapped = |open: &str| {
+        format!(
+            "  {open}\n{}  {{{{- end }}}}\n",
+            BLOCK_PLAIN_2
+                .replace("JUPYTERHUB", "GAFAELFAWR")
+                .replace("jupyterhub", "gafaelfawr")
+        )
+    };
+    let if_wrapped = wrapped("{{- if .Values.gafaelfawr_enabled }}");
+    let range_wrapped = wrapped("{{- range $i := until 1 }}");
     vec![
+        (
+            "a commented-out block after the last block: the new one goes before the comment",
+            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &commented_block, TAIL]),
+            cat(&[
+                ROOT_PLAIN_2,
+                BLOCK_PLAIN_2,
+                NEW_PLAIN_2,
+                &commented_block,
+                TAIL,
+            ]),
+        ),
+        (
+            "a one-line comment holding a block",
+            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, commented_one_line, TAIL]),
+            cat(&[
+                ROOT_PLAIN_2,
+                BLOCK_PLAIN_2,
+                NEW_PLAIN_2,
+                commented_one_line,
+                TAIL,
+            ]),
+        ),
+        (
+            "the last block inside an `if`: the new one goes after the `if`'s end",
+            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &if_wrapped, TAIL]),
+            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &if_wrapped, NEW_PLAIN_2, TAIL]),
+        ),
+        (
+            "the last block inside a `range`",
+            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &range_wrapped, TAIL]),
+            cat(&[
+                ROOT_PLAIN_2,
+                BLOCK_PLAIN_2,
+                &range_wrapped,
+                NEW_PLAIN_2,
+                TAIL,
+            ]),
+        ),
+        (
+            "the whole env list inside an `if`: the new block stays inside it",
+            cat(&[
+                "{{- if .Values.enabled }}\n",
+                ROOT_PLAIN_2,
+                BLOCK_PLAIN_2,
+                &if_wrapped,
+                TAIL,
+                "{{- end }}\n",
+            ]),
+            cat(&[
+                "{{- if .Values.enabled }}\n",
+                ROOT_PLAIN_2,
+                BLOCK_PLAIN_2,
+                &if_wrapped,
+                NEW_PLAIN_2,
+                TAIL,
+                "{{- end }}\n",
+            ]),
+        ),
         (
             "plain, 2 spaces, after the last block",
             cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, TAIL]),
@@ -363,4 +438,12 @@ fn actions_and_env_vars_are_read_by_hand() {
     ] {
         assert_eq!(env_var(line), None, "{line}");
     }
+}
+
+#[test]
+fn a_commented_block_is_not_a_block() {
+    let text = cat(&[ROOT_PLAIN_2, "{{/*\n", BLOCK_PLAIN_2, "*/}}\n", TAIL]);
+    let parsed = parse(&text).unwrap();
+    assert!(parsed.blocks.is_empty(), "{:?}", parsed.blocks);
+    assert!(parsed.stray_vars.is_empty());
 }

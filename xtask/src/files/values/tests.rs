@@ -52,6 +52,24 @@ const CASES: &[Case] = &[
         output: "postgres:\n  debug: \"true\"\n  a_db:\n    user: \"a\"\n    db: \"a\"\n  c_db:\n    user: 'c'\n    db: 'c'\n  b_db:\n    user: 'b'\n    db: 'b'\n  vault_secrets:\n    path: \"secret/x\"\n",
     },
     Case {
+        what: "mixed quotes: the majority's style wins over the last entry's",
+        nesting: UNDER,
+        input: "postgres:\n  a_db:\n    user: \"a\"\n    db: \"a\"\n  b_db:\n    user: \"b\"\n    db: \"b\"\n  c_db:\n    user: c\n    db: c\n",
+        key: "d_db",
+        user: "d",
+        db: "d",
+        output: "postgres:\n  a_db:\n    user: \"a\"\n    db: \"a\"\n  b_db:\n    user: \"b\"\n    db: \"b\"\n  c_db:\n    user: c\n    db: c\n  d_db:\n    user: \"d\"\n    db: \"d\"\n",
+    },
+    Case {
+        what: "entries mostly separated by blank lines: the new one is too",
+        nesting: TOP,
+        input: "a_db:\n  user: a\n  db: a\n\nb_db:\n  user: b\n  db: b\n\nc_db:\n  user: c\n  db: c\nd_db:\n  user: d\n  db: d\n",
+        key: "e_db",
+        user: "e",
+        db: "e",
+        output: "a_db:\n  user: a\n  db: a\n\nb_db:\n  user: b\n  db: b\n\nc_db:\n  user: c\n  db: c\nd_db:\n  user: d\n  db: d\n\ne_db:\n  user: e\n  db: e\n",
+    },
+    Case {
         what: "blank lines between entries are kept up",
         nesting: UNDER,
         input: "postgres:\n  a_db:\n    user: a\n    db: a\n\n  c_db:\n    user: c\n    db: c\n\n  vault_secrets:\n    path: x\n",
@@ -336,4 +354,16 @@ fn parse_errors_carry_lines() {
 fn empty_file_has_no_entries() {
     assert!(parse("", UNDER).unwrap().entries.is_empty());
     assert!(parse("# only a comment\n", TOP).unwrap().entries.is_empty());
+}
+
+#[test]
+fn an_inline_container_shows_its_entries_and_refuses_edits() {
+    let text = "postgres: {orphan_db: {user: orphan, db: orphan}}\n";
+    let parsed = parse(text, UNDER).unwrap();
+    assert_eq!(parsed.entries.len(), 1);
+    assert_eq!(parsed.entries[0].key, "orphan_db");
+    assert_eq!(parsed.entries[0].line, 1);
+    assert_eq!(parsed.entries[0].user.as_deref(), Some("orphan"));
+    assert!(remove_entry(text, UNDER, "orphan_db").is_err());
+    assert!(add_entry(text, UNDER, "b_db", "b", "b").is_err());
 }
