@@ -115,9 +115,11 @@ fn outcome(dep: &Deployment, env: &str) -> Result<Outcome> {
 /// Prints the entries the container would skip.
 fn print_skipped(outcome: &Outcome, env: &str) {
     for s in &outcome.skipped {
-        println!(
+        outln!(
             "  {}: not created, the cluster's container skips it: {} (values-{env}.yaml:{})",
-            s.key, s.reason, s.line
+            s.key,
+            s.reason,
+            s.line
         );
     }
 }
@@ -297,12 +299,12 @@ fn up(
         }
     }
 
-    println!(
+    outln!(
         "local-db {env}: PostgreSQL {major} on 127.0.0.1:{port}, data in {}",
         paths.data.display()
     );
     if wanted.is_empty() {
-        println!("  values-{env}.yaml holds no database entry the container would create");
+        outln!("  values-{env}.yaml holds no database entry the container would create");
     }
     let width = wanted.iter().map(|w| w.key.len()).max().unwrap_or(0);
     for w in wanted {
@@ -312,19 +314,19 @@ fn up(
         } else {
             "created"
         };
-        println!(
+        outln!(
             "  {:width$}  {}  ({state})",
             w.key,
             sql::connection_url(&w.user, password, port, &w.db)
         );
     }
     print_skipped(&outcome, env);
-    println!(
+    outln!(
         "passwords: {} (mode 0600, one ROLE=PASSWORD line per role, applied at every `up`; \
          also `--show-passwords`)",
         paths.passwords.display()
     );
-    println!(
+    outln!(
         "stop it with `cargo xtask local-db down --env {}`",
         crate::shell::quote(env)
     );
@@ -333,7 +335,7 @@ fn up(
 
 fn down(paths: &Paths) -> Result<()> {
     if !paths.initialized() {
-        println!(
+        outln!(
             "local-db {}: no cluster in {}; nothing to stop",
             paths.env,
             paths.dir.display()
@@ -343,21 +345,21 @@ fn down(paths: &Paths) -> Result<()> {
     let _lock = folder::lock(&paths.dir)?;
     if server::server_pid(paths).is_none() {
         if folder::exists(&paths.pid_file()) {
-            println!(
+            outln!(
                 "local-db {}: not running ({} is stale: the process it names is not this \
                  cluster's server, and was left alone)",
                 paths.env,
                 paths.pid_file().display()
             );
         } else {
-            println!("local-db {}: not running", paths.env);
+            outln!("local-db {}: not running", paths.env);
         }
         return Ok(());
     }
     let tools = server::find_tools(paths)?;
     let run_as = RunAs::detect()?;
     server::stop(&tools, &run_as, paths)?;
-    println!(
+    outln!(
         "local-db {}: stopped; `up` starts it again with its data",
         paths.env
     );
@@ -368,15 +370,17 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
     let outcome = outcome(dep, env)?;
     let asked_for = || {
         for w in &outcome.wanted {
-            println!(
+            outln!(
                 "  {}: asked for (role {}, database {})",
-                w.key, w.user, w.db
+                w.key,
+                w.user,
+                w.db
             );
         }
         print_skipped(&outcome, env);
     };
     if !paths.initialized() {
-        println!(
+        outln!(
             "local-db {env}: not created ({} holds no cluster); `cargo xtask local-db up --env {}` creates it",
             paths.dir.display(),
             crate::shell::quote(env)
@@ -387,12 +391,12 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
     let running = server::server_pid(paths).is_some();
     if !running {
         let port_text = server::saved_port(paths).map_or("unknown".to_string(), |p| p.to_string());
-        println!(
+        outln!(
             "local-db {env}: stopped (last port {port_text}), data in {}",
             paths.data.display()
         );
         asked_for();
-        println!(
+        outln!(
             "`cargo xtask local-db up --env {}` starts it",
             crate::shell::quote(env)
         );
@@ -411,21 +415,21 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
         port,
     };
     let present = server.databases()?;
-    println!(
+    outln!(
         "local-db {env}: running on 127.0.0.1:{port}, data in {}",
         paths.data.display()
     );
     let mut missing = false;
     for w in &outcome.wanted {
         if present.contains(&w.db) {
-            println!(
+            outln!(
                 "  {}: present  {}",
                 w.key,
                 sql::connection_url(&w.user, None, port, &w.db)
             );
         } else {
             missing = true;
-            println!("  {}: missing (role {}, database {})", w.key, w.user, w.db);
+            outln!("  {}: missing (role {}, database {})", w.key, w.user, w.db);
         }
     }
     print_skipped(&outcome, env);
@@ -433,15 +437,15 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
         .iter()
         .filter(|db| !outcome.wanted.iter().any(|w| &w.db == *db))
     {
-        println!("  {db}: present, but the container would not create it for values-{env}.yaml");
+        outln!("  {db}: present, but the container would not create it for values-{env}.yaml");
     }
     if missing {
-        println!(
+        outln!(
             "`cargo xtask local-db up --env {}` adds what is missing",
             crate::shell::quote(env)
         );
     }
-    println!("passwords: {}", paths.passwords.display());
+    outln!("passwords: {}", paths.passwords.display());
     Ok(())
 }
 

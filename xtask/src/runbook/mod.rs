@@ -138,10 +138,15 @@ pub fn site(
         .join(format!("environments/values-{env}.yaml"));
     let (mut url, mut prefix) = (None, None);
     if file.is_file() {
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| bad_input(format!("{}: cannot read: {e}", file.display())))?;
-        let root: serde_yaml::Value = serde_yaml::from_str(&text)
-            .map_err(|e| bad_input(format!("{}: not valid YAML: {e}", file.display())))?;
+        let text = crate::fsio::read_text(&file).map_err(bad_input)?;
+        let root = crate::files::parse_yaml(&text).map_err(|e| {
+            let at = e.line.map_or_else(String::new, |l| format!(":{l}"));
+            bad_input(format!(
+                "{}{at}: not valid YAML: {}",
+                file.display(),
+                e.message
+            ))
+        })?;
         let string = |key: &str| root.get(key).and_then(|v| v.as_str()).map(str::to_string);
         url = string("vaultUrl");
         prefix = string("vaultPathPrefix");
