@@ -64,6 +64,12 @@ fn run_case(case: &Path) -> Result<(), String> {
         return Err(format!("{name}: {:?} failed: {}", args, text(&out.stderr)));
     }
     let actual = text(&out.stdout);
+    if let Some(block) = prompt_before_other_lines(&actual) {
+        return Err(format!(
+            "{name}: a block asks a question and goes on with other lines; pasted, the question \
+             would read the next line as its answer:\n{block}"
+        ));
+    }
     let expected_file = case.join("expected.txt");
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         fs::write(&expected_file, &actual).unwrap();
@@ -84,6 +90,30 @@ fn run_case(case: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The text form's first block (a block ends at a blank line) in which a line that
+/// reads an answer from the terminal (`vault_login`'s token, `confirm_context`) is
+/// followed by another command: pasted at once, that command would become the answer.
+/// (A question inside `if confirm ...; fi` is safe: bash reads the whole `if` first.)
+fn prompt_before_other_lines(runbook: &str) -> Option<String> {
+    if runbook.starts_with("#!") {
+        return None; // a script reads its answers from the terminal, not from its own text
+    }
+    runbook
+        .split("\n\n")
+        .find(|block| {
+            let commands: Vec<&str> = block
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+                .collect();
+            commands
+                .iter()
+                .rev()
+                .skip(1)
+                .any(|l| l.starts_with("vault_login ") || l.starts_with("confirm_context "))
+        })
+        .map(str::to_string)
 }
 
 #[test]

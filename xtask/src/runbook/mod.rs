@@ -333,6 +333,14 @@ impl Builder<'_> {
         )
     }
 
+    /// The Vault login as a block of its own: its token prompt reads what is pasted
+    /// next, so no other command may follow it in the same pasted block.
+    fn login_step(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+        let login = self.vault_login(env, site);
+        let step = self.step(phase, Some(env), "Log in to Vault".into());
+        step.commands.push(login);
+    }
+
     fn refresh_secret(&mut self, phase: Phase, env: &str, site: &EnvSite) {
         let kubectl = kubectl(site);
         let context = context_word(site);
@@ -585,7 +593,7 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             Secrets::Generator(_) | Secrets::Absent(_) => {
                 let by_hand = matches!(b.dep.secrets, Secrets::Absent(_));
                 let path = b.vault_path(env, site);
-                let login = b.vault_login(env, site);
+                b.login_step(Phase::BeforeMerge, env, site);
                 let step = b.step(
                     Phase::BeforeMerge,
                     Some(env),
@@ -601,15 +609,13 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
                             .into(),
                     );
                 }
-                step.commands.extend([
-                    login,
-                    format!("put_password_if_absent {path} {}", quote(&key)),
-                ]);
+                step.commands
+                    .push(format!("put_password_if_absent {path} {}", quote(&key)));
                 b.copy_to_consumers(Phase::BeforeMerge, env, site);
             }
             Secrets::Yaml(y) => {
                 let source = y.parsed.entry(&key).map(|e| e.source.clone());
-                let login = b.vault_login(env, site);
+                b.login_step(Phase::BeforeMerge, env, site);
                 let step = b.step(
                     Phase::BeforeMerge,
                     Some(env),
@@ -634,7 +640,6 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
                 );
                 let env_word = quote(env);
                 step.commands.extend([
-                    login,
                     format!("phalanx secrets audit {env_word}"),
                     format!("phalanx secrets sync {env_word}"),
                 ]);
@@ -686,9 +691,7 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     for (target, site) in targets.iter().zip(sites) {
         let env = target.env.as_str();
         let path = b.vault_path(env, site);
-        let login = b.vault_login(env, site);
-        let step = b.step(Phase::NewPassword, Some(env), "Log in to Vault".into());
-        step.commands.push(login);
+        b.login_step(Phase::NewPassword, env, site);
         let step = b.step(
             Phase::NewPassword,
             Some(env),
@@ -756,9 +759,7 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         ));
         if matches!(b.dep.secrets, Secrets::Generator(_)) || site.vault_path.is_some() {
             let path = b.vault_path(env, site);
-            let login = b.vault_login(env, site);
-            let step = b.step(Phase::DeleteKey, Some(env), "Log in to Vault".into());
-            step.commands.push(login);
+            b.login_step(Phase::DeleteKey, env, site);
             let step = b.step(
                 Phase::DeleteKey,
                 Some(env),
