@@ -146,3 +146,33 @@ fn root_password_is_not_rotated() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn the_script_refuses_two_phases() {
+    let work = scratch("runbook-two-phases");
+    copy_tree(&root().join("sample"), &work);
+    let mut args = vec![
+        "runbook".to_string(),
+        "jupyterhub".into(),
+        "--env".into(),
+        "base".into(),
+        "--script".into(),
+    ];
+    args.extend(repo_args(&work));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&work, &refs);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = work.join("steps.sh");
+    fs::write(&file, &out.stdout).unwrap();
+    // Two phases used to run only the last one, silently.
+    let run = Command::new("bash")
+        .arg(&file)
+        .args(["before-merge", "after-merge"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("one phase at a time"), "{stderr}");
+    assert!(!stderr.contains("== "), "a step ran: {stderr}");
+}

@@ -62,7 +62,10 @@ pub fn render_script(runbook: &Runbook, dep: &Deployment) -> String {
         ))
     ));
     out.push_str("}\n\nASSUME_YES=\"\"\nPHASE=\"\"\nfor arg in \"$@\"; do\n  case \"$arg\" in\n    --yes) ASSUME_YES=1 ;;\n");
-    out.push_str(&format!("    {}) PHASE=\"$arg\" ;;\n", names.join(" | ")));
+    out.push_str(&format!(
+        "    {})\n      if [ -n \"$PHASE\" ]; then\n        echo 'one phase at a time: run them one after the other' >&2\n        usage >&2\n        exit 2\n      fi\n      PHASE=\"$arg\"\n      ;;\n",
+        names.join(" | ")
+    ));
     out.push_str("    *)\n      usage >&2\n      exit 2\n      ;;\n  esac\ndone\nif [ -z \"$PHASE\" ]; then\n  usage >&2\n  exit 2\nfi\n\n");
     out.push_str(CONFIRM_SCRIPT);
     out.push('\n');
