@@ -76,3 +76,47 @@ fn pgdb_works_from_inside_a_deployment_and_names_itself() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn pgdb_advice_names_pgdb_not_cargo_xtask() {
+    let work = outside("advice");
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sample"), &work);
+    let phalanx = work.join("phalanx");
+    let values = phalanx.join("services/postgres/values-base.yaml");
+    let mut content = fs::read_to_string(&values).unwrap();
+    content = content.replace(
+        "  vault_secrets:",
+        "  lovelog_db:\n    user: lovelog\n    db: lovelog\n  vault_secrets:",
+    );
+    fs::write(&values, content).unwrap();
+    // check's help lines: a deployment repository has no `cargo xtask`.
+    let out = pgdb(&phalanx, &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let found = text(&out.stdout);
+    assert!(
+        found.contains("`pgdb add-db lovelog --env base`"),
+        "{found}"
+    );
+    assert!(!found.contains("cargo xtask"), "{found}");
+    // add-db's "nothing to change" points at the runbook under the same name.
+    let out = pgdb(
+        &phalanx,
+        &["add-db", "jupyterhub", "--user", "jovyan", "--env", "base"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        said.contains("`pgdb runbook jupyterhub --env base`"),
+        "{said}"
+    );
+    assert!(!said.contains("cargo xtask"), "{said}");
+    let out = pgdb(&phalanx, &["runbook", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`pgdb add-db nosuch`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = pgdb(&phalanx, &["runbook", "jupyterhub", "--script"]);
+    assert!(!text(&out.stdout).contains("cargo xtask"));
+}

@@ -103,9 +103,10 @@ impl flags::AddDb {
             .collect();
         if plan.is_empty() {
             outln!(
-                "Nothing to change: `{}` is already complete in {}.\nSee `cargo xtask runbook {} --env {}` for the deployment steps.",
+                "Nothing to change: `{}` is already complete in {}.\nSee `{} runbook {} --env {}` for the deployment steps.",
                 db.name,
                 envs.join(", "),
+                crate::flags::program_name(),
                 db.name,
                 envs.join(" --env ")
             );

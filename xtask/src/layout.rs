@@ -159,7 +159,10 @@ impl Layout {
     /// Detects the layout of the configured repositories.
     pub fn detect(config: &Config) -> Result<Layout> {
         let phalanx = config.phalanx.clone().ok_or_else(|| {
-            bad_input("no deployment repository: give --phalanx DIR, or run `cargo xtask init --phalanx DIR`")
+            bad_input(format!(
+                "no deployment repository: give --phalanx DIR, or run `{} init --phalanx DIR`",
+                crate::flags::program_name()
+            ))
         })?;
         if !phalanx.is_dir() {
             return Err(bad_input(format!(

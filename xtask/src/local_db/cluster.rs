@@ -70,8 +70,9 @@ pub fn outcome(template: &Template, entries: &[DbEntry], file: &str) -> Result<O
     for entry in entries {
         let at = |message: String| {
             bad_input(format!(
-                "{file}:{}: {message}; see `cargo xtask check`",
-                entry.line
+                "{file}:{}: {message}; see `{} check`",
+                entry.line,
+                crate::flags::program_name()
             ))
         };
         if let Some(problem) = &entry.problem {

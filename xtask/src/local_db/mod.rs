@@ -327,7 +327,8 @@ fn up(
         paths.passwords.display()
     );
     outln!(
-        "stop it with `cargo xtask local-db down --env {}`",
+        "stop it with `{} local-db down --env {}`",
+        crate::flags::program_name(),
         crate::shell::quote(env)
     );
     Ok(())
@@ -381,8 +382,9 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
     };
     if !paths.initialized() {
         outln!(
-            "local-db {env}: not created ({} holds no cluster); `cargo xtask local-db up --env {}` creates it",
+            "local-db {env}: not created ({} holds no cluster); `{} local-db up --env {}` creates it",
             paths.dir.display(),
+            crate::flags::program_name(),
             crate::shell::quote(env)
         );
         asked_for();
@@ -397,7 +399,8 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
         );
         asked_for();
         outln!(
-            "`cargo xtask local-db up --env {}` starts it",
+            "`{} local-db up --env {}` starts it",
+            crate::flags::program_name(),
             crate::shell::quote(env)
         );
         return Ok(());
@@ -441,7 +444,8 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
     }
     if missing {
         outln!(
-            "`cargo xtask local-db up --env {}` adds what is missing",
+            "`{} local-db up --env {}` adds what is missing",
+            crate::flags::program_name(),
             crate::shell::quote(env)
         );
     }

@@ -814,7 +814,8 @@ pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Tar
     };
     if names.is_empty() {
         return Err(bad_input(format!(
-            "no environment has `{key}`; add it with `cargo xtask add-db {}` or name environments with --env",
+            "no environment has `{key}`; add it with `{} add-db {}` or name environments with --env",
+            crate::flags::program_name(),
             db.name
         )));
     }

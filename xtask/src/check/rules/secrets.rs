@@ -103,7 +103,8 @@ pub(super) fn unused_password(facts: &Facts, out: &mut Vec<Finding>) {
         out.push(Finding::new("unused-password", &secrets.path, key.line, key.key.as_str()).says(
             format!("{} makes `{}`, but no block of {} reads it", secrets.path, key.key, template.path),
             format!(
-                "remove it if its database is gone (`cargo xtask remove-db {}`), or add the database's block",
+                "remove it if its database is gone (`{} remove-db {}`), or add the database's block",
+                crate::flags::program_name(),
                 name_of_secret_key(&key.key).unwrap_or("NAME")
             ),
         ));
@@ -146,8 +147,11 @@ pub(super) fn secret_source_absent(facts: &Facts, out: &mut Vec<Finding>) {
             format!(
                 "{path} does not exist: nothing generates the database passwords, which are put into Vault by hand"
             ),
-            "put each database's password into Vault by hand (`cargo xtask runbook NAME` says how), \
-             or add the generator",
+            format!(
+                "put each database's password into Vault by hand (`{} runbook NAME` says how), \
+                 or add the generator",
+                crate::flags::program_name()
+            ),
         ),
     );
 }
@@ -232,8 +236,9 @@ pub(super) fn copy_without_source(facts: &Facts, out: &mut Vec<Finding>) {
                     }
                 ),
                 format!(
-                    "remove the copy in {}, or give postgres the key (`cargo xtask add-db {}`)",
+                    "remove the copy in {}, or give postgres the key (`{} add-db {}`)",
                     copy.path,
+                    crate::flags::program_name(),
                     name_of_secret_key(&copy.key).map_or("NAME".to_string(), |n| n.replace('-', "_"))
                 ),
             ),

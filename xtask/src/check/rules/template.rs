@@ -28,8 +28,9 @@ pub(super) fn db_without_template(facts: &Facts, out: &mut Vec<Finding>) {
                     entry.key, template.path
                 ),
                 format!(
-                    "add the block with `cargo xtask add-db {name} --env {}` (it adds only what is missing), \
+                    "add the block with `{} add-db {name} --env {}` (it adds only what is missing), \
                      or remove the entry",
+                    crate::flags::program_name(),
                     env.name
                 ),
             ));
@@ -47,8 +48,9 @@ pub(super) fn malformed_block(facts: &Facts, out: &mut Vec<Finding>) {
         };
         let help = match block.name() {
             Some(name) => format!(
-                "write the block as `cargo xtask add-db` does: VRO_DB_{id}_USER, VRO_DB_{id}_DB and \
+                "write the block as `{program} add-db` does: VRO_DB_{id}_USER, VRO_DB_{id}_DB and \
                  VRO_DB_{id}_PASSWORD, the last from the secret key `{name}_password`",
+                program = crate::flags::program_name(),
                 id = env_id_of(name)
             ),
             None => "a database block is `{{- with .Values.<name>_db }}` with VRO_DB_<ID>_USER, _DB and _PASSWORD"
