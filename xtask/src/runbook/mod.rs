@@ -325,6 +325,22 @@ impl Builder<'_> {
         }
     }
 
+    /// A step `title` on the environment's `postgres` secret in Vault, after a step
+    /// that logs in to Vault; with the secret's (quoted) path.
+    fn vault_step(
+        &mut self,
+        phase: Phase,
+        env: &str,
+        site: &EnvSite,
+        title: String,
+    ) -> (String, &mut Step) {
+        let path = self.vault_path(env, site);
+        let login = self.vault_login(env, site);
+        let step = self.step(phase, Some(env), "Log in to Vault".into());
+        step.commands.push(login);
+        (path, self.step(phase, Some(env), title))
+    }
+
     fn vault_login(&self, step_env: &str, site: &EnvSite) -> String {
         format!(
             "vault_login {} {}",
@@ -685,13 +701,10 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     let key = b.secret_key.clone();
     for (target, site) in targets.iter().zip(sites) {
         let env = target.env.as_str();
-        let path = b.vault_path(env, site);
-        let login = b.vault_login(env, site);
-        let step = b.step(Phase::NewPassword, Some(env), "Log in to Vault".into());
-        step.commands.push(login);
-        let step = b.step(
+        let (path, step) = b.vault_step(
             Phase::NewPassword,
-            Some(env),
+            env,
+            site,
             format!("A new value for {key} in Vault"),
         );
         step.notes.extend([
@@ -755,13 +768,10 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             "{kubectl} -n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1 <<'SQL'\n{sql}\nSQL"
         ));
         if matches!(b.dep.secrets, Secrets::Generator(_)) || site.vault_path.is_some() {
-            let path = b.vault_path(env, site);
-            let login = b.vault_login(env, site);
-            let step = b.step(Phase::DeleteKey, Some(env), "Log in to Vault".into());
-            step.commands.push(login);
-            let step = b.step(
+            let (path, step) = b.vault_step(
                 Phase::DeleteKey,
-                Some(env),
+                env,
+                site,
                 format!("Delete {key} from the Vault secret"),
             );
             step.notes.push(
