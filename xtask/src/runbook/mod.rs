@@ -10,6 +10,27 @@
 //! phases. Every word from a file is shell-quoted; no password is ever printed or passed
 //! as an argument (the helpers in `templates/runbook-helpers.sh` pipe them).
 
+/// The bash function `confirm QUESTION` after the comment line `$comment`: it runs
+/// `$first` (lines that may answer alone), then asks, returns 0 on y or yes, and
+/// otherwise runs `$refused`. The text and script forms differ only in those.
+macro_rules! confirm_function {
+    ($comment:literal, $first:literal, $refused:literal) => {
+        concat!(
+            "# ",
+            $comment,
+            "\nconfirm() { # QUESTION\n  local answer\n",
+            $first,
+            r#"  read -rp "$1 [y/N] " answer
+  if [ "$answer" = y ] || [ "$answer" = yes ]; then
+    return 0
+  fi
+"#,
+            $refused,
+            "}\n"
+        )
+    };
+}
+
 mod script;
 mod text;
 
