@@ -113,7 +113,7 @@ fn big_files(out: &Path) -> Result<()> {
         drop(file);
         let start = Instant::now();
         let run = std::process::Command::new(std::env::current_exe()?)
-            .args(["add-db", "big_one", "--env", "env0", "--phalanx"])
+            .args(["--quiet", "add-db", "big_one", "--env", "env0", "--phalanx"])
             .arg(dir.join("phalanx"))
             .arg("--charts")
             .arg(dir.join("charts"))
