@@ -113,7 +113,7 @@ fn big_files(out: &Path) -> Result<()> {
         drop(file);
         let start = Instant::now();
         let run = std::process::Command::new(std::env::current_exe()?)
-            .args(["add-db", "big_one", "--env", "env0", "--phalanx"])
+            .args(["--quiet", "add-db", "big_one", "--env", "env0", "--phalanx"])
             .arg(dir.join("phalanx"))
             .arg("--charts")
             .arg(dir.join("charts"))
@@ -202,22 +202,21 @@ pub fn generate(dir: &Path, dbs: usize, envs: usize) -> Result<()> {
             "        self._set_generated(\"postgres\", \"{name}_password\", secrets.token_hex(32))"
         );
     }
-    write(
-        &dir.join("charts/charts/postgres/templates/deployment.yaml"),
-        &template,
-    )?;
-    write(
-        &dir.join("charts/charts/postgres/Chart.yaml"),
-        "apiVersion: v2\nname: postgres\nversion: 0.1.4\n",
-    )?;
-    write(
-        &dir.join("phalanx/installer/generate_secrets.py"),
-        &generator,
-    )?;
-    write(
-        &dir.join("phalanx/services/postgres/Chart.yaml"),
-        "apiVersion: v2\nname: postgres\nversion: 1.0.0\ndependencies:\n  - name: postgres\n    version: \">=0.1.4\"\n    repository: https://lsst-sqre.github.io/charts/\n",
-    )?;
+    let files = [
+        ("charts/charts/postgres/templates/deployment.yaml", template.as_str()),
+        (
+            "charts/charts/postgres/Chart.yaml",
+            "apiVersion: v2\nname: postgres\nversion: 0.1.4\n",
+        ),
+        ("phalanx/installer/generate_secrets.py", generator.as_str()),
+        (
+            "phalanx/services/postgres/Chart.yaml",
+            "apiVersion: v2\nname: postgres\nversion: 1.0.0\ndependencies:\n  - name: postgres\n    version: \">=0.1.4\"\n    repository: https://lsst-sqre.github.io/charts/\n",
+        ),
+    ];
+    for (path, text) in files {
+        write(&dir.join(path), text)?;
+    }
     for e in 0..envs {
         let mut values = String::from("postgres:\n");
         for name in &names {

@@ -217,22 +217,23 @@ fn state_dir(repo: &Path) -> PathBuf {
     repo.to_path_buf()
 }
 
-fn lock_path(repo: &Path) -> PathBuf {
+/// The tool's state file `name` for a repository: in its state folder, or as a
+/// dotfile when that folder is the repository's root.
+fn state_file(repo: &Path, name: &str) -> PathBuf {
     let dir = state_dir(repo);
     if dir == repo {
-        dir.join(".xtask.lock")
+        dir.join(format!(".{name}"))
     } else {
-        dir.join("xtask.lock")
+        dir.join(name)
     }
 }
 
+fn lock_path(repo: &Path) -> PathBuf {
+    state_file(repo, "xtask.lock")
+}
+
 fn journal_path(repo: &Path) -> PathBuf {
-    let dir = state_dir(repo);
-    if dir == repo {
-        dir.join(".xtask-journal")
-    } else {
-        dir.join("xtask-journal")
-    }
+    state_file(repo, "xtask-journal")
 }
 
 /// An exclusive `flock` on a repository's lock file, released (and the file

@@ -79,29 +79,42 @@ impl Report {
             .count()
     }
 
+    /// The lines `finding` writes for each finding, then the summary line `summary`
+    /// makes of the counts of errors and warnings.
+    fn per_finding(
+        &self,
+        finding: impl Fn(&Finding) -> String,
+        summary: impl FnOnce(usize, usize) -> String,
+    ) -> String {
+        let mut out: String = self.findings.iter().map(finding).collect();
+        out.push_str(&summary(self.errors(), self.warnings()));
+        out.push('\n');
+        out
+    }
+
     /// The findings, each with its help line, then a one-line summary.
     pub fn text(&self) -> String {
-        let mut out = String::new();
-        for f in &self.findings {
-            let _ = writeln!(
-                out,
-                "{}:{}: {}[{}]: {}",
-                self.shown_path(f),
-                f.line,
-                f.severity.as_str(),
-                f.rule,
-                f.message
-            );
-            let _ = writeln!(out, "  = help: {}", f.help);
-        }
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        let _ = writeln!(
-            out,
-            "{}, {}",
-            plural(self.errors(), "error"),
-            plural(self.warnings(), "warning")
-        );
-        out
+        self.per_finding(
+            |f| {
+                format!(
+                    "{}:{}: {}[{}]: {}\n  = help: {}\n",
+                    self.shown_path(f),
+                    f.line,
+                    f.severity.as_str(),
+                    f.rule,
+                    f.message,
+                    f.help
+                )
+            },
+            |errors, warnings| {
+                format!(
+                    "{}, {}",
+                    plural(errors, "error"),
+                    plural(warnings, "warning")
+                )
+            },
+        )
     }
 
     /// `{"findings": [...], "errors": N, "warnings": N, "repositories": {...}}` on one
@@ -140,25 +153,19 @@ impl Report {
     /// GitHub Actions workflow commands: one `::error` or `::warning` annotation per
     /// finding, then the summary line.
     pub fn github(&self) -> String {
-        let mut out = String::new();
-        for f in &self.findings {
-            let _ = writeln!(
-                out,
-                "::{} file={},line={},title={}::{}",
-                f.severity.as_str(),
-                github_property(&self.shown_path(f)),
-                f.line,
-                github_property(f.rule),
-                github_data(&format!("{} (help: {})", f.message, f.help))
-            );
-        }
-        let _ = writeln!(
-            out,
-            "{} errors, {} warnings",
-            self.errors(),
-            self.warnings()
-        );
-        out
+        self.per_finding(
+            |f| {
+                format!(
+                    "::{} file={},line={},title={}::{}\n",
+                    f.severity.as_str(),
+                    github_property(&self.shown_path(f)),
+                    f.line,
+                    github_property(f.rule),
+                    github_data(&format!("{} (help: {})", f.message, f.help))
+                )
+            },
+            |errors, warnings| format!("{errors} errors, {warnings} warnings"),
+        )
     }
 }
 

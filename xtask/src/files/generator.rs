@@ -652,12 +652,18 @@ fn add_call(text: &str, generator: &Generator, method: &Method, key: &str) -> Fi
     Ok(doc.render())
 }
 
-fn add_dict_item(text: &str, generator: &Generator, key: &str) -> FileResult<String> {
-    let items: Vec<&SecretCall> = generator
+/// The calls in the place, which in a dict-literal generator are the returned
+/// dict's items.
+fn calls_in_place(generator: &Generator) -> Vec<&SecretCall> {
+    generator
         .calls
         .iter()
         .filter(|c| c.in_postgres_method)
-        .collect();
+        .collect()
+}
+
+fn add_dict_item(text: &str, generator: &Generator, key: &str) -> FileResult<String> {
+    let items = calls_in_place(generator);
     let Some(last) = items.last() else {
         return Err(FileError::whole(
             "`generate_postgres_secrets()` returns no dict items to imitate; add the key by hand",
@@ -750,11 +756,7 @@ pub fn remove_line(text: &str, key: &str) -> FileResult<String> {
 }
 
 fn remove_dict_item(text: &str, generator: &Generator, call: &SecretCall) -> FileResult<String> {
-    let items: Vec<&SecretCall> = generator
-        .calls
-        .iter()
-        .filter(|c| c.in_postgres_method)
-        .collect();
+    let items = calls_in_place(generator);
     let index = items.iter().position(|c| c.key == call.key).unwrap_or(0);
     let shares_line = |a: &SecretCall, b: &SecretCall| a.last == b.first;
     let prev = index.checked_sub(1).map(|p| items[p]);

@@ -321,24 +321,18 @@ mod tests {
 
     #[test]
     fn keys_and_comments() {
-        assert_eq!(
-            split_key("  user: 'jovyan' # the hub"),
-            Some(("user".into(), "'jovyan'"))
-        );
-        assert_eq!(
-            split_key("\"x_db\": {user: a}"),
-            Some(("x_db".into(), "{user: a}"))
-        );
-        assert_eq!(
-            split_key("- name: postgres"),
-            Some(("name".into(), "postgres"))
-        );
-        assert_eq!(
-            split_key("url: https://x"),
-            Some(("url".into(), "https://x"))
-        );
-        assert_eq!(split_key("# a: b"), None);
-        assert_eq!(split_key("plain text"), None);
+        let cases = [
+            ("  user: 'jovyan' # the hub", Some(("user", "'jovyan'"))),
+            ("\"x_db\": {user: a}", Some(("x_db", "{user: a}"))),
+            ("- name: postgres", Some(("name", "postgres"))),
+            ("url: https://x", Some(("url", "https://x"))),
+            ("# a: b", None),
+            ("plain text", None),
+        ];
+        for (line, expected) in cases {
+            let expected = expected.map(|(key, value)| (key.into(), value));
+            assert_eq!(split_key(line), expected, "{line}");
+        }
         assert_eq!(strip_comment("'a # b' # c"), "'a # b' ");
         assert_eq!(unquote(" \"a\" "), "a");
     }

@@ -145,20 +145,32 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
             ("copy_key", copy_key),
         ],
     );
-    let result = place(text, &parsed, &key, &rendered);
+    place_verified(text, &parsed, &key, &rendered, |e| {
+        &e.source == source && e.condition.as_deref() == Some(&db.values_key())
+    })
+}
+
+/// Places the rendered entry `key` (see `place`) and reads the result back: it must
+/// parse, its entry `key` must be `added`, and every other entry must keep its key
+/// and source.
+fn place_verified(
+    text: &str,
+    parsed: &SecretsYaml,
+    key: &str,
+    rendered: &str,
+    added: impl FnOnce(&SecretEntry) -> bool,
+) -> FileResult<String> {
+    let result = place(text, parsed, key, rendered);
     let after = parse(&result)
         .map_err(|_| FileError::unverified("the edited secrets.yaml does not parse"))?;
-    let keys = |s: &SecretsYaml| {
+    let others = |s: &SecretsYaml| {
         s.entries
             .iter()
             .filter(|e| e.key != key)
-            .map(|e| e.key.clone())
+            .map(|e| (e.key.clone(), e.source.clone()))
             .collect::<Vec<_>>()
     };
-    let added = after
-        .entry(&key)
-        .is_some_and(|e| &e.source == source && e.condition.as_deref() == Some(&db.values_key()));
-    if !added || keys(&after) != keys(&parsed) {
+    if !after.entry(key).is_some_and(added) || others(&after) != others(parsed) {
         return Err(FileError::unverified(
             "the edited secrets.yaml does not read back",
         ));
@@ -256,23 +268,7 @@ pub fn add_app_copy(text: &str, app_key: &str, name: &str, secret_key: &str) -> 
             ("secret_key", secret_key),
         ],
     );
-    let result = place(text, &parsed, app_key, &rendered);
-    let after = parse(&result)
-        .map_err(|_| FileError::unverified("the edited secrets.yaml does not parse"))?;
-    let others = |s: &SecretsYaml| {
-        s.entries
-            .iter()
-            .filter(|e| e.key != app_key)
-            .map(|e| (e.key.clone(), e.source.clone()))
-            .collect::<Vec<_>>()
-    };
-    if after.entry(app_key).map(|e| &e.source) != Some(&wanted) || others(&after) != others(&parsed)
-    {
-        return Err(FileError::unverified(
-            "the edited secrets.yaml does not read back",
-        ));
-    }
-    Ok(result)
+    place_verified(text, &parsed, app_key, &rendered, |e| e.source == wanted)
 }
 
 /// Removes the entry `key` with its comment lines and one separating blank line.

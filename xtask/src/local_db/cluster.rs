@@ -153,51 +153,42 @@ mod tests {
     use super::*;
     use crate::files::{helm_template, values};
 
-    const TEMPLATE: &str = "\
-        env:
-        {{- with .Values.notebook_db }}
-        - name: VRO_DB_NOTEBOOK_USER
-          value: {{ .user }}
-        - name: VRO_DB_NOTEBOOK_DB
-          value: {{ .db }}
-        - name: VRO_DB_NOTEBOOK_PASSWORD
-          valueFrom:
-            secretKeyRef:
-              name: postgres
-              key: notebook_password
-        {{- end }}
-        {{- with .Values.exposure_checker_db }}
-        - name: VRO_DB_EXPOSURE_CHECKER_USER
-          value: {{ .user }}
-        - name: VRO_DB_EXPOSURE_CHECKER_DB
-          value: {{ .db }}
-        - name: VRO_DB_EXPOSURE_CHECKER_PASSWORD
-          valueFrom:
-            secretKeyRef:
-              name: postgres
-              key: exposure_checker_password
-        {{- end }}
-        {{- with .Values.nokey_db }}
-        - name: VRO_DB_NOKEY_USER
-          value: {{ .user }}
-        - name: VRO_DB_NOKEY_DB
-          value: {{ .db }}
-        {{- end }}
-        {{- with .Values.copy_db }}
-        - name: VRO_DB_NOTEBOOK_USER
-          value: {{ .user }}
-        - name: VRO_DB_NOTEBOOK_DB
-          value: {{ .db }}
-        - name: VRO_DB_NOTEBOOK_PASSWORD
-          valueFrom:
-            secretKeyRef:
-              name: postgres
-              key: copy_password
-        {{- end }}
-";
+    /// A template block for `key`: `VRO_DB_<id>_USER` and `_DB`, and `_PASSWORD`
+    /// from `secret_key` when there is one.
+    fn block(key: &str, id: &str, secret_key: Option<&str>) -> String {
+        let mut text = format!(
+            "{{{{- with .Values.{key} }}}}\n\
+             - name: VRO_DB_{id}_USER\n  value: {{{{ .user }}}}\n\
+             - name: VRO_DB_{id}_DB\n  value: {{{{ .db }}}}\n"
+        );
+        if let Some(secret_key) = secret_key {
+            text += &format!(
+                "- name: VRO_DB_{id}_PASSWORD\n  valueFrom:\n    secretKeyRef:\n      \
+                 name: postgres\n      key: {secret_key}\n"
+            );
+        }
+        text + "{{- end }}\n"
+    }
+
+    /// Four blocks: two complete ones, one without a password, and `copy_db` setting
+    /// `notebook_db`'s variables again.
+    fn template() -> String {
+        [
+            "env:\n".to_string(),
+            block("notebook_db", "NOTEBOOK", Some("notebook_password")),
+            block(
+                "exposure_checker_db",
+                "EXPOSURE_CHECKER",
+                Some("exposure_checker_password"),
+            ),
+            block("nokey_db", "NOKEY", None),
+            block("copy_db", "NOTEBOOK", Some("copy_password")),
+        ]
+        .concat()
+    }
 
     fn run(values_text: &str) -> Outcome {
-        let template = helm_template::parse(TEMPLATE).unwrap();
+        let template = helm_template::parse(&template()).unwrap();
         let parsed = values::parse(values_text, values::Nesting::TopLevel).unwrap();
         outcome(&template, &parsed.entries, "values-dev.yaml").unwrap()
     }
@@ -260,7 +251,7 @@ mod tests {
 
     #[test]
     fn bad_identifiers_of_created_entries_are_bad_input() {
-        let template = helm_template::parse(TEMPLATE).unwrap();
+        let template = helm_template::parse(&template()).unwrap();
         let parsed = values::parse(
             "notebook_db: {user: Explorer, db: notebook}\n",
             values::Nesting::TopLevel,

@@ -201,6 +201,21 @@ pub fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
+/// Opens `path` with `options`, creating it with `mode`, never following a link;
+/// an error says "cannot `verb`" the path.
+fn open_with_mode(
+    path: &Path,
+    options: &mut fs::OpenOptions,
+    mode: u32,
+    verb: &str,
+) -> Result<fs::File> {
+    options
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot {verb} {}", path.display()))
+}
+
 /// Replaces the file `path` with `text`: the old name is removed (a link is removed,
 /// never followed), the new file created exclusively with mode `mode` and, when
 /// `owner` is given, handed over through its open descriptor.
@@ -210,13 +225,12 @@ pub fn replace_file(path: &Path, text: &str, mode: u32, owner: Option<(u32, u32)
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(anyhow!("cannot remove {}: {e}", path.display())),
     }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut file = open_with_mode(
+        path,
+        fs::OpenOptions::new().write(true).create_new(true),
+        mode,
+        "create",
+    )?;
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
             .with_context(|| format!("cannot give {} to user id {uid}", path.display()))?;
@@ -261,13 +275,12 @@ pub fn append_line_once(path: &Path, line: &str, preface: &str, owner: u32) -> R
 /// run uses (created exclusively, mode 0600, links not followed), then a rename.
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
     let tmp = unique_temp_name(path)?;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut file = open_with_mode(
+        &tmp,
+        fs::OpenOptions::new().write(true).create_new(true),
+        0o600,
+        "create",
+    )?;
     let written = file
         .write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
@@ -289,15 +302,16 @@ pub struct ClusterLock {
 /// that holds it (said once on standard error).
 pub fn lock(dir: &Path) -> Result<ClusterLock> {
     let path = dir.join("lock");
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file = open_with_mode(
+        &path,
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        0o600,
+        "open",
+    )?;
     let take = |how: libc::c_int| {
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own; no memory is passed.

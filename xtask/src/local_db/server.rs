@@ -10,7 +10,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -377,16 +377,8 @@ pub fn start(tools: &Tools, run_as: &RunAs, paths: &Paths, port: u16) -> Result<
             .with_context(|| format!("cannot remove {}", paths.pid_file().display()))?;
     }
     write_conf(run_as, paths, port)?;
-    let sh = shell()?;
-    let cmd = run_as
-        .cmd(&sh, &tools.pg_ctl)
-        .arg("start")
-        .arg("-D")
-        .arg(&paths.data)
-        .arg("-l")
-        .arg(&paths.log)
-        .args(["-w", "-t", "60", "-s"]);
-    let out = output(cmd, "pg_ctl start")?;
+    let log = [OsStr::new("-l"), paths.log.as_os_str()];
+    let out = pg_ctl(tools, run_as, paths, "start", &log)?;
     if !out.status.success() {
         return Err(bad_input(format!(
             "the server did not start on port {port}: {}{}\n\
@@ -398,15 +390,34 @@ pub fn start(tools: &Tools, run_as: &RunAs, paths: &Paths, port: u16) -> Result<
     folder::write_private(&paths.port_file, &format!("{port}\n"))
 }
 
-pub fn stop(tools: &Tools, run_as: &RunAs, paths: &Paths) -> Result<()> {
+/// Runs `pg_ctl ACTION -D DATA ARGS... -w -t 60 -s` as `run_as` (waiting up to a
+/// minute, silently) and returns what it said.
+fn pg_ctl(
+    tools: &Tools,
+    run_as: &RunAs,
+    paths: &Paths,
+    action: &str,
+    args: &[&OsStr],
+) -> Result<Output> {
     let sh = shell()?;
     let cmd = run_as
         .cmd(&sh, &tools.pg_ctl)
-        .arg("stop")
+        .arg(action)
         .arg("-D")
         .arg(&paths.data)
-        .args(["-m", "fast", "-w", "-t", "60", "-s"]);
-    let out = output(cmd, "pg_ctl stop")?;
+        .args(args)
+        .args(["-w", "-t", "60", "-s"]);
+    output(cmd, &format!("pg_ctl {action}"))
+}
+
+pub fn stop(tools: &Tools, run_as: &RunAs, paths: &Paths) -> Result<()> {
+    let out = pg_ctl(
+        tools,
+        run_as,
+        paths,
+        "stop",
+        &["-m", "fast"].map(OsStr::new),
+    )?;
     if !out.status.success() {
         return Err(anyhow!(
             "the server did not stop: {}{}",

@@ -57,12 +57,7 @@ pub fn apply_sql(
         let password = passwords
             .get(&w.user)
             .ok_or_else(|| anyhow!("no password for role `{}`", w.user))?;
-        let create = format!("CREATE ROLE {}", quote_ident(&w.user));
-        sql.push_str(&format!(
-            "SELECT {} WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {})\\gexec\n",
-            quote_literal(&create),
-            quote_literal(&w.user)
-        ));
+        sql.push_str(&create_if_missing("ROLE", "pg_roles", "rolname", &w.user));
         sql.push_str(&format!(
             "ALTER ROLE {} WITH LOGIN PASSWORD {};\n",
             quote_ident(&w.user),
@@ -70,11 +65,11 @@ pub fn apply_sql(
         ));
     }
     for w in wanted {
-        let create = format!("CREATE DATABASE {}", quote_ident(&w.db));
-        sql.push_str(&format!(
-            "SELECT {} WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = {})\\gexec\n",
-            quote_literal(&create),
-            quote_literal(&w.db)
+        sql.push_str(&create_if_missing(
+            "DATABASE",
+            "pg_database",
+            "datname",
+            &w.db,
         ));
         sql.push_str(&format!(
             "ALTER DATABASE {} OWNER TO {};\n",
@@ -92,6 +87,17 @@ pub fn apply_sql(
         }
     }
     Ok(sql)
+}
+
+/// A psql line that runs `CREATE KIND name` only when no row of `catalog` has
+/// `column` equal to `name` (neither statement takes `IF NOT EXISTS`).
+fn create_if_missing(kind: &str, catalog: &str, column: &str, name: &str) -> String {
+    let create = format!("CREATE {kind} {}", quote_ident(name));
+    format!(
+        "SELECT {} WHERE NOT EXISTS (SELECT FROM {catalog} WHERE {column} = {})\\gexec\n",
+        quote_literal(&create),
+        quote_literal(name)
+    )
 }
 
 /// The settings `postgresql.conf` includes: where the server listens, and md5

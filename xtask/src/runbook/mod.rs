@@ -10,6 +10,27 @@
 //! phases. Every word from a file is shell-quoted; no password is ever printed or passed
 //! as an argument (the helpers in `templates/runbook-helpers.sh` pipe them).
 
+/// The bash function `confirm QUESTION` after the comment line `$comment`: it runs
+/// `$first` (lines that may answer alone), then asks, returns 0 on y or yes, and
+/// otherwise runs `$refused`. The text and script forms differ only in those.
+macro_rules! confirm_function {
+    ($comment:literal, $first:literal, $refused:literal) => {
+        concat!(
+            "# ",
+            $comment,
+            "\nconfirm() { # QUESTION\n  local answer\n",
+            $first,
+            r#"  read -rp "$1 [y/N] " answer
+  if [ "$answer" = y ] || [ "$answer" = yes ]; then
+    return 0
+  fi
+"#,
+            $refused,
+            "}\n"
+        )
+    };
+}
+
 mod script;
 mod text;
 
@@ -325,6 +346,20 @@ impl Builder<'_> {
         }
     }
 
+    /// A step `title` on the environment's `postgres` secret in Vault, after a step
+    /// that logs in to Vault; with the secret's (quoted) path.
+    fn vault_step(
+        &mut self,
+        phase: Phase,
+        env: &str,
+        site: &EnvSite,
+        title: String,
+    ) -> (String, &mut Step) {
+        let path = self.vault_path(env, site);
+        self.login_step(phase, env, site);
+        (path, self.step(phase, Some(env), title))
+    }
+
     fn vault_login(&self, step_env: &str, site: &EnvSite) -> String {
         format!(
             "vault_login {} {}",
@@ -592,11 +627,10 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         match &b.dep.secrets {
             Secrets::Generator(_) | Secrets::Absent(_) => {
                 let by_hand = matches!(b.dep.secrets, Secrets::Absent(_));
-                let path = b.vault_path(env, site);
-                b.login_step(Phase::BeforeMerge, env, site);
-                let step = b.step(
+                let (path, step) = b.vault_step(
                     Phase::BeforeMerge,
-                    Some(env),
+                    env,
+                    site,
                     format!("Put {key} into Vault where it is absent"),
                 );
                 step.notes.push(
@@ -690,11 +724,10 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     let key = b.secret_key.clone();
     for (target, site) in targets.iter().zip(sites) {
         let env = target.env.as_str();
-        let path = b.vault_path(env, site);
-        b.login_step(Phase::NewPassword, env, site);
-        let step = b.step(
+        let (path, step) = b.vault_step(
             Phase::NewPassword,
-            Some(env),
+            env,
+            site,
             format!("A new value for {key} in Vault"),
         );
         step.notes.extend([
@@ -758,11 +791,10 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             "{kubectl} -n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1 <<'SQL'\n{sql}\nSQL"
         ));
         if matches!(b.dep.secrets, Secrets::Generator(_)) || site.vault_path.is_some() {
-            let path = b.vault_path(env, site);
-            b.login_step(Phase::DeleteKey, env, site);
-            let step = b.step(
+            let (path, step) = b.vault_step(
                 Phase::DeleteKey,
-                Some(env),
+                env,
+                site,
                 format!("Delete {key} from the Vault secret"),
             );
             step.notes.push(

@@ -8,21 +8,15 @@ use crate::deployment::Deployment;
 use crate::shell::quote;
 
 /// The question before a destructive step, in the script: "no" stops the script.
-const CONFIRM_SCRIPT: &str = r#"# Asks before a destructive step (unless --yes); anything but y or yes stops.
-confirm() { # QUESTION
-  local answer
-  if [ -n "$ASSUME_YES" ]; then
+const CONFIRM_SCRIPT: &str = confirm_function!(
+    "Asks before a destructive step (unless --yes); anything but y or yes stops.",
+    r#"  if [ -n "$ASSUME_YES" ]; then
     echo "$1 yes (--yes)" >&2
     return 0
   fi
-  read -rp "$1 [y/N] " answer
-  if [ "$answer" = y ] || [ "$answer" = yes ]; then
-    return 0
-  fi
-  echo "Not confirmed: stopping." >&2
-  exit 1
-}
-"#;
+"#,
+    "  echo \"Not confirmed: stopping.\" >&2\n  exit 1\n"
+);
 
 fn function_name(phase: &str) -> String {
     format!("phase_{}", phase.replace('-', "_"))

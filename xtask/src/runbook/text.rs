@@ -8,17 +8,11 @@ use crate::shell::quote;
 
 /// The question before a destructive step, for an interactive shell: "no" skips the
 /// block and leaves the shell open.
-const CONFIRM_INTERACTIVE: &str = r#"# Asks before a destructive block; anything but y or yes skips it.
-confirm() { # QUESTION
-  local answer
-  read -rp "$1 [y/N] " answer
-  if [ "$answer" = y ] || [ "$answer" = yes ]; then
-    return 0
-  fi
-  echo "Skipped." >&2
-  return 1
-}
-"#;
+const CONFIRM_INTERACTIVE: &str = confirm_function!(
+    "Asks before a destructive block; anything but y or yes skips it.",
+    "",
+    "  echo \"Skipped.\" >&2\n  return 1\n"
+);
 
 /// A step's shell lines, inside `if confirm ...` when it is destructive.
 pub(super) fn step_body(step: &Step) -> String {

@@ -28,19 +28,6 @@ const BLOCK_PLAIN_2: &str = "  {{- with .Values.jupyterhub_db }}
   {{- end }}
 ";
 
-const NEW_PLAIN_2: &str = "  {{- with .Values.exposure_log_db }}
-  - name: VRO_DB_EXPOSURELOG_USER
-    value: {{ .user }}
-  - name: VRO_DB_EXPOSURELOG_DB
-    value: {{ .db }}
-  - name: VRO_DB_EXPOSURELOG_PASSWORD
-    valueFrom:
-      secretKeyRef:
-        name: postgres
-        key: exposure_log_password
-  {{- end }}
-";
-
 const TAIL: &str = "volumeMounts:\n  - name: storage\n";
 
 const ROOT_QUOTED_4: &str = "            env:
@@ -64,160 +51,121 @@ const BLOCK_QUOTED_4: &str = "                {{ with .Values.gafaelfawr_db }}
                 {{ end }}
 ";
 
-const NEW_QUOTED_4: &str = "                {{ with .Values.exposure_log_db }}
-                - name: \"VRO_DB_EXPOSURELOG_USER\"
-                  value: {{ .user | quote }}
-                - name: \"VRO_DB_EXPOSURELOG_DB\"
-                  value: {{ .db | quote }}
-                - name: \"VRO_DB_EXPOSURELOG_PASSWORD\"
-                  valueFrom:
-                      secretKeyRef:
-                          name: \"postgres\"
-                          key: \"exposure_log_password\"
-                {{ end }}
-";
-
-/// The new block placed after a root-password entry in the quoted 4-space style: the
-/// style comes from the entry, so `{{-` and `{{- end }}`.
-const NEW_QUOTED_4_FROM_ROOT: &str = "                {{- with .Values.exposure_log_db }}
-                - name: \"VRO_DB_EXPOSURELOG_USER\"
-                  value: {{ .user | quote }}
-                - name: \"VRO_DB_EXPOSURELOG_DB\"
-                  value: {{ .db | quote }}
-                - name: \"VRO_DB_EXPOSURELOG_PASSWORD\"
-                  valueFrom:
-                      secretKeyRef:
-                          name: \"postgres\"
-                          key: \"exposure_log_password\"
-                {{- end }}
-";
-
 fn cat(parts: &[&str]) -> String {
     parts.concat()
 }
 
+/// `block` for another database: `from` becomes `to` in its keys, and `from` in
+/// capitals becomes `to_id` in its variables.
+fn renamed(block: &str, from: &str, to: &str, to_id: &str) -> String {
+    block.replace(&from.to_uppercase(), to_id).replace(from, to)
+}
+
+/// A case where `add_block` puts `new` between `before` and `after`.
+fn inserted(
+    what: &'static str,
+    before: &[&str],
+    new: &str,
+    after: &[&str],
+) -> (&'static str, String, String) {
+    let input = cat(&[before, after].concat());
+    let output = cat(&[before, &[new], after].concat());
+    (what, input, output)
+}
+
 /// `in -> out` cases of `add_block` for `exposure_log`.
 fn cases() -> Vec<(&'static str, String, String)> {
-    let commented_block = format!(
+    let new_plain_2 = &renamed(BLOCK_PLAIN_2, "jupyterhub", "exposure_log", "EXPOSURELOG");
+    let new_quoted_4 = &renamed(BLOCK_QUOTED_4, "gafaelfawr", "exposure_log", "EXPOSURELOG");
+    // After a root-password entry in the quoted 4-space style the style comes from
+    // the entry, so `{{-` and `{{- end }}`.
+    let new_quoted_4_from_root = &new_quoted_4
+        .replace("{{ with", "{{- with")
+        .replace("{{ end", "{{- end");
+    let commented_block = &format!(
         "  {{{{/*\n{}  */}}}}\n",
-        BLOCK_PLAIN_2
-            .replace("JUPYTERHUB", "OLD")
-            .replace("jupyterhub", "old")
+        renamed(BLOCK_PLAIN_2, "jupyterhub", "old", "OLD")
     );
     let commented_one_line = "  {{- /* {{- with .Values.old_db }} {{- end }} */}}\n";
     let wrapped = |open: &str| {
         format!(
             "  {open}\n{}  {{{{- end }}}}\n",
-            BLOCK_PLAIN_2
-                .replace("JUPYTERHUB", "GAFAELFAWR")
-                .replace("jupyterhub", "gafaelfawr")
+            renamed(BLOCK_PLAIN_2, "jupyterhub", "gafaelfawr", "GAFAELFAWR")
         )
     };
-    let if_wrapped = wrapped("{{- if .Values.gafaelfawr_enabled }}");
-    let range_wrapped = wrapped("{{- range $i := until 1 }}");
+    let if_wrapped = &wrapped("{{- if .Values.gafaelfawr_enabled }}");
+    let range_wrapped = &wrapped("{{- range $i := until 1 }}");
+    let second_quoted_4 = &renamed(BLOCK_QUOTED_4, "gafaelfawr", "narrativelog", "NARRATIVELOG");
     vec![
-        (
+        inserted(
             "a commented-out block after the last block: the new one goes before the comment",
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &commented_block, TAIL]),
-            cat(&[
-                ROOT_PLAIN_2,
-                BLOCK_PLAIN_2,
-                NEW_PLAIN_2,
-                &commented_block,
-                TAIL,
-            ]),
+            &[ROOT_PLAIN_2, BLOCK_PLAIN_2],
+            new_plain_2,
+            &[commented_block, TAIL],
         ),
-        (
+        inserted(
             "a one-line comment holding a block",
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, commented_one_line, TAIL]),
-            cat(&[
-                ROOT_PLAIN_2,
-                BLOCK_PLAIN_2,
-                NEW_PLAIN_2,
-                commented_one_line,
-                TAIL,
-            ]),
+            &[ROOT_PLAIN_2, BLOCK_PLAIN_2],
+            new_plain_2,
+            &[commented_one_line, TAIL],
         ),
-        (
+        inserted(
             "the last block inside an `if`: the new one goes after the `if`'s end",
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &if_wrapped, TAIL]),
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &if_wrapped, NEW_PLAIN_2, TAIL]),
+            &[ROOT_PLAIN_2, BLOCK_PLAIN_2, if_wrapped],
+            new_plain_2,
+            &[TAIL],
         ),
-        (
+        inserted(
             "the last block inside a `range`",
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, &range_wrapped, TAIL]),
-            cat(&[
-                ROOT_PLAIN_2,
-                BLOCK_PLAIN_2,
-                &range_wrapped,
-                NEW_PLAIN_2,
-                TAIL,
-            ]),
+            &[ROOT_PLAIN_2, BLOCK_PLAIN_2, range_wrapped],
+            new_plain_2,
+            &[TAIL],
         ),
-        (
+        inserted(
             "the whole env list inside an `if`: the new block stays inside it",
-            cat(&[
+            &[
                 "{{- if .Values.enabled }}\n",
                 ROOT_PLAIN_2,
                 BLOCK_PLAIN_2,
-                &if_wrapped,
-                TAIL,
-                "{{- end }}\n",
-            ]),
-            cat(&[
-                "{{- if .Values.enabled }}\n",
-                ROOT_PLAIN_2,
-                BLOCK_PLAIN_2,
-                &if_wrapped,
-                NEW_PLAIN_2,
-                TAIL,
-                "{{- end }}\n",
-            ]),
+                if_wrapped,
+            ],
+            new_plain_2,
+            &[TAIL, "{{- end }}\n"],
         ),
-        (
+        inserted(
             "plain, 2 spaces, after the last block",
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, TAIL]),
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, NEW_PLAIN_2, TAIL]),
+            &[ROOT_PLAIN_2, BLOCK_PLAIN_2],
+            new_plain_2,
+            &[TAIL],
         ),
-        (
+        inserted(
             "plain, only the root-password entry",
-            cat(&[ROOT_PLAIN_2, TAIL]),
-            cat(&[ROOT_PLAIN_2, NEW_PLAIN_2, TAIL]),
+            &[ROOT_PLAIN_2],
+            new_plain_2,
+            &[TAIL],
         ),
         (
             "plain, no final newline",
             cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2.trim_end()]),
-            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, NEW_PLAIN_2.trim_end()]),
+            cat(&[ROOT_PLAIN_2, BLOCK_PLAIN_2, new_plain_2.trim_end()]),
         ),
-        (
+        inserted(
             "quoted, 4 spaces, `{{ end }}`",
-            cat(&[ROOT_QUOTED_4, BLOCK_QUOTED_4, TAIL]),
-            cat(&[ROOT_QUOTED_4, BLOCK_QUOTED_4, NEW_QUOTED_4, TAIL]),
+            &[ROOT_QUOTED_4, BLOCK_QUOTED_4],
+            new_quoted_4,
+            &[TAIL],
         ),
-        (
+        inserted(
             "quoted, 4 spaces, only the root-password entry",
-            cat(&[ROOT_QUOTED_4, TAIL]),
-            cat(&[ROOT_QUOTED_4, NEW_QUOTED_4_FROM_ROOT, TAIL]),
+            &[ROOT_QUOTED_4],
+            new_quoted_4_from_root,
+            &[TAIL],
         ),
-        (
+        inserted(
             "after the last of two blocks, not the first",
-            cat(&[
-                ROOT_QUOTED_4,
-                BLOCK_QUOTED_4,
-                &BLOCK_QUOTED_4
-                    .replace("GAFAELFAWR", "NARRATIVELOG")
-                    .replace("gafaelfawr", "narrativelog"),
-                TAIL,
-            ]),
-            cat(&[
-                ROOT_QUOTED_4,
-                BLOCK_QUOTED_4,
-                &BLOCK_QUOTED_4
-                    .replace("GAFAELFAWR", "NARRATIVELOG")
-                    .replace("gafaelfawr", "narrativelog"),
-                NEW_QUOTED_4,
-                TAIL,
-            ]),
+            &[ROOT_QUOTED_4, BLOCK_QUOTED_4, second_quoted_4],
+            new_quoted_4,
+            &[TAIL],
         ),
     ]
 }
