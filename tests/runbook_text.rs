@@ -176,3 +176,36 @@ fn the_script_refuses_two_phases() {
     assert!(stderr.contains("one phase at a time"), "{stderr}");
     assert!(!stderr.contains("== "), "a step ran: {stderr}");
 }
+
+#[test]
+fn a_missing_vault_path_is_warned_about_once_per_environment() {
+    let work = scratch("runbook-warn-once");
+    copy_tree(
+        &root().join("tests/fixtures/layouts/applications-secrets-sorted"),
+        &work,
+    );
+    fs::create_dir_all(work.join("phalanx/applications/exposurelog")).unwrap();
+    let repo = repo_args(&work);
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(repo.iter().map(String::as_str));
+        let out = xtask(&work, &all);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    run(&[
+        "add-db",
+        "newapp",
+        "--env",
+        "idfdev",
+        "--app",
+        "exposurelog",
+    ]);
+    // The rotation reads the path twice (the new value, the application's copy).
+    let stderr = run(&["runbook", "newapp", "--env", "idfdev", "--rotate"]);
+    assert_eq!(
+        stderr.matches("idfdev: no Vault path").count(),
+        1,
+        "{stderr}"
+    );
+}

@@ -318,11 +318,15 @@ impl Builder<'_> {
         match &site.vault_path {
             Some(path) => quote(path),
             None => {
-                self.warnings.push(format!(
+                let warning = format!(
                     "{env}: no Vault path: neither environments/values-{env}.yaml (`vaultPathPrefix`), nor the \
                      values file (`vault_secrets.path`), nor xtask.toml (`[vault_paths]`) names one; set \
                      POSTGRES_VAULT_PATH before running its steps"
-                ));
+                );
+                // Several steps of one environment read the path: say it once.
+                if !self.warnings.contains(&warning) {
+                    self.warnings.push(warning);
+                }
                 format!(
                     "\"${{POSTGRES_VAULT_PATH:?set it to the Vault path of the postgres secret of {env}}}\""
                 )
