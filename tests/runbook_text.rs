@@ -209,3 +209,40 @@ fn a_missing_vault_path_is_warned_about_once_per_environment() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_environment_without_the_database_is_warned_about() {
+    let work = scratch("runbook-env-without-db");
+    copy_tree(&root().join("sample"), &work);
+    let repo = repo_args(&work);
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(repo.iter().map(String::as_str));
+        let out = xtask(&work, &all);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    // idfdev has no narrativelog_db: its steps would sync postgres for nothing and then
+    // fail to find the database. Said before the steps, which stay as asked.
+    for mode in [&[][..], &["--rotate"][..]] {
+        let mut args = vec![
+            "runbook",
+            "narrativelog",
+            "--env",
+            "base",
+            "--env",
+            "idfdev",
+        ];
+        args.extend_from_slice(mode);
+        let stderr = run(&args);
+        assert!(
+            stderr
+                .contains("idfdev: services/postgres/values-idfdev.yaml has no `narrativelog_db`"),
+            "{mode:?}: {stderr}"
+        );
+        assert!(!stderr.contains("base: "), "{mode:?}: {stderr}");
+    }
+    // Removing: the entry is gone from the values files by then; nothing to say.
+    let stderr = run(&["runbook", "narrativelog", "--env", "idfdev", "--remove"]);
+    assert!(!stderr.contains("has no"), "{stderr}");
+}

@@ -883,6 +883,27 @@ pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Tar
         .collect())
 }
 
+/// A warning per named environment whose values file lacks the database: adding or
+/// rotating there would restart postgres for nothing and then not find the database.
+fn envs_without_entry(dep: &Deployment, db: &DbName, targets: &[Target]) -> Vec<String> {
+    let key = db.values_key();
+    targets
+        .iter()
+        .filter_map(|t| dep.env(&t.env))
+        .filter(|e| e.parsed.entry(&key).is_none())
+        .map(|e| {
+            format!(
+                "{}: {} has no `{key}`: its steps are for once `{} add-db {} --env {}` has added it",
+                e.env.name,
+                e.env.values.relative,
+                crate::flags::program_name(),
+                db.name,
+                quote(&e.env.name)
+            )
+        })
+        .collect()
+}
+
 /// Prints a runbook in the chosen form, and its warnings on stderr.
 pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
     for w in &runbook.warnings {
@@ -903,7 +924,12 @@ impl flags::Runbook {
         let db = crate::names::parse_db_name(&self.name)?;
         let dep = Deployment::load(config)?;
         let targets = targets(&dep, &db, &self.envs)?;
-        let runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
+        let mut runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
+        if self.mode != RunbookMode::Remove {
+            runbook
+                .warnings
+                .extend(envs_without_entry(&dep, &db, &targets));
+        }
         print(&runbook, &dep, self.script);
         Ok(())
     }
