@@ -246,3 +246,26 @@ fn an_environment_without_the_database_is_warned_about() {
     let stderr = run(&["runbook", "narrativelog", "--env", "idfdev", "--remove"]);
     assert!(!stderr.contains("has no"), "{stderr}");
 }
+
+#[test]
+fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
+    let work = scratch("runbook-bash-only");
+    copy_tree(&root().join("sample"), &work);
+    let mut args = vec!["runbook".to_string(), "jupyterhub".into()];
+    args.extend(repo_args(&work));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&work, &refs);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runbook = text(&out.stdout);
+    // The helpers use `read -rsp` and `printf -v`: zsh reads `-p` as a coprocess.
+    let guard = runbook
+        .split("\n\n")
+        .find(|block| block.contains("BASH_VERSION"))
+        .unwrap_or_else(|| panic!("no bash check before the helpers:\n{runbook}"));
+    let pasted = |shell: &str| {
+        let out = Command::new(shell).args(["-c", guard]).output().unwrap();
+        text(&out.stderr)
+    };
+    assert!(pasted("sh").contains("These steps need bash"), "{guard}");
+    assert_eq!(pasted("bash"), "", "{guard}");
+}

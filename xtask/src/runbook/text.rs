@@ -14,6 +14,14 @@ const CONFIRM_INTERACTIVE: &str = confirm_function!(
     "  echo \"Skipped.\" >&2\n  return 1\n"
 );
 
+/// Said at once when the helpers are pasted into another shell (zsh's `read -p` reads
+/// a coprocess, and it has no `printf -v`), before anything misbehaves.
+const BASH_ONLY: &str = r#"if [ -z "${BASH_VERSION:-}" ]; then
+  echo "These steps need bash: start bash, then paste the helpers again." >&2
+fi
+
+"#;
+
 /// A step's shell lines, inside `if confirm ...` when it is destructive.
 pub(super) fn step_body(step: &Step) -> String {
     let mut out = String::new();
@@ -56,12 +64,14 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
         super::password_source(dep)
     );
     out.push_str(
-        "#\n# Paste the helpers once per shell, then ONE block at a time (a block ends at a blank\n\
+        "#\n# Paste into bash (the helpers use bash; zsh and sh do not run them). Paste the\n\
+         # helpers once per shell, then ONE block at a time (a block ends at a blank\n\
          # line): a block that asks a question reads the answer from what is pasted next.\n\
          # Needs vault, openssl, python3, kubectl, argocd (and helm in the split layout).\n\
          # The same steps as a script: add --script to this command.\n",
     );
     out.push_str("\n# --- helpers\n");
+    out.push_str(BASH_ONLY);
     out.push_str(HELPERS);
     out.push('\n');
     out.push_str(CONFIRM_INTERACTIVE);
