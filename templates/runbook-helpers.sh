@@ -143,12 +143,25 @@ dump_database() { # CONTEXT DATABASE FILE
     echo "$3 already exists: move it away first." >&2
     return 1
   fi
-  kubectl --context "$1" -n postgres exec deployment/postgres -- pg_dump -U postgres -Fc -d "$2" > "$3"
-  if [ ! -s "$3" ]; then
-    echo "The dump $3 is empty: stopping." >&2
+  # Written under another name first: a dump cut short never looks like a dump.
+  if ! kubectl --context "$1" -n postgres exec deployment/postgres -- pg_dump -U postgres -Fc -d "$2" > "$3.partial"; then
+    echo "pg_dump of $2 failed: $3.partial is incomplete; nothing is dropped without a dump." >&2
     return 1
   fi
+  if [ ! -s "$3.partial" ]; then
+    echo "The dump $3.partial is empty: stopping." >&2
+    return 1
+  fi
+  mv "$3.partial" "$3"
   echo "Dumped $2 to $3 ($(wc -c < "$3") bytes)."
+}
+
+# Stops unless FILE holds the dump that dump_database made.
+dump_exists() { # FILE
+  if [ ! -s "$1" ]; then
+    echo "There is no dump $1: run the dump block first (nothing is dropped without one)." >&2
+    return 1
+  fi
 }
 
 # Stops unless the secret in the cluster holds KEY.

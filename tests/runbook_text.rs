@@ -269,3 +269,47 @@ fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
     assert!(pasted("sh").contains("These steps need bash"), "{guard}");
     assert_eq!(pasted("bash"), "", "{guard}");
 }
+
+#[test]
+fn the_drop_block_does_nothing_without_its_dump() {
+    let work = scratch("runbook-drop-needs-dump");
+    copy_tree(&root().join("sample"), &work);
+    let mut args = vec![
+        "runbook".to_string(),
+        "narrativelog".into(),
+        "--env".into(),
+        "base".into(),
+        "--remove".into(),
+    ];
+    args.extend(repo_args(&work));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&work, &refs);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runbook = text(&out.stdout);
+    let helpers = &runbook[..runbook.find("\n# === ").expect("a phase")];
+    let drop = runbook
+        .split("\n\n")
+        .find(|b| b.starts_with("## base: Drop"))
+        .unwrap_or_else(|| panic!("no drop block:\n{runbook}"));
+    // Pasted after a dump that failed (or was skipped), and confirmed: no kubectl runs
+    // (there is none on this PATH: a call would say `command not found`).
+    let shell = format!("{helpers}\nKUBE_CONTEXT_base=ctx\n{drop}\n");
+    let mut child = Command::new("/bin/bash")
+        .args(["-c", &shell])
+        .current_dir(&work)
+        .env("PATH", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"y\n").unwrap();
+    let ran = child.wait_with_output().unwrap();
+    let stderr = text(&ran.stderr);
+    assert!(
+        stderr.contains("There is no dump narrativelog-base.dump"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("command not found"), "{stderr}");
+}

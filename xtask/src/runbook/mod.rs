@@ -792,7 +792,8 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         ));
         step.confirm = Some(format!("Drop {what} in {env} (dumped to {file})?"));
         step.commands.push(format!(
-            "{kubectl} -n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1 <<'SQL'\n{sql}\nSQL"
+            "dump_exists {} && {kubectl} -n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1 <<'SQL'\n{sql}\nSQL",
+            quote(&file)
         ));
         if matches!(b.dep.secrets, Secrets::Generator(_)) || site.vault_path.is_some() {
             let (path, step) = b.vault_step(
