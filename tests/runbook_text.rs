@@ -313,3 +313,52 @@ fn the_drop_block_does_nothing_without_its_dump() {
     );
     assert!(!stderr.contains("command not found"), "{stderr}");
 }
+
+#[test]
+fn an_environment_name_is_never_run_as_shell_code() {
+    let work = scratch("runbook-env-injection");
+    copy_tree(&root().join("sample"), &work);
+    let values = work.join("phalanx/services/postgres");
+    let env = "x'y $(touch pwned)";
+    fs::copy(
+        values.join("values-base.yaml"),
+        values.join(format!("values-{env}.yaml")),
+    )
+    .unwrap();
+    let mut args = vec![
+        "runbook".to_string(),
+        "jupyterhub".into(),
+        "--env".into(),
+        env.into(),
+    ];
+    args.extend(repo_args(&work));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = xtask(&work, &refs);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runbook = text(&out.stdout);
+    // Pasted before the cluster is confirmed, the `${VAR:?message}` of each kubectl
+    // line expands its message: the environment's name must not run there.
+    let helpers = &runbook[..runbook.find("\n# === ").expect("a phase")];
+    let verify = runbook
+        .split("\n\n")
+        .find(|b| b.contains(": Verify"))
+        .unwrap_or_else(|| panic!("no verify block:\n{runbook}"));
+    let ran = Command::new("bash")
+        .args(["-c", &format!("{helpers}\n{verify}\n")])
+        .current_dir(&work)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        !work.join("pwned").exists(),
+        "the environment's name ran: {}",
+        text(&ran.stderr)
+    );
+    let mut script_args = refs.clone();
+    script_args.push("--script");
+    let out = xtask(&work, &script_args);
+    let file = work.join("steps.sh");
+    fs::write(&file, &out.stdout).unwrap();
+    let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+    assert!(syntax.status.success(), "{}", text(&syntax.stderr));
+}

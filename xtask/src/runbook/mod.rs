@@ -281,13 +281,27 @@ fn context_variable(env: &str) -> String {
     format!("KUBE_CONTEXT_{safe}")
 }
 
+/// The environment's name inside a `${VAR:?message}`, whose message the shell expands
+/// (`$(...)`, quotes): anything but letters, digits, `-`, `_` and `.` becomes `_`.
+fn message_word(env: &str) -> String {
+    env.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 fn context_word(site: &EnvSite) -> String {
     match &site.context {
         Some(context) => quote(context),
         None => format!(
             "\"${{{}:?first confirm the cluster of {}}}\"",
             context_variable(&site.env),
-            site.env
+            message_word(&site.env)
         ),
     }
 }
@@ -328,7 +342,8 @@ impl Builder<'_> {
                     self.warnings.push(warning);
                 }
                 format!(
-                    "\"${{POSTGRES_VAULT_PATH:?set it to the Vault path of the postgres secret of {env}}}\""
+                    "\"${{POSTGRES_VAULT_PATH:?set it to the Vault path of the postgres secret of {}}}\"",
+                    message_word(env)
                 )
             }
         }
