@@ -362,3 +362,44 @@ fn an_environment_name_is_never_run_as_shell_code() {
     let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
     assert!(syntax.status.success(), "{}", text(&syntax.stderr));
 }
+
+#[test]
+fn a_note_stays_a_comment_whatever_the_files_hold() {
+    let work = scratch("runbook-note-newline");
+    copy_tree(&root().join("sample"), &work);
+    let repo = repo_args(&work);
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(repo.iter().map(String::as_str));
+        let out = xtask(&work, &all);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&["add-db", "newdb", "--env", "base", "--app", "nublado"]);
+    // A Vault path with a newline (a YAML escape): quoted, it spans two lines, and in
+    // a note the second one used to be a command when pasted.
+    let values = work.join("phalanx/services/postgres/values-base.yaml");
+    let content = fs::read_to_string(&values).unwrap().replace(
+        "path: \"secret/k8s_operator/base-lsp.lsst.codes/postgres\"",
+        "path: \"secret/k8s_operator/base/postgres\\ntouch PWNED\"",
+    );
+    fs::write(&values, content).unwrap();
+    for script in [false, true] {
+        let mut args = vec!["runbook", "newdb", "--env", "base"];
+        if script {
+            args.push("--script");
+        }
+        let runbook = run(&args);
+        let notes = runbook
+            .split("\n\n")
+            .find(|b| b.starts_with("## base: Give nublado"))
+            .unwrap_or_else(|| panic!("no copy block:\n{runbook}"));
+        // (In the script, the block also echoes its heading and may end its phase.)
+        for line in notes
+            .lines()
+            .filter(|l| !l.starts_with("echo ") && *l != "}")
+        {
+            assert!(line.starts_with('#'), "not a comment: {line}\n{notes}");
+        }
+    }
+}

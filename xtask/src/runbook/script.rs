@@ -2,7 +2,7 @@
 //! phase, the phase named as the argument. It asks before each destructive step
 //! unless given `--yes`, and stops at the first failure (`set -euo pipefail`).
 
-use super::text::{heading, step_body};
+use super::text::{comment, heading, step_body};
 use super::{Runbook, HELPERS};
 use crate::deployment::Deployment;
 use crate::shell::quote;
@@ -72,7 +72,7 @@ pub fn render_script(runbook: &Runbook, dep: &Deployment) -> String {
         for step in runbook.steps.iter().filter(|s| s.phase == *phase) {
             out.push_str(&format!("\n## {}\n", heading(step)));
             for note in &step.notes {
-                out.push_str(&format!("# {note}\n"));
+                out.push_str(&comment(note));
             }
             out.push_str(&format!(
                 "echo {} >&2\n",

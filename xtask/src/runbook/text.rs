@@ -44,8 +44,14 @@ pub(super) fn step_body(step: &Step) -> String {
     out
 }
 
-fn comment(line: &str) -> String {
-    format!("# {line}\n")
+/// A note as shell comment lines: each of its lines gets its `# `, so a value from a
+/// file that holds a line break (a quoted path) never becomes a command when pasted.
+pub(super) fn comment(note: &str) -> String {
+    let mut out = String::new();
+    for line in note.split('\n') {
+        out.push_str(&format!("# {}\n", line.trim_end_matches('\r')));
+    }
+    out
 }
 
 /// The heading of a step: `## ENV: title`, or `## title` for the whole deployment.
