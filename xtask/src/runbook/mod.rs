@@ -176,12 +176,27 @@ pub fn site(
         .map(|p| format!("{}/postgres", p.trim_end_matches('/')))
         .or_else(|| dep.env(env).and_then(|e| e.parsed.vault_path.clone()))
         .or_else(|| dep.config.vault_paths.get(env).cloned());
-    Ok(EnvSite {
+    let site = EnvSite {
         env: env.to_string(),
         vault_addr: url.unwrap_or_else(|| dep.config.vault_addr.clone()),
         vault_path,
         context: contexts.get(env).cloned(),
-    })
+    };
+    // Each goes into the shell lines quoted, but a line break would still split a
+    // pasted block where it does not seem to end.
+    for (what, value) in [
+        ("Vault address", Some(&site.vault_addr)),
+        ("Vault path", site.vault_path.as_ref()),
+        ("kubectl context", site.context.as_ref()),
+    ] {
+        if let Some(value) = value.filter(|v| v.chars().any(char::is_control)) {
+            return Err(bad_input(format!(
+                "{env}: the {what} {value:?} holds a line break or another control character; fix it \
+                 where it is set (environments/values-{env}.yaml, the values file or xtask.toml)"
+            )));
+        }
+    }
+    Ok(site)
 }
 
 /// Whether the Deployment in the template uses the `Recreate` strategy (then the old

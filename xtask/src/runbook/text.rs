@@ -99,3 +99,17 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::comment;
+
+    #[test]
+    fn every_line_of_a_note_is_a_comment() {
+        assert_eq!(comment("one"), "# one\n");
+        assert_eq!(
+            comment("a 'x\ntouch y' b\r\nc"),
+            "# a 'x\n# touch y' b\n# c\n"
+        );
+    }
+}
