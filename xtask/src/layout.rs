@@ -226,8 +226,12 @@ impl Layout {
                 let charts = config.charts.clone().ok_or_else(|| {
                     bad_input(format!(
                         "{}: services/postgres/ has no templates/deployment.yaml, so the chart lives in a separate \
-                         charts repository (the split layout); give --charts DIR",
-                        phalanx.display()
+                         charts repository (the split layout); give --charts DIR, put that repository at {} (found \
+                         there when it holds charts/postgres/), or name it in xtask.toml (`charts = \"DIR\"`)",
+                        phalanx.display(),
+                        phalanx
+                            .parent()
+                            .map_or_else(|| "../charts".into(), |p| p.join("charts").display().to_string())
                     ))
                 })?;
                 (Kind::Split, charts, "charts/postgres", "services/postgres")
