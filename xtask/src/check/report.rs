@@ -94,7 +94,6 @@ impl Report {
 
     /// The findings, each with its help line, then a one-line summary.
     pub fn text(&self) -> String {
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         self.per_finding(
             |f| {
                 format!(
@@ -107,13 +106,7 @@ impl Report {
                     f.help
                 )
             },
-            |errors, warnings| {
-                format!(
-                    "{}, {}",
-                    plural(errors, "error"),
-                    plural(warnings, "warning")
-                )
-            },
+            counts,
         )
     }
 
@@ -164,9 +157,19 @@ impl Report {
                     github_data(&format!("{} (help: {})", f.message, f.help))
                 )
             },
-            |errors, warnings| format!("{errors} errors, {warnings} warnings"),
+            counts,
         )
     }
+}
+
+/// The summary line: `1 error, 2 warnings`.
+fn counts(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    )
 }
 
 /// Escapes an annotation's message as GitHub's workflow commands require.
@@ -241,7 +244,7 @@ mod tests {
             report.github(),
             "::error file=a%2Cb%3Ac.yaml,line=3,title=yaml-syntax::50%25 off%0D%0Aline 2: x (help: h)\n\
              ::warning file=g.py,line=9,title=unused-password::m (help: h, again)\n\
-             1 errors, 1 warnings\n"
+             1 error, 1 warning\n"
         );
     }
 
