@@ -167,6 +167,17 @@ fn xtask_toml_above_the_current_folder_names_the_repositories() {
 }
 
 #[test]
+fn xtask_toml_without_charts_finds_the_charts_repository_beside_the_deployment() {
+    let work = outside("toml-no-charts");
+    copy_tree(&root().join("sample"), &work.join("repos"));
+    fs::write(work.join("xtask.toml"), "phalanx = \"repos/phalanx\"\n").unwrap();
+    // As with --phalanx, or from inside the repository: `../charts` holds the chart.
+    let out = run(&work, &["list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), using_line(&work.join("repos")));
+}
+
+#[test]
 fn a_git_repository_that_is_not_a_deployment_is_refused_and_nothing_is_written() {
     let sample = read_tree(&root().join("sample"));
     let own_config = fs::read(root().join("xtask.toml")).unwrap();

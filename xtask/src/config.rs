@@ -107,7 +107,7 @@ fn absolute(path: &Path) -> Result<PathBuf> {
 ///    a sibling `../charts`). That file counts only when it lies inside the repository
 ///    or its `phalanx` key names the repository; any other is ignored, settings too;
 /// 3. the `phalanx` and `charts` keys of the `xtask.toml` found above the current
-///    folder (`--charts` replaces the latter).
+///    folder (`--charts` replaces the latter; without either, a sibling `../charts`).
 ///
 /// Otherwise it refuses with exit 2 and says how to name a repository. The settings
 /// other than the locations (Vault address, `local_env`, `[vault_paths]`) always come
@@ -135,8 +135,10 @@ pub fn load(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Result<Config>
             .or_else(|| config.charts.take())
             .or_else(|| sibling_charts(&phalanx));
         config.phalanx = Some(phalanx);
-    } else if config.phalanx.is_some() {
-        config.charts = charts.or(config.charts.take());
+    } else if let Some(phalanx) = config.phalanx.clone() {
+        config.charts = charts
+            .or(config.charts.take())
+            .or_else(|| sibling_charts(&phalanx));
     } else {
         return Err(no_repository(&cwd, config.file.as_deref()));
     }
