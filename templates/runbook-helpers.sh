@@ -96,13 +96,41 @@ delete_vault_key() { # PATH KEY
   echo "$2 deleted from $1."
 }
 
-# Shows the current kubectl context and stores it in VARIABLE only when confirmed.
+# The contexts confirmed in this shell, one "ENV<tab>CONTEXT" line each, so that one
+# cluster is never taken for two environments (pasting the helpers again keeps them).
+CONFIRMED_CONTEXTS="${CONFIRMED_CONTEXTS:-}"
+
+# Prints the environment CONTEXT was confirmed for in this shell, if any.
+context_owner() { # CONTEXT
+  local line tab=$'\t'
+  while IFS= read -r line; do
+    if [ -n "$line" ] && [ "${line#*"$tab"}" = "$1" ]; then
+      printf '%s\n' "${line%%"$tab"*}"
+      return 0
+    fi
+  done <<< "$CONFIRMED_CONTEXTS"
+}
+
+# Shows the current kubectl context and stores it in VARIABLE only when confirmed;
+# refuses a context already confirmed for another environment in this shell.
 confirm_context() { # ENV VARIABLE
-  local current answer
+  local current answer owner line kept="" tab=$'\t'
   unset "$2"
   current="$(kubectl config current-context)"
+  owner="$(context_owner "$current")"
+  if [ -n "$owner" ] && [ "$owner" != "$1" ]; then
+    echo "kubectl's current context $current was confirmed for $owner in this shell: it cannot also be the cluster of $1." >&2
+    echo "Switch to the cluster of $1 (kubectl config use-context ...) and run this block again." >&2
+    return 1
+  fi
   read -rp "kubectl's current context is $current. Is it the cluster of $1? [y/N] " answer
   if [ "$answer" = y ] || [ "$answer" = yes ]; then
+    while IFS= read -r line; do
+      if [ -n "$line" ] && [ "${line%%"$tab"*}" != "$1" ]; then
+        kept="$kept$line"$'\n'
+      fi
+    done <<< "$CONFIRMED_CONTEXTS"
+    CONFIRMED_CONTEXTS="$kept$1$tab$current"
     printf -v "$2" '%s' "$current"
   else
     echo "Not confirmed: switch to the cluster of $1 (kubectl config use-context ...) and run this block again." >&2
@@ -171,6 +199,15 @@ check_secret_key() { # CONTEXT KEY
     echo "$2 is in the postgres secret."
   else
     echo "$2 is not in the postgres secret: is it in Vault at the path the secret reads?" >&2
+    return 1
+  fi
+}
+
+# Stops before a sync unless the secret in the cluster holds KEY: postgres restarted
+# without a password it reads at start does not come up.
+secret_ready_for_sync() { # CONTEXT KEY
+  if ! check_secret_key "$1" "$2"; then
+    echo "Not syncing: postgres would restart without $2 and not start. Put it into Vault, run the refresh block again, then this one." >&2
     return 1
   fi
 }

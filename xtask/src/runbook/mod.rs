@@ -119,6 +119,9 @@ pub struct Step {
     pub commands: Vec<String>,
     /// The question asked before the commands run, for a destructive step.
     pub confirm: Option<String>,
+    /// A check that must pass before the question is asked (a pasted block can follow
+    /// one whose check failed).
+    pub guard: Option<String>,
 }
 
 /// One environment's part of the runbook.
@@ -339,6 +342,7 @@ impl Builder<'_> {
             notes: Vec::new(),
             commands: Vec::new(),
             confirm: None,
+            guard: None,
         });
         self.steps.last_mut().expect("just pushed")
     }
@@ -623,6 +627,7 @@ pub fn build(
         .iter()
         .map(|t| site(dep, &contexts, &t.env))
         .collect::<Result<Vec<_>>>()?;
+    one_cluster_per_environment(&sites)?;
     let title = match mode {
         RunbookMode::Add => format!("adding the `{}` database", db.name),
         RunbookMode::Rotate => format!("rotating the password of the `{}` database", db.name),
@@ -639,6 +644,27 @@ pub fn build(
         steps: b.steps,
         warnings: b.warnings,
     })
+}
+
+/// Refuses two environments of the runbook whose configured kubectl contexts are the
+/// same: their steps (a sync, a drop) would run twice in one cluster.
+fn one_cluster_per_environment(sites: &[EnvSite]) -> Result<()> {
+    for (i, first) in sites.iter().enumerate() {
+        let Some(context) = &first.context else {
+            continue;
+        };
+        if let Some(second) = sites[i + 1..]
+            .iter()
+            .find(|s| s.context.as_ref() == Some(context))
+        {
+            return Err(bad_input(format!(
+                "xtask.toml [kube_contexts]: {} and {} have the same context {context:?}; each environment \
+                 needs the context of its own cluster",
+                first.env, second.env
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Where the database passwords come from, for the runbook's first line.
@@ -746,6 +772,14 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         if !target.exists {
             b.refresh_secret(Phase::AfterMerge, env, site);
             b.sync(Phase::AfterMerge, env, site);
+            // Pasted after a refresh whose check failed, the sync would restart postgres
+            // without the new password, and postgres would not start.
+            let guard = format!(
+                "secret_ready_for_sync {} {}",
+                context_word(site),
+                quote(&b.secret_key)
+            );
+            b.steps.last_mut().expect("the sync step").guard = Some(guard);
         }
         b.verify(Phase::AfterMerge, env, site, target);
         if !target.exists {
@@ -1016,12 +1050,18 @@ mod tests {
             notes: vec![],
             commands: vec!["a".into(), "b".into()],
             confirm: None,
+            guard: None,
         };
         assert_eq!(text::step_body(&step), "a\nb\n");
         step.confirm = Some("Drop it's data?".into());
         assert_eq!(
             text::step_body(&step),
             "if confirm \"Drop it's data?\"; then\na\nb\nfi\n"
+        );
+        step.guard = Some("ready x".into());
+        assert_eq!(
+            text::step_body(&step),
+            "if ready x && confirm \"Drop it's data?\"; then\na\nb\nfi\n"
         );
     }
 }

@@ -78,7 +78,18 @@ pub fn render_script(runbook: &Runbook, dep: &Deployment) -> String {
                 "echo {} >&2\n",
                 quote(&format!("== {}", heading(step)))
             ));
-            out.push_str(&step_body(step));
+            // A failed check inside `if` would only skip the step, and the script go
+            // on: as a line of its own, `set -e` stops there.
+            match &step.guard {
+                Some(guard) => {
+                    out.push_str(guard);
+                    out.push('\n');
+                    let mut unguarded = step.clone();
+                    unguarded.guard = None;
+                    out.push_str(&step_body(&unguarded));
+                }
+                None => out.push_str(&step_body(step)),
+            }
         }
         out.push_str("}\n");
     }

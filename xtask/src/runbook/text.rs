@@ -22,12 +22,17 @@ fi
 
 "#;
 
-/// A step's shell lines, inside `if confirm ...` when it is destructive.
+/// A step's shell lines, inside `if confirm ...` when it is destructive (`if GUARD &&
+/// confirm ...` when a check must pass first).
 pub(super) fn step_body(step: &Step) -> String {
     let mut out = String::new();
     match &step.confirm {
         Some(question) if !step.commands.is_empty() => {
-            out.push_str(&format!("if confirm {}; then\n", quote(question)));
+            let guard = step
+                .guard
+                .as_ref()
+                .map_or_else(String::new, |g| format!("{g} && "));
+            out.push_str(&format!("if {guard}confirm {}; then\n", quote(question)));
             for command in &step.commands {
                 out.push_str(command);
                 out.push('\n');
