@@ -401,3 +401,42 @@ fn a_vault_path_with_a_line_break_is_refused() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn one_configured_context_for_two_environments_is_refused() {
+    let work = scratch("runbook-same-context");
+    copy_tree(&root().join("sample"), &work);
+    fs::write(
+        work.join("xtask.toml"),
+        "[kube_contexts]\nbase = \"shared\"\nidfdev = \"shared\"\n",
+    )
+    .unwrap();
+    let before = read_tree(&work);
+    let repo = repo_args(&work);
+    for args in [
+        &["runbook", "jupyterhub", "--env", "base", "--env", "idfdev"][..],
+        &["add-db", "newdb", "--env", "base", "--env", "idfdev"][..],
+    ] {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(repo.iter().map(String::as_str));
+        let out = xtask(&work, &all);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "xtask.toml [kube_contexts]: base and idfdev have the same context \"shared\""
+            ),
+            "{args:?}: {stderr}"
+        );
+        if args[0] == "runbook" {
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    // add-db builds its runbook before it writes anything.
+    assert!(read_tree(&work) == before, "a file changed");
+    // One of them alone has its own cluster: no refusal.
+    let mut all = vec!["runbook", "jupyterhub", "--env", "base"];
+    all.extend(repo.iter().map(String::as_str));
+    let out = xtask(&work, &all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
