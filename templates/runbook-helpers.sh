@@ -96,8 +96,8 @@ delete_vault_key() { # PATH KEY
   echo "$2 deleted from $1."
 }
 
-# The contexts confirmed in this shell, one "ENV<tab>CONTEXT" line each, so that one
-# cluster is never taken for two environments (pasting the helpers again keeps them).
+# The clusters taken in this shell, one "ENV<tab>CONTEXT" line each, so that one
+# context is never confirmed for two environments (pasting the helpers again keeps them).
 CONFIRMED_CONTEXTS="${CONFIRMED_CONTEXTS:-}"
 
 # Prints the environment CONTEXT was confirmed for in this shell, if any.
@@ -111,26 +111,39 @@ context_owner() { # CONTEXT
   done <<< "$CONFIRMED_CONTEXTS"
 }
 
+# Records CONTEXT as the cluster of ENV in this shell; refuses (1) a context already
+# taken for another environment. Also run for a configured context of another
+# environment before the current one is confirmed.
+remember_context() { # ENV CONTEXT
+  local owner line kept="" tab=$'\t'
+  owner="$(context_owner "$2")"
+  if [ -n "$owner" ] && [ "$owner" != "$1" ]; then
+    echo "The kubectl context $2 is the cluster of $owner in this shell: it cannot also be the cluster of $1." >&2
+    echo "Switch to the cluster of $1 (kubectl config use-context ...) and run this block again." >&2
+    return 1
+  fi
+  while IFS= read -r line; do
+    if [ -n "$line" ] && [ "${line%%"$tab"*}" != "$1" ]; then
+      kept="$kept$line"$'\n'
+    fi
+  done <<< "$CONFIRMED_CONTEXTS"
+  CONFIRMED_CONTEXTS="$kept$1$tab$2"
+}
+
 # Shows the current kubectl context and stores it in VARIABLE only when confirmed;
-# refuses a context already confirmed for another environment in this shell.
+# a context already taken for another environment is refused before asking.
 confirm_context() { # ENV VARIABLE
-  local current answer owner line kept="" tab=$'\t'
+  local current answer owner
   unset "$2"
   current="$(kubectl config current-context)"
   owner="$(context_owner "$current")"
   if [ -n "$owner" ] && [ "$owner" != "$1" ]; then
-    echo "kubectl's current context $current was confirmed for $owner in this shell: it cannot also be the cluster of $1." >&2
-    echo "Switch to the cluster of $1 (kubectl config use-context ...) and run this block again." >&2
+    remember_context "$1" "$current"
     return 1
   fi
   read -rp "kubectl's current context is $current. Is it the cluster of $1? [y/N] " answer
   if [ "$answer" = y ] || [ "$answer" = yes ]; then
-    while IFS= read -r line; do
-      if [ -n "$line" ] && [ "${line%%"$tab"*}" != "$1" ]; then
-        kept="$kept$line"$'\n'
-      fi
-    done <<< "$CONFIRMED_CONTEXTS"
-    CONFIRMED_CONTEXTS="$kept$1$tab$current"
+    remember_context "$1" "$current" || return 1
     printf -v "$2" '%s' "$current"
   else
     echo "Not confirmed: switch to the cluster of $1 (kubectl config use-context ...) and run this block again." >&2

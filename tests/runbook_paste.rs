@@ -113,7 +113,7 @@ fn one_context_is_not_confirmed_for_two_environments() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(
         stderr.contains(
-            "kubectl's current context shared-cluster was confirmed for base in this shell: \
+            "The kubectl context shared-cluster is the cluster of base in this shell: \
              it cannot also be the cluster of idfdev."
         ),
         "{stderr}"
@@ -192,4 +192,48 @@ fn the_script_stops_before_the_sync_while_the_secret_lacks_the_key() {
     );
     assert!(!calls(&bin).contains("argocd"), "{}", calls(&bin));
     assert!(!stderr.contains("== base: Verify"), "went on: {stderr}");
+}
+
+#[test]
+fn a_configured_context_is_not_confirmed_for_another_environment() {
+    let (work, runbook) = runbook(
+        "runbook-paste-configured",
+        &["runbook", "jupyterhub", "--env", "base", "--env", "idfdev"],
+    );
+    // base has its context in xtask.toml; idfdev's is confirmed by hand.
+    let work_toml = work.join("xtask.toml");
+    fs::write(&work_toml, "[kube_contexts]\nbase = \"base-cluster\"\n").unwrap();
+    let mut args = vec!["runbook", "jupyterhub", "--env", "base", "--env", "idfdev"];
+    let repo = repo_args(&work);
+    args.extend(repo.iter().map(String::as_str));
+    let out = xtask(&work, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let configured = text(&out.stdout);
+    assert_ne!(configured, runbook, "xtask.toml was not read");
+    let bin = stand_ins(&work);
+    let idfdev = block(&configured, "idfdev: Confirm the cluster");
+    let shell = format!(
+        "{}\n{idfdev}\necho \"idfdev: $? ${{KUBE_CONTEXT_idfdev-unset}}\"\n",
+        helpers(&configured)
+    );
+    // Still in base's cluster: refused. In another: confirmed.
+    fs::write(bin.join("context"), "base-cluster\n").unwrap();
+    let out = bash(&bin, &["-c", &shell], "y\n");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stderr.contains(
+            "The kubectl context base-cluster is the cluster of base in this shell: \
+             it cannot also be the cluster of idfdev."
+        ),
+        "{stderr}"
+    );
+    assert!(stdout.contains("idfdev: 1 unset"), "{stdout}\n{stderr}");
+    fs::write(bin.join("context"), "idfdev-cluster\n").unwrap();
+    let out = bash(&bin, &["-c", &shell], "y\n");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("idfdev: 0 idfdev-cluster"),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
 }

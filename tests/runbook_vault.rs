@@ -420,6 +420,42 @@ fn every_generated_script_is_clean_under_shellcheck() {
             }
         }
     }
+    // Two environments, one with a configured context: the other's confirmation
+    // first takes the configured cluster (`remember_context`).
+    let work = scratch("runbook-shellcheck-mixed-contexts");
+    copy_tree(&root().join("sample"), &work);
+    fs::write(
+        work.join("xtask.toml"),
+        "[kube_contexts]\nbase = \"base's cluster\"\n",
+    )
+    .unwrap();
+    let repo = repo_args(&work);
+    for mode in [&[][..], &["--rotate"][..], &["--remove"][..]] {
+        let mut args = vec!["runbook", "jupyterhub", "--env", "base", "--env", "idfdev"];
+        args.extend_from_slice(mode);
+        args.push("--script");
+        args.extend(repo.iter().map(String::as_str));
+        let out = xtask(&work, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("remember_context base \"base's cluster\""),
+            "{args:?}"
+        );
+        let file = work.join("steps.sh");
+        fs::write(&file, &out.stdout).unwrap();
+        let check = Command::new(&shellcheck).arg(&file).output().unwrap();
+        assert!(
+            check.status.success(),
+            "{args:?}: shellcheck:\n{}",
+            text(&check.stdout)
+        );
+        let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+        assert!(
+            syntax.status.success(),
+            "{args:?}: {}",
+            text(&syntax.stderr)
+        );
+    }
 }
 
 fn first_database(list_json: &str) -> String {

@@ -331,6 +331,8 @@ struct Builder<'a> {
     secret_key: String,
     steps: Vec<Step>,
     warnings: Vec<String>,
+    /// The environments of the runbook with a configured kubectl context, and it.
+    configured: Vec<(String, String)>,
 }
 
 impl Builder<'_> {
@@ -371,11 +373,21 @@ impl Builder<'_> {
     /// The kubectl block's first step when no context is configured.
     fn cluster(&mut self, phase: Phase, env: &str, site: &EnvSite) {
         if site.context.is_none() {
+            let configured = self.configured.clone();
             let step = self.step(phase, Some(env), "Confirm the cluster".into());
             step.notes.push(format!(
                 "No kubectl context is configured for {env} (xtask.toml `[kube_contexts]`): every kubectl \
                  and argocd call below uses the one you confirm here."
             ));
+            // The configured clusters of the other environments are taken too: the
+            // current context cannot be confirmed as one of them.
+            for (other, context) in &configured {
+                step.commands.push(format!(
+                    "remember_context {} {}",
+                    quote(other),
+                    quote(context)
+                ));
+            }
             step.commands.push(format!(
                 "confirm_context {} {}",
                 quote(env),
@@ -614,6 +626,12 @@ pub fn build(
     if mode == RunbookMode::Rotate && secret_key == "root_password" {
         return Err(refused(ROOT_NOT_ROTATABLE));
     }
+    let contexts = crate::config::kube_contexts(&dep.config)?;
+    let sites = targets
+        .iter()
+        .map(|t| site(dep, &contexts, &t.env))
+        .collect::<Result<Vec<_>>>()?;
+    one_cluster_per_environment(&sites)?;
     let mut b = Builder {
         dep,
         pending,
@@ -621,13 +639,11 @@ pub fn build(
         secret_key: secret_key.clone(),
         steps: Vec::new(),
         warnings: Vec::new(),
+        configured: sites
+            .iter()
+            .filter_map(|s| Some((s.env.clone(), s.context.clone()?)))
+            .collect(),
     };
-    let contexts = crate::config::kube_contexts(&dep.config)?;
-    let sites = targets
-        .iter()
-        .map(|t| site(dep, &contexts, &t.env))
-        .collect::<Result<Vec<_>>>()?;
-    one_cluster_per_environment(&sites)?;
     let title = match mode {
         RunbookMode::Add => format!("adding the `{}` database", db.name),
         RunbookMode::Rotate => format!("rotating the password of the `{}` database", db.name),
