@@ -675,7 +675,11 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// " (did you mean `x`?)" when one candidate is close to `word`.
-fn suggestion<'a>(word: &str, candidates: impl Iterator<Item = &'a str>, prefix: &str) -> String {
+pub(crate) fn suggestion<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    prefix: &str,
+) -> String {
     let best = candidates
         .map(|c| (distance(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3) || c.starts_with(word) && word.len() >= 3)
