@@ -251,3 +251,47 @@ fn unknown_options_and_commands_are_usage_errors() {
         "usage errors",
     );
 }
+
+#[test]
+fn a_misspelt_xtask_toml_key_is_bad_input_not_ignored() {
+    let work = fixture("split-quoted", "cli-toml-key");
+    std::fs::write(
+        work.join("xtask.toml"),
+        "phalanx = \"phalanx\"\ncharts = \"charts\"\n\n[kube_context]\ndev = \"gke-dev\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--quiet", "list"])
+        .current_dir(&work)
+        .output()
+        .expect("the xtask binary runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("xtask.toml: unknown key `kube_context` (did you mean `kube_contexts`?)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_lock_timeout_that_is_no_number_is_bad_input_and_nothing_changes() {
+    let work = fixture("split-quoted", "cli-lock-timeout");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--quiet", "add-db", "exposurelog", "--env", "dev"])
+        .args(["--phalanx", &work.join("phalanx").display().to_string()])
+        .args(["--charts", &work.join("charts").display().to_string()])
+        .env("XTASK_LOCK_TIMEOUT", "soon")
+        .output()
+        .expect("the xtask binary runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("XTASK_LOCK_TIMEOUT=\"soon\": expected a number of seconds"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_same_tree(
+        &work,
+        &root().join("tests/fixtures/split-quoted"),
+        "lock timeout",
+    );
+}

@@ -248,17 +248,59 @@ fn in_a_github_pull_request_job_base_defaults_to_the_target_branch() {
             .output()
             .expect("the xtask binary runs")
     };
-    // The charts repository is no git repository, so any base is refused: proof
-    // that `origin/$GITHUB_BASE_REF` was used.
+    let charts = work.join("charts");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .current_dir(&charts)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "chart"]);
+    // The pull request's target branch as a fetched remote branch of the charts
+    // repository; then a template change without a version bump.
+    git(&["update-ref", "refs/remotes/origin/release", "HEAD"]);
+    let template = charts.join("charts/postgres/templates/deployment.yaml");
+    let changed = fs::read_to_string(&template).unwrap() + "# changed\n";
+    fs::write(&template, changed).unwrap();
     let out = check("release");
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("origin/release"),
+        text(&out.stdout).contains("chart-not-bumped"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A target branch the charts repository does not have (a phalanx pull request
+    // to a branch that exists only there): the rule is skipped with a note, and
+    // the other rules still decide the status.
+    let out = check("feature-only-in-phalanx");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "chart-not-bumped is not checked: origin/feature-only-in-phalanx (from GITHUB_BASE_REF)"
+        ),
         "{}",
         text(&out.stderr)
     );
+    // Given explicitly, a missing revision is bad input.
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "--quiet",
+            "check",
+            "--base",
+            "origin/feature-only-in-phalanx",
+        ])
+        .current_dir(work.join("phalanx"))
+        .env_remove("GITHUB_BASE_REF")
+        .output()
+        .expect("the xtask binary runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let out = check("");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]

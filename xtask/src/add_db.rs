@@ -140,6 +140,25 @@ impl flags::AddDb {
     }
 }
 
+/// Refuses `--app APP` in a generator layout when nothing of the repository is
+/// called APP: no `services/APP/` or `applications/APP/` folder and no
+/// `def _APP(self)` in the generator (a typo would make a component of its own).
+fn refuse_unknown_component(dep: &Deployment, generator_text: &str, app: &str) -> Result<()> {
+    let root = &dep.layout.phalanx;
+    let known = ["services", "applications"]
+        .iter()
+        .any(|folder| root.join(folder).join(app).is_dir())
+        || generator::has_component(generator_text, app);
+    if known {
+        return Ok(());
+    }
+    Err(refused(format!(
+        "--app {app}: this repository has no services/{app}/ or applications/{app}/ folder and the \
+         generator no `def _{}(self)`; is `{app}` the application's name?",
+        app.replace('-', "_")
+    )))
+}
+
 /// The key of an application's copy when `--app APP` names none.
 const DEFAULT_APP_KEY: &str = "database-password";
 
@@ -249,8 +268,24 @@ fn plan(
                 text = generator::add_line(&text, &key).map_err(bad_at(&g.file))?;
             }
             if let (Some(app), Some(app_key)) = (app, &app_key) {
-                text = generator::add_copy(&text, &app.application, app_key, &key)
+                // add_copy refuses the shapes without component methods and
+                // leaves an existing copy alone; a new copy must name a known
+                // application and not take over a key it already has.
+                let with_copy = generator::add_copy(&text, &app.application, app_key, &key)
                     .map_err(bad_at(&g.file))?;
+                if with_copy != text {
+                    refuse_unknown_component(dep, &g.text, &app.application)?;
+                    if let Some(line) =
+                        generator::sets_component_key(&g.text, &app.application, app_key)
+                    {
+                        return Err(refused(format!(
+                            "{}:{line}: the generator already sets {}'s `{app_key}`, and not as a \
+                             copy of `{key}`; choose another KEY in --app {}:KEY",
+                            g.file.relative, app.application, app.application
+                        )));
+                    }
+                }
+                text = with_copy;
             }
             plan.change(&g.file, &g.text, text);
         }
@@ -288,6 +323,20 @@ fn plan(
                 } else {
                     String::new()
                 };
+                let parsed = secrets_yaml::parse(&before).map_err(bad_at(&file))?;
+                if let Some(entry) = parsed.entry(app_key) {
+                    let copy = secrets_yaml::Source::Copy {
+                        application: "postgres".to_string(),
+                        key: key.clone(),
+                    };
+                    if entry.source != copy {
+                        return Err(refused(format!(
+                            "{}:{}: `{app_key}` is already declared, and not as a copy of postgres' \
+                             `{key}`; choose another KEY in --app {}:KEY",
+                            file.relative, entry.line, app.application
+                        )));
+                    }
+                }
                 let text = secrets_yaml::add_app_copy(&before, app_key, &db.name, &key)
                     .map_err(bad_at(&file))?;
                 plan.change(&file, &before, text);

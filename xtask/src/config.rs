@@ -192,6 +192,7 @@ fn read(file: Option<PathBuf>) -> Result<Config> {
     let doc: DocumentMut = text
         .parse()
         .map_err(|e| bad_input(format!("{}: not valid TOML: {e}", file.display())))?;
+    refuse_unknown_keys(&doc, &file)?;
     let base = file.parent().unwrap_or(Path::new("."));
     let string = |key: &str| -> Result<Option<String>> {
         match doc.get(key) {
@@ -211,6 +212,31 @@ fn read(file: Option<PathBuf>) -> Result<Config> {
     config.vault_paths = string_table(&doc, &file, "vault_paths")?;
     config.file = Some(file);
     Ok(config)
+}
+
+/// Every key `xtask.toml` may hold.
+pub const KNOWN_KEYS: &[&str] = &[
+    "phalanx",
+    "charts",
+    "vault_addr",
+    "local_env",
+    "vault_paths",
+    "kube_contexts",
+];
+
+/// A misspelt key would otherwise be ignored without a word (`kube_context`).
+fn refuse_unknown_keys(doc: &DocumentMut, file: &Path) -> Result<()> {
+    for (key, _) in doc.iter() {
+        if !KNOWN_KEYS.contains(&key) {
+            let hint = crate::flags::suggestion(key, KNOWN_KEYS.iter().copied(), "");
+            return Err(bad_input(format!(
+                "{}: unknown key `{key}`{hint}; the keys are {}",
+                file.display(),
+                KNOWN_KEYS.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `[kube_contexts]`: the runbook's `kubectl --context` per environment (read

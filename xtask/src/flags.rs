@@ -675,7 +675,11 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// " (did you mean `x`?)" when one candidate is close to `word`.
-fn suggestion<'a>(word: &str, candidates: impl Iterator<Item = &'a str>, prefix: &str) -> String {
+pub(crate) fn suggestion<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    prefix: &str,
+) -> String {
     let best = candidates
         .map(|c| (distance(word, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3) || c.starts_with(word) && word.len() >= 3)
@@ -710,30 +714,55 @@ fn split_words(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Raw
         words: Vec::new(),
         options: Vec::new(),
     };
-    let usage = |e: lexopt::Error| bad_input(format!("{e}; see `{} --help`", program_name()));
-    while let Some(arg) = parser.next().map_err(usage)? {
+    // Where to look: the command's own help once its word has been seen.
+    let see = |words: &[String]| match words.first().and_then(|w| find_command(w)) {
+        Some(spec) => format!("see `{} {} --help`", program_name(), spec.name),
+        None => format!("see `{} --help`", program_name()),
+    };
+    let usage = |e: lexopt::Error, words: &[String]| {
+        let problem = match e {
+            lexopt::Error::MissingValue {
+                option: Some(option),
+            } => format!("`{option}` needs a value"),
+            other => other.to_string(),
+        };
+        bad_input(format!("{problem}; {}", see(words)))
+    };
+    while let Some(arg) = parser.next().map_err(|e| usage(e, &raw.words))? {
         let found = match arg {
-            Short(c) => GLOBAL.iter().find(|o| o.short == Some(c)).ok_or_else(|| {
-                bad_input(format!(
-                    "unknown option `-{c}`; see `{} --help`",
-                    program_name()
-                ))
-            })?,
+            Short(c) => GLOBAL
+                .iter()
+                .find(|o| o.short == Some(c))
+                .ok_or_else(|| bad_input(format!("unknown option `-{c}`; {}", see(&raw.words))))?,
             Long(name) => lookup_long(name).ok_or_else(|| {
-                let hint = suggestion(name, all_options().map(|o| o.long), "--");
+                let command = raw.words.first().and_then(|w| find_command(w));
+                let hint = match command {
+                    Some(spec) => suggestion(
+                        name,
+                        spec.options.iter().chain(GLOBAL).map(|o| o.long),
+                        "--",
+                    ),
+                    None => suggestion(name, all_options().map(|o| o.long), "--"),
+                };
                 bad_input(format!(
-                    "unknown option `--{name}`{hint}; see `{} --help`",
-                    program_name()
+                    "unknown option `--{name}`{hint}; {}",
+                    see(&raw.words)
                 ))
             })?,
             Value(v) => {
-                raw.words.push(v.string().map_err(usage)?);
+                let word = v.string().map_err(|e| usage(e, &raw.words))?;
+                raw.words.push(word);
                 continue;
             }
         };
         let value = match found.kind {
             Kind::Switch => None,
-            _ => Some(parser.value().map_err(usage)?.string().map_err(usage)?),
+            _ => Some(
+                parser
+                    .value()
+                    .and_then(|v| v.string())
+                    .map_err(|e| usage(e, &raw.words))?,
+            ),
         };
         raw.options.push((found, value));
     }
@@ -1207,6 +1236,14 @@ mod tests {
         assert!(error(&["list", "--formt", "json"]).contains("did you mean `--format`?"));
         assert!(error(&["local-db", "stauts"]).contains("did you mean `status`?"));
         assert!(!error(&["zzzzzzzz"]).contains("did you mean"));
+        let message = error(&["add-db", "x", "--evn", "base"]);
+        assert!(message.contains("did you mean `--env`?"), "{message}");
+        assert!(message.contains("add-db --help`"), "{message}");
+        let message = error(&["add-db", "x", "--env"]);
+        assert!(
+            message.starts_with("`--env` needs a value; see `"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -365,12 +365,23 @@ fn fd(file: &File) -> i32 {
     file.as_raw_fd()
 }
 
-fn lock_timeout() -> Duration {
-    std::env::var("XTASK_LOCK_TIMEOUT")
+/// `XTASK_LOCK_TIMEOUT` in seconds (a number from 0 up), else 30 s; any other value
+/// is bad input rather than a silent default.
+fn lock_timeout() -> Result<Duration> {
+    let Ok(value) = std::env::var("XTASK_LOCK_TIMEOUT") else {
+        return Ok(LOCK_TIMEOUT);
+    };
+    value
+        .trim()
+        .parse::<f64>()
         .ok()
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(LOCK_TIMEOUT, Duration::from_secs_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            bad_input(format!(
+                "XTASK_LOCK_TIMEOUT={value:?}: expected a number of seconds, such as 30"
+            ))
+        })
 }
 
 // ---------------------------------------------------------------------------
@@ -396,7 +407,7 @@ impl Session {
         let journal = repos.first().map(|r| journal_path(r));
         repos.sort();
         repos.dedup();
-        let timeout = lock_timeout();
+        let timeout = lock_timeout()?;
         let mut locks = Vec::new();
         for repo in &repos {
             locks.push(Lock::acquire(repo, command, timeout)?);

@@ -2,6 +2,7 @@
 //! kind from `crate::files`, into [`Facts`]: what the files say, with the paths and
 //! lines findings point at. Rules see only these facts.
 
+use super::Base;
 use std::path::Path;
 
 use anyhow::Result;
@@ -128,7 +129,7 @@ pub struct BaseFacts {
 
 /// Reads every managed file once. Unreadable files stop the check (exit 2);
 /// unparsable ones become findings.
-pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
+pub fn gather(layout: &Layout, base: Option<&Base>) -> Result<Facts> {
     let mut facts = Facts {
         published_chart: layout.publishes_chart(),
         ..Facts::default()
@@ -276,14 +277,18 @@ pub fn gather(layout: &Layout, base: Option<&str>) -> Result<Facts> {
         .iter()
         .map(|f| f.relative.clone())
         .collect();
-    if base.is_some() && layout.charts.is_none() {
-        eprintln!(
+    match (base, layout.charts.as_deref()) {
+        (Some(Base::Given(_)), None) => eprintln!(
             "note: --base is ignored: the {} layout does not publish its chart, so its version need not move",
             layout.kind
-        );
-    }
-    if let (Some(rev), Some(root)) = (base, layout.charts.as_deref()) {
-        facts.base = Some(base_facts(root, &layout.chart, rev)?);
+        ),
+        (Some(Base::FromGithub(rev)), Some(root)) if !is_revision(root, rev)? => eprintln!(
+            "note: chart-not-bumped is not checked: {rev} (from GITHUB_BASE_REF) is not a revision of the \
+             charts repository {}; give --base REV to compare with one it has",
+            root.display()
+        ),
+        (Some(base), Some(root)) => facts.base = Some(base_facts(root, &layout.chart, base.rev())?),
+        _ => {}
     }
     Ok(facts)
 }
@@ -345,22 +350,21 @@ fn git(root: &Path, args: &[&str]) -> Result<std::process::Output> {
         .map_err(|e| bad_input(format!("--base needs git, which did not run: {e}")))
 }
 
+/// Whether `rev` names a commit of the repository at `root`.
+fn is_revision(root: &Path, rev: &str) -> Result<bool> {
+    let commit = format!("{rev}^{{commit}}");
+    Ok(git(root, &["rev-parse", "--verify", "--quiet", &commit])?
+        .status
+        .success())
+}
+
 /// The chart's templates and version at `rev` of the charts repository.
 fn base_facts(root: &Path, chart_file: &RepoFile, rev: &str) -> Result<BaseFacts> {
     let chart_dir = chart_file
         .relative
         .strip_suffix("/Chart.yaml")
         .unwrap_or("charts/postgres");
-    let verify = git(
-        root,
-        &[
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("{rev}^{{commit}}"),
-        ],
-    )?;
-    if !verify.status.success() {
+    if !is_revision(root, rev)? {
         return Err(bad_input(format!(
             "--base {rev}: not a revision of the charts repository {}; give a commit, branch or tag it has \
              (fetch it first if it is remote)",

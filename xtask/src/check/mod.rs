@@ -39,11 +39,13 @@ pub use rules::rules;
 
 impl flags::Check {
     pub fn run(self, config: Config) -> Result<u8> {
-        let base = self
-            .base
-            .clone()
-            .or_else(|| default_base(std::env::var("GITHUB_BASE_REF").ok().as_deref()));
-        let report = check(&config, base.as_deref())?;
+        let base = match self.base.clone() {
+            Some(rev) => Some(Base::Given(rev)),
+            None => {
+                default_base(std::env::var("GITHUB_BASE_REF").ok().as_deref()).map(Base::FromGithub)
+            }
+        };
+        let report = check(&config, base.as_ref())?;
         match self.format {
             Format::Text => out!("{}", report.text()),
             Format::Json => outln!("{}", report.json()),
@@ -55,11 +57,30 @@ impl flags::Check {
 
 /// Runs every rule over the configured deployment. The report shows paths relative
 /// to the current folder.
-pub fn check(config: &Config, base: Option<&str>) -> Result<Report> {
+pub fn check(config: &Config, base: Option<&Base>) -> Result<Report> {
     let layout = Layout::detect(config)?;
     let facts = gather(&layout, base)?;
     let cwd = std::env::current_dir().ok();
     Ok(Report::new(rules(&facts)).located(&layout, cwd))
+}
+
+/// The revision the chart's version is compared with (`chart-not-bumped`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// `--base REV`: it must exist in the charts repository.
+    Given(String),
+    /// `origin/$GITHUB_BASE_REF`: the pull request's target branch in the repository
+    /// the job runs for, which the charts repository may not have (then the rule is
+    /// skipped with a note).
+    FromGithub(String),
+}
+
+impl Base {
+    pub fn rev(&self) -> &str {
+        match self {
+            Base::Given(rev) | Base::FromGithub(rev) => rev,
+        }
+    }
 }
 
 /// The revision `--base` means when it is not given: `origin/$GITHUB_BASE_REF` in a

@@ -813,6 +813,40 @@ fn split_arguments(args: &str) -> Vec<&str> {
     out
 }
 
+/// The 1-based line where the generator already sets the component `app`'s secret
+/// `app_key` (`_set("app", "key", ...)`, `_set_generated(...)` or
+/// `self.secrets["app"]["key"] = ...`, wrapped or not), outside comments.
+pub fn sets_component_key(text: &str, app: &str, app_key: &str) -> Option<usize> {
+    // The code without whitespace or comments, each character's line kept.
+    let mut compact = String::new();
+    let mut line_of = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let code = line.split('#').next().unwrap_or("");
+        for c in code.chars().filter(|c| !c.is_whitespace()) {
+            compact.push(c);
+            line_of.push(number + 1);
+        }
+    }
+    ['"', '\'']
+        .into_iter()
+        .flat_map(|q| {
+            [
+                format!("._set({q}{app}{q},{q}{app_key}{q},"),
+                format!("._set_generated({q}{app}{q},{q}{app_key}{q},"),
+                format!(".secrets[{q}{app}{q}][{q}{app_key}{q}]="),
+            ]
+        })
+        .filter_map(|pattern| compact.find(&pattern))
+        .min()
+        .map(|at| line_of[at])
+}
+
+/// Whether the generator has a `def _<app>(self)` method for the component.
+pub fn has_component(text: &str, app: &str) -> bool {
+    let name = format!("_{}", app.replace('-', "_"));
+    parse(text).is_ok_and(|g| g.functions.iter().any(|(n, ..)| *n == name))
+}
+
 /// Adds the application's copy of a postgres password, in the style of the
 /// file's copies: `self._set("<app>", "<app_key>", self.secrets["postgres"]["<key>"])`
 /// in `def _<app>(self)`, creating the method (after the class's last method) and
