@@ -40,6 +40,11 @@ pub(super) fn step_body(step: &Step) -> String {
             out.push_str("fi\n");
         }
         _ => {
+            // Without a question, the check is simply the block's first line.
+            if let Some(guard) = &step.guard {
+                out.push_str(guard);
+                out.push('\n');
+            }
             for command in &step.commands {
                 out.push_str(command);
                 out.push('\n');
