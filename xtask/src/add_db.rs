@@ -112,7 +112,6 @@ impl flags::AddDb {
             );
             return Ok(());
         }
-        plan.print_diff();
         // What the planned edits change for the runbook: the chart version they give
         // the chart (the split layout's runbook waits until it is published) and the
         // application that --app makes copy the password.
@@ -125,6 +124,7 @@ impl flags::AddDb {
             consumers: self.app.iter().map(|a| a.application.clone()).collect(),
         };
         let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
+        plan.print_diff();
         plan.apply(&session, self.dry_run)?;
         if let Secrets::Absent(file) = &dep.secrets {
             eprintln!(
