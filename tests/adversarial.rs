@@ -304,9 +304,9 @@ fn check_warns_about_an_unfinished_change() {
 fn a_symlinked_values_file_is_edited_at_its_target() {
     let tree = Tree::sample("symlink");
     let values = tree.values("base");
-    let shared = tree.dir.join("phalanx/shared-base.yaml");
+    let shared = tree.dir.join("phalanx/linked-base.yaml");
     fs::rename(&values, &shared).unwrap();
-    std::os::unix::fs::symlink("../../shared-base.yaml", &values).unwrap();
+    std::os::unix::fs::symlink("../../linked-base.yaml", &values).unwrap();
     tree.ok(ADD);
     assert!(fs::symlink_metadata(&values)
         .unwrap()
