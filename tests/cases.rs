@@ -95,12 +95,7 @@ fn run_case(case: &Path) -> Result<(), String> {
 #[test]
 fn every_case() {
     let dir = root().join("tests/cases");
-    let mut cases: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let cases = case_dirs(&dir);
     let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
     println!("{} cases, {} failed", cases.len(), failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n\n========\n\n"));

@@ -13,7 +13,6 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 fn fixtures() -> std::path::PathBuf {
     root().join("tests/fixtures/check")
@@ -175,25 +174,6 @@ fn json_is_well_formed() {
     assert_eq!(output.status.code(), Some(1));
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.com",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_INDEX_FILE")
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 /// `chart-not-bumped`: with `--base`, a template change needs a higher version.
 #[test]
 fn chart_not_bumped_against_a_git_base() {
@@ -203,9 +183,7 @@ fn chart_not_bumped_against_a_git_base() {
     git(&charts, &["init", "-q", "-b", "main"]);
     git(&charts, &["add", "."]);
     git(&charts, &["commit", "-q", "-m", "chart 0.1.4"]);
-    let mut args = vec!["check".to_string(), "--base".into(), "HEAD".into()];
-    args.extend(repo_args(&work));
-    let run = |work: &Path| xtask(work, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let run = |work: &Path| xtask_on(work, &["check", "--base", "HEAD"]);
 
     // Nothing changed: fine.
     let out = run(&work);
@@ -266,9 +244,7 @@ fn chart_not_bumped_against_a_git_base() {
     );
 
     // A revision the repository lacks: could not run.
-    let mut bad = vec!["check".to_string(), "--base".into(), "no-such-rev".into()];
-    bad.extend(repo_args(&work));
-    let out = xtask(&work, &bad.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = xtask_on(&work, &["check", "--base", "no-such-rev"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("--base no-such-rev: not a revision"),

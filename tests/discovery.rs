@@ -33,11 +33,8 @@ fn outside(name: &str) -> PathBuf {
 
 /// The binary without `--quiet`, so that stderr carries the line naming the repositories.
 fn run(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    xtask_command(cwd)
         .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env_remove("GITHUB_BASE_REF")
         .output()
         .expect("the xtask binary runs")
 }
@@ -185,12 +182,7 @@ fn a_git_repository_that_is_not_a_deployment_is_refused_and_nothing_is_written()
     let repo = work.join("website");
     fs::create_dir_all(repo.join("docs")).unwrap();
     fs::write(repo.join("README.md"), "# A website\n").unwrap();
-    let git = Command::new("git")
-        .args(["init", "--quiet"])
-        .current_dir(&repo)
-        .output()
-        .expect("git runs");
-    assert!(git.status.success(), "{}", text(&git.stderr));
+    git(&repo, &["init", "--quiet"]);
     let before = read_tree(&work);
     for args in [
         &["check"][..],
@@ -249,15 +241,7 @@ fn in_a_github_pull_request_job_base_defaults_to_the_target_branch() {
             .expect("the xtask binary runs")
     };
     let charts = work.join("charts");
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
-            .args(args)
-            .current_dir(&charts)
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    };
+    let git = |args: &[&str]| git(&charts, args);
     git(&["init", "-q"]);
     git(&["add", "-A"]);
     git(&["commit", "-qm", "chart"]);

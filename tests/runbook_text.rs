@@ -23,16 +23,6 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-}
-
 fn run_case(case: &Path) -> Result<(), String> {
     let name = case.file_name().unwrap().to_string_lossy().into_owned();
     let work = scratch(&format!("runbook-text-{name}"));
@@ -119,12 +109,7 @@ fn prompt_before_other_lines(runbook: &str) -> Option<String> {
 #[test]
 fn every_runbook_case() {
     let dir = root().join("tests/runbook/cases");
-    let mut cases: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    cases.sort();
+    let cases = case_dirs(&dir);
     assert!(!cases.is_empty());
     let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -134,10 +119,7 @@ fn every_runbook_case() {
 fn root_password_is_not_rotated() {
     let work = scratch("runbook-root");
     copy_tree(&root().join("sample"), &work);
-    let mut args = vec!["runbook".to_string(), "root".into(), "--rotate".into()];
-    args.extend(repo_args(&work));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(&work, &["runbook", "root", "--rotate"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("root_password cannot be rotated this way"),
@@ -151,16 +133,10 @@ fn root_password_is_not_rotated() {
 fn the_script_refuses_two_phases() {
     let work = scratch("runbook-two-phases");
     copy_tree(&root().join("sample"), &work);
-    let mut args = vec![
-        "runbook".to_string(),
-        "jupyterhub".into(),
-        "--env".into(),
-        "base".into(),
-        "--script".into(),
-    ];
-    args.extend(repo_args(&work));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(
+        &work,
+        &["runbook", "jupyterhub", "--env", "base", "--script"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let file = work.join("steps.sh");
     fs::write(&file, &out.stdout).unwrap();
@@ -251,10 +227,7 @@ fn an_environment_without_the_database_is_warned_about() {
 fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
     let work = scratch("runbook-bash-only");
     copy_tree(&root().join("sample"), &work);
-    let mut args = vec!["runbook".to_string(), "jupyterhub".into()];
-    args.extend(repo_args(&work));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(&work, &["runbook", "jupyterhub"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     // The helpers use `read -rsp` and `printf -v`: zsh reads `-p` as a coprocess.
@@ -274,16 +247,10 @@ fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
 fn the_drop_block_does_nothing_without_its_dump() {
     let work = scratch("runbook-drop-needs-dump");
     copy_tree(&root().join("sample"), &work);
-    let mut args = vec![
-        "runbook".to_string(),
-        "narrativelog".into(),
-        "--env".into(),
-        "base".into(),
-        "--remove".into(),
-    ];
-    args.extend(repo_args(&work));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(
+        &work,
+        &["runbook", "narrativelog", "--env", "base", "--remove"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     let helpers = &runbook[..runbook.find("\n# === ").expect("a phase")];
@@ -325,15 +292,7 @@ fn an_environment_name_is_never_run_as_shell_code() {
         values.join(format!("values-{env}.yaml")),
     )
     .unwrap();
-    let mut args = vec![
-        "runbook".to_string(),
-        "jupyterhub".into(),
-        "--env".into(),
-        env.into(),
-    ];
-    args.extend(repo_args(&work));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(&work, &["runbook", "jupyterhub", "--env", env]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     // Pasted before the cluster is confirmed, the `${VAR:?message}` of each kubectl
@@ -354,9 +313,7 @@ fn an_environment_name_is_never_run_as_shell_code() {
         "the environment's name ran: {}",
         text(&ran.stderr)
     );
-    let mut script_args = refs.clone();
-    script_args.push("--script");
-    let out = xtask(&work, &script_args);
+    let out = xtask_on(&work, &["runbook", "jupyterhub", "--env", env, "--script"]);
     let file = work.join("steps.sh");
     fs::write(&file, &out.stdout).unwrap();
     let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();

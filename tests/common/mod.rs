@@ -88,17 +88,65 @@ pub fn assert_same_tree(actual: &Path, expected: &Path, context: &str) {
     }
 }
 
-/// The real binary, run in `cwd` without colour and with `--quiet` (no line naming
-/// the repositories on stderr; `tests/discovery.rs` checks that line).
-pub fn xtask(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--quiet")
-        .args(args)
+/// The real binary, to run in `cwd` without colour and without the pull-request
+/// base a CI job would give it; the caller adds arguments.
+pub fn xtask_command(cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
         .current_dir(cwd)
         .env("NO_COLOR", "1")
-        .env_remove("GITHUB_BASE_REF")
+        .env_remove("GITHUB_BASE_REF");
+    command
+}
+
+/// The real binary, run in `cwd` with `--quiet` (no line naming the repositories on
+/// stderr; `tests/discovery.rs` checks that line).
+pub fn xtask(cwd: &Path, args: &[&str]) -> Output {
+    xtask_command(cwd)
+        .arg("--quiet")
+        .args(args)
         .output()
         .expect("the xtask binary runs")
+}
+
+/// [`xtask`] on the scratch tree `work`, with `args` followed by its [`repo_args`].
+pub fn xtask_on(work: &Path, args: &[&str]) -> Output {
+    let repo = repo_args(work);
+    let mut all = args.to_vec();
+    all.extend(repo.iter().map(String::as_str));
+    xtask(work, &all)
+}
+
+/// Runs git in `dir` as a throwaway committer (no signing, no repository inherited
+/// from the environment) and asserts that it succeeded.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// The case folders directly below `dir`, sorted by name.
+pub fn case_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    cases
 }
 
 pub fn text(bytes: &[u8]) -> String {
