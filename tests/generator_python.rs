@@ -66,14 +66,7 @@ fn check_fixture(fixture: &Path, environments: &[&str]) {
     copy_tree(fixture, &work);
     let generator = work.join("phalanx/installer/generate_secrets.py");
     let before = run_generator(&generator, environments[0]);
-    let mut args = vec![
-        "add-db".to_string(),
-        "exposurelog".into(),
-        "--all-envs".into(),
-    ];
-    args.extend(repo_args(&work));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(&work, &["add-db", "exposurelog", "--all-envs"]);
     assert!(
         out.status.success(),
         "{label}: add-db failed:\n{}",
@@ -106,10 +99,7 @@ fn check_fixture(fixture: &Path, environments: &[&str]) {
         others_sorted.sort();
         assert_eq!(others_sorted, expected, "{label}: other keys changed");
     }
-    let mut args = vec!["remove-db".to_string(), "exposurelog".into()];
-    args.extend(repo_args(&work));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(&work, &["remove-db", "exposurelog"]);
     assert!(
         out.status.success(),
         "{label}: remove-db failed:\n{}",
@@ -158,17 +148,10 @@ fn the_application_copy_holds_the_postgres_password() {
     ] {
         let work = scratch(&format!("python-app-copy-{component}"));
         copy_tree(&root().join("tests/fixtures/split-methods"), &work);
-        let mut args = vec![
-            "add-db".to_string(),
-            "exposurelog".into(),
-            "--env".into(),
-            "base".into(),
-            "--app".into(),
-            app_arg.into(),
-        ];
-        args.extend(repo_args(&work));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = xtask(&work, &refs);
+        let out = xtask_on(
+            &work,
+            &["add-db", "exposurelog", "--env", "base", "--app", app_arg],
+        );
         assert!(out.status.success(), "{app_arg}: {}", text(&out.stderr));
         let got = run_generator_for(
             &work.join("phalanx/installer/generate_secrets.py"),

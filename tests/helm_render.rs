@@ -107,10 +107,7 @@ fn check_tree(fixture: &str, tree: &Tree, args: &[&str], expect: Expect) {
         .map(|(_, values)| render(&chart, values, tree.nested))
         .collect();
 
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(repo_args(&work));
-    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(&work, args);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let prefix = format!("VRO_DB_{}_", expect.id);

@@ -41,10 +41,7 @@ esac
 fn runbook(name: &str, args: &[&str]) -> (PathBuf, String) {
     let work = scratch(name);
     copy_tree(&root().join("sample"), &work);
-    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    all.extend(repo_args(&work));
-    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    let out = xtask_on(&work, args);
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     (work, text(&out.stdout))
 }
