@@ -316,8 +316,7 @@ fn an_environment_name_is_never_run_as_shell_code() {
     let out = xtask_on(&work, &["runbook", "jupyterhub", "--env", env, "--script"]);
     let file = work.join("steps.sh");
     fs::write(&file, &out.stdout).unwrap();
-    let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
-    assert!(syntax.status.success(), "{}", text(&syntax.stderr));
+    assert_bash_syntax(&file, "");
 }
 
 #[test]

@@ -377,6 +377,20 @@ fn layouts() -> Vec<(String, PathBuf)> {
     trees
 }
 
+/// Writes `script` to `steps.sh` in `work` and asserts that shellcheck finds nothing
+/// in it and that bash parses it.
+fn assert_clean_script(shellcheck: &Path, work: &Path, script: &[u8], context: &str) {
+    let file = work.join("steps.sh");
+    fs::write(&file, script).unwrap();
+    let check = Command::new(shellcheck).arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{context}: shellcheck:\n{}",
+        text(&check.stdout)
+    );
+    assert_bash_syntax(&file, &format!("{context}: "));
+}
+
 #[test]
 fn every_generated_script_is_clean_under_shellcheck() {
     let shellcheck = tool("shellcheck");
@@ -403,20 +417,7 @@ fn every_generated_script_is_clean_under_shellcheck() {
                     "{name} {args:?}: {}",
                     text(&out.stderr)
                 );
-                let file = work.join("steps.sh");
-                fs::write(&file, &out.stdout).unwrap();
-                let check = Command::new(&shellcheck).arg(&file).output().unwrap();
-                assert!(
-                    check.status.success(),
-                    "{name} {args:?}: shellcheck:\n{}",
-                    text(&check.stdout)
-                );
-                let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
-                assert!(
-                    syntax.status.success(),
-                    "{name} {args:?}: {}",
-                    text(&syntax.stderr)
-                );
+                assert_clean_script(&shellcheck, &work, &out.stdout, &format!("{name} {args:?}"));
             }
         }
     }
@@ -441,20 +442,7 @@ fn every_generated_script_is_clean_under_shellcheck() {
             text(&out.stdout).contains("remember_context base \"base's cluster\""),
             "{args:?}"
         );
-        let file = work.join("steps.sh");
-        fs::write(&file, &out.stdout).unwrap();
-        let check = Command::new(&shellcheck).arg(&file).output().unwrap();
-        assert!(
-            check.status.success(),
-            "{args:?}: shellcheck:\n{}",
-            text(&check.stdout)
-        );
-        let syntax = Command::new("bash").arg("-n").arg(&file).output().unwrap();
-        assert!(
-            syntax.status.success(),
-            "{args:?}: {}",
-            text(&syntax.stderr)
-        );
+        assert_clean_script(&shellcheck, &work, &out.stdout, &format!("{args:?}"));
     }
 }
 

@@ -165,3 +165,9 @@ pub fn repo_args(dir: &Path) -> Vec<String> {
     }
     args
 }
+
+/// Asserts that bash parses the script `file` (`bash -n`), naming `context` on failure.
+pub fn assert_bash_syntax(file: &Path, context: &str) {
+    let syntax = Command::new("bash").arg("-n").arg(file).output().unwrap();
+    assert!(syntax.status.success(), "{context}{}", text(&syntax.stderr));
+}
