@@ -412,12 +412,7 @@ fn a_read_only_folder_is_found_before_any_file_is_written() {
     let before = read_tree(&tree.dir);
     let out = as_nobody(&tree, ADD);
     fs::set_permissions(&folder, fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("nothing was changed"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_refused(&out, 2, "nothing was changed", "add-db as nobody");
     assert_eq!(read_tree(&tree.dir), before, "a file changed");
 }
 
@@ -455,16 +450,11 @@ fn mixed_line_endings_are_an_error_at_the_line() {
     let before = read_tree(&tree.dir);
     for args in [ADD, &["remove-db", "gafaelfawr"], &["check"]] {
         let out = tree.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains("generate_secrets.py:2: mixed line endings"),
-            "{args:?}: {}",
-            text(&out.stderr)
+        assert_refused(
+            &out,
+            2,
+            "generate_secrets.py:2: mixed line endings",
+            &format!("{args:?}"),
         );
     }
     assert_eq!(read_tree(&tree.dir), before);
@@ -484,12 +474,7 @@ fn special_files_are_refused_without_hanging() {
         }
         for args in [ADD, &["check"], &["list"]] {
             let out = tree.run(args);
-            assert_eq!(out.status.code(), Some(2), "{label} {args:?}");
-            assert!(
-                text(&out.stderr).contains("not a regular file"),
-                "{label} {args:?}: {}",
-                text(&out.stderr)
-            );
+            assert_refused(&out, 2, "not a regular file", &format!("{label} {args:?}"));
         }
     }
 }
@@ -506,17 +491,7 @@ fn deep_nesting_and_huge_files_are_clear_errors() {
     fs::write(&values, &deep).unwrap();
     for args in [ADD, &["list"]] {
         let out = tree.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains("recursion limit"),
-            "{}",
-            text(&out.stderr)
-        );
+        assert_refused(&out, 2, "recursion limit", &format!("{args:?}"));
     }
     let check = tree.run(&["check"]);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
@@ -529,8 +504,7 @@ fn deep_nesting_and_huge_files_are_clear_errors() {
     let big = "#".repeat(17 << 20);
     fs::write(&values, big).unwrap();
     let out = tree.run(ADD);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("MiB"), "{}", text(&out.stderr));
+    assert_refused(&out, 2, "MiB", "a 17 MiB values file");
 }
 
 #[test]

@@ -232,17 +232,7 @@ fn unknown_options_and_commands_are_usage_errors() {
         (&["add-db", "exposurelog", "--env"][..], "--env"),
     ] {
         let out = run(&work, args);
-        assert_eq!(
-            out.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
-        assert!(
-            text(&out.stderr).contains(expected),
-            "{args:?}: {}",
-            text(&out.stderr)
-        );
+        assert_refused(&out, 2, expected, &format!("{args:?}"));
         assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
     }
     assert_same_tree(

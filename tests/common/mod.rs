@@ -171,3 +171,11 @@ pub fn assert_bash_syntax(file: &Path, context: &str) {
     let syntax = Command::new("bash").arg("-n").arg(file).output().unwrap();
     assert!(syntax.status.success(), "{context}{}", text(&syntax.stderr));
 }
+
+/// Asserts that `out` exited with `code` and that its stderr says `needle`;
+/// `context` names the run in the failure message.
+pub fn assert_refused(out: &Output, code: i32, needle: &str, context: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{context}: {stderr}");
+    assert!(stderr.contains(needle), "{context}: {stderr}");
+}
