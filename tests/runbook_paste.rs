@@ -39,8 +39,7 @@ esac
 
 /// The runbook of `args` on a scratch copy of the sample deployment, in the scratch folder.
 fn runbook(name: &str, args: &[&str]) -> (PathBuf, String) {
-    let work = scratch(name);
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy(name);
     let out = xtask_on(&work, args);
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     (work, text(&out.stdout))

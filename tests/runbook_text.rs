@@ -117,8 +117,7 @@ fn every_runbook_case() {
 
 #[test]
 fn root_password_is_not_rotated() {
-    let work = scratch("runbook-root");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-root");
     let out = xtask_on(&work, &["runbook", "root", "--rotate"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(
@@ -131,8 +130,7 @@ fn root_password_is_not_rotated() {
 
 #[test]
 fn the_script_refuses_two_phases() {
-    let work = scratch("runbook-two-phases");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-two-phases");
     let out = xtask_on(
         &work,
         &["runbook", "jupyterhub", "--env", "base", "--script"],
@@ -188,8 +186,7 @@ fn a_missing_vault_path_is_warned_about_once_per_environment() {
 
 #[test]
 fn an_environment_without_the_database_is_warned_about() {
-    let work = scratch("runbook-env-without-db");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-env-without-db");
     let repo = repo_args(&work);
     let run = |args: &[&str]| {
         let mut all: Vec<&str> = args.to_vec();
@@ -225,8 +222,7 @@ fn an_environment_without_the_database_is_warned_about() {
 
 #[test]
 fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
-    let work = scratch("runbook-bash-only");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-bash-only");
     let out = xtask_on(&work, &["runbook", "jupyterhub"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
@@ -245,8 +241,7 @@ fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
 
 #[test]
 fn the_drop_block_does_nothing_without_its_dump() {
-    let work = scratch("runbook-drop-needs-dump");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-drop-needs-dump");
     let out = xtask_on(
         &work,
         &["runbook", "narrativelog", "--env", "base", "--remove"],
@@ -283,8 +278,7 @@ fn the_drop_block_does_nothing_without_its_dump() {
 
 #[test]
 fn an_environment_name_is_never_run_as_shell_code() {
-    let work = scratch("runbook-env-injection");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-env-injection");
     let values = work.join("phalanx/services/postgres");
     let env = "x'y $(touch pwned)";
     fs::copy(
@@ -321,8 +315,7 @@ fn an_environment_name_is_never_run_as_shell_code() {
 
 #[test]
 fn a_vault_path_with_a_line_break_is_refused() {
-    let work = scratch("runbook-path-newline");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-path-newline");
     let repo = repo_args(&work);
     let run = |args: &[&str]| {
         let mut all: Vec<&str> = args.to_vec();
@@ -360,8 +353,7 @@ fn a_vault_path_with_a_line_break_is_refused() {
 
 #[test]
 fn one_configured_context_for_two_environments_is_refused() {
-    let work = scratch("runbook-same-context");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-same-context");
     fs::write(
         work.join("xtask.toml"),
         "[kube_contexts]\nbase = \"shared\"\nidfdev = \"shared\"\n",

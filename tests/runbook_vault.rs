@@ -160,8 +160,7 @@ fn hex_runs(text: &str) -> Vec<String> {
 
 /// A scratch copy of the sample whose xtask.toml points the runbook at the dev server.
 fn sample_work(name: &str, addr: &str) -> PathBuf {
-    let work = scratch(name);
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy(name);
     fs::write(
         work.join("xtask.toml"),
         format!("phalanx = \"phalanx\"\ncharts = \"charts\"\nvault_addr = \"{addr}\"\n"),
@@ -423,8 +422,7 @@ fn every_generated_script_is_clean_under_shellcheck() {
     }
     // Two environments, one with a configured context: the other's confirmation
     // first takes the configured cluster (`remember_context`).
-    let work = scratch("runbook-shellcheck-mixed-contexts");
-    copy_tree(&root().join("sample"), &work);
+    let work = sample_copy("runbook-shellcheck-mixed-contexts");
     fs::write(
         work.join("xtask.toml"),
         "[kube_contexts]\nbase = \"base's cluster\"\n",

@@ -26,6 +26,13 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A scratch copy of the workspace's `sample/` deployment, named after the test.
+pub fn sample_copy(name: &str) -> PathBuf {
+    let work = scratch(name);
+    copy_tree(&root().join("sample"), &work);
+    work
+}
+
 /// Copies a tree, keeping file permissions.
 pub fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
