@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::config::{workspace_root, Config, DEFAULT_VAULT_ADDR};
+use crate::config::{workspace_root, Config};
 use crate::error::bad_input;
 use crate::flags;
 
@@ -154,14 +154,7 @@ fn show(d: Duration) -> String {
 }
 
 fn config_for(dir: &Path) -> Config {
-    Config {
-        file: None,
-        phalanx: Some(dir.join("phalanx")),
-        charts: Some(dir.join("charts")),
-        vault_addr: DEFAULT_VAULT_ADDR.to_string(),
-        local_env: None,
-        vault_paths: Default::default(),
-    }
+    Config::for_repositories(Some(dir.join("phalanx")), Some(dir.join("charts")))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

@@ -37,9 +37,24 @@ pub struct Config {
     pub vault_addr: String,
     pub local_env: Option<String>,
     pub vault_paths: BTreeMap<String, String>,
+    /// `[kube_contexts]`: the runbook's `kubectl --context` per environment.
+    pub kube_contexts: BTreeMap<String, String>,
 }
 
 impl Config {
+    /// The defaults of every setting, for these repositories (no `xtask.toml`).
+    pub fn for_repositories(phalanx: Option<PathBuf>, charts: Option<PathBuf>) -> Config {
+        Config {
+            file: None,
+            phalanx,
+            charts,
+            vault_addr: DEFAULT_VAULT_ADDR.to_string(),
+            local_env: None,
+            vault_paths: BTreeMap::new(),
+            kube_contexts: BTreeMap::new(),
+        }
+    }
+
     /// The repositories an edit locks: the deployment's, then the charts'.
     pub fn repositories(&self) -> Vec<&Path> {
         [&self.phalanx, &self.charts]
@@ -176,14 +191,7 @@ fn no_repository(cwd: &Path, file: Option<&Path>) -> anyhow::Error {
 /// Reads one `xtask.toml`, or returns the defaults without one. Its `phalanx` and
 /// `charts` keys are resolved against the file's folder.
 fn read(file: Option<PathBuf>) -> Result<Config> {
-    let mut config = Config {
-        file: None,
-        phalanx: None,
-        charts: None,
-        vault_addr: DEFAULT_VAULT_ADDR.to_string(),
-        local_env: None,
-        vault_paths: BTreeMap::new(),
-    };
+    let mut config = Config::for_repositories(None, None);
     let Some(file) = file else {
         return Ok(config);
     };
@@ -210,6 +218,7 @@ fn read(file: Option<PathBuf>) -> Result<Config> {
     }
     config.local_env = string("local_env")?;
     config.vault_paths = string_table(&doc, &file, "vault_paths")?;
+    config.kube_contexts = string_table(&doc, &file, "kube_contexts")?;
     config.file = Some(file);
     Ok(config)
 }
@@ -237,20 +246,6 @@ fn refuse_unknown_keys(doc: &DocumentMut, file: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `[kube_contexts]`: the runbook's `kubectl --context` per environment (read
-/// apart from `load`, as only the runbook needs it).
-pub fn kube_contexts(config: &Config) -> Result<BTreeMap<String, String>> {
-    let Some(file) = &config.file else {
-        return Ok(BTreeMap::new());
-    };
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let doc: DocumentMut = text
-        .parse()
-        .map_err(|e| bad_input(format!("{}: not valid TOML: {e}", file.display())))?;
-    string_table(&doc, file, "kube_contexts")
 }
 
 /// A table of strings (`[vault_paths]`, `[kube_contexts]`), empty when absent.

@@ -248,14 +248,7 @@ mod tests {
 
     fn config(phalanx: &str, charts: Option<&str>) -> Config {
         let root = crate::config::workspace_root();
-        Config {
-            file: None,
-            phalanx: Some(root.join(phalanx)),
-            charts: charts.map(|c| root.join(c)),
-            vault_addr: crate::config::DEFAULT_VAULT_ADDR.to_string(),
-            local_env: None,
-            vault_paths: Default::default(),
-        }
+        Config::for_repositories(Some(root.join(phalanx)), charts.map(|c| root.join(c)))
     }
 
     #[test]

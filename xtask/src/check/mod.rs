@@ -182,14 +182,10 @@ mod tests {
 
     fn sample() -> Config {
         let root = crate::config::workspace_root().join("sample");
-        crate::config::Config {
-            file: None,
-            phalanx: Some(root.join("phalanx")),
-            charts: Some(root.join("charts")),
-            vault_addr: crate::config::DEFAULT_VAULT_ADDR.to_string(),
-            local_env: None,
-            vault_paths: Default::default(),
-        }
+        crate::config::Config::for_repositories(
+            Some(root.join("phalanx")),
+            Some(root.join("charts")),
+        )
     }
 
     /// `cargo test` holds the embedded sample to the rules `check` enforces.

@@ -626,10 +626,9 @@ pub fn build(
     if mode == RunbookMode::Rotate && secret_key == "root_password" {
         return Err(refused(ROOT_NOT_ROTATABLE));
     }
-    let contexts = crate::config::kube_contexts(&dep.config)?;
     let sites = targets
         .iter()
-        .map(|t| site(dep, &contexts, &t.env))
+        .map(|t| site(dep, &dep.config.kube_contexts, &t.env))
         .collect::<Result<Vec<_>>>()?;
     one_cluster_per_environment(&sites)?;
     let mut b = Builder {
