@@ -329,7 +329,7 @@ pub const BENCH: Spec = Spec {
         Kind::Number,
         "Runs per tree (default: 21); the median is printed",
     )],
-    description: "Run with `cargo run --release -p xtask -- bench` for real figures.",
+    description: "Run with `cargo xtask-bench` for real figures.",
 };
 
 pub const HELP: Spec = Spec {
@@ -514,6 +514,8 @@ pub struct Init {
     pub vault_addr: Option<String>,
 }
 
+/// Read only in a build with the `bench` feature.
+#[cfg_attr(not(feature = "bench"), allow(dead_code))]
 #[derive(Clone, Debug)]
 pub struct Bench {
     pub runs: usize,
@@ -528,6 +530,7 @@ pub enum Command {
     Runbook(Runbook),
     LocalDb(LocalDb),
     Init(Init),
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
     Bench(Bench),
     /// Print this text (help or version) and succeed.
     Print(String),

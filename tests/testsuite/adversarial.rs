@@ -1,0 +1,866 @@
+//! The tool against the things that happen to shared files: concurrent runs,
+//! failing and killed runs (real faults injected with `strace`), symlinks, hard
+//! links, other owners, read-only folders, odd bytes and special files, and a
+//! property test over random sequences of edits.
+//!
+//! Every case runs the real binary on a scratch copy of the sample (or a layout
+//! fixture) and looks at the files it left.
+
+use crate::common::*;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A scratch copy of a fixture and the arguments that point the tool at it.
+struct Tree {
+    dir: PathBuf,
+    repos: Vec<String>,
+}
+
+impl Tree {
+    fn sample(name: &str) -> Tree {
+        Tree::of(&root().join("sample"), name)
+    }
+
+    fn of(fixture: &Path, name: &str) -> Tree {
+        let dir = scratch(&format!("adversarial-{name}"));
+        copy_tree(fixture, &dir);
+        let repos = repo_args(&dir);
+        Tree { dir, repos }
+    }
+
+    fn values(&self, env: &str) -> PathBuf {
+        self.dir
+            .join(format!("phalanx/services/postgres/values-{env}.yaml"))
+    }
+
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(self.repos.iter().map(String::as_str));
+        all
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        xtask(&self.dir, &self.args(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed ({:?}):\n{}{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// The tool under `strace -f` with the given `-e` expressions.
+    fn strace(&self, expressions: &[&str], args: &[&str]) -> Output {
+        let mut command = Command::new("strace");
+        command.args(["-f", "-qq", "-o", "/dev/null"]);
+        for e in expressions {
+            command.args(["-e", e]);
+        }
+        command
+            .arg(env!("CARGO_BIN_EXE_xtask"))
+            .args(self.args(args))
+            .current_dir(&self.dir)
+            .env("NO_COLOR", "1");
+        command
+            .output()
+            .expect("strace is missing: run `bash .ci/run` to install it")
+    }
+
+    /// `check` exits 0 with no error.
+    fn assert_clean(&self, context: &str) {
+        let out = self.run(&["check"]);
+        assert!(
+            out.status.success() && text(&out.stdout).contains("0 errors"),
+            "{context}: check is not clean:\n{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
+
+    /// No temporary file, journal or lock file anywhere in the tree.
+    fn assert_no_leftovers(&self, context: &str) {
+        for name in read_tree(&self.dir).keys() {
+            assert!(
+                !name.contains(".xtask-") && !name.contains("xtask.lock"),
+                "{context}: {name} was left behind"
+            );
+        }
+    }
+}
+
+const ADD: &[&str] = &["add-db", "alpha", "--all-envs"];
+
+#[test]
+fn concurrent_runs_keep_every_database() {
+    for round in 0..20 {
+        let tree = Tree::sample("concurrent");
+        let names = ["alpha", "beta", "gamma"];
+        let children: Vec<_> = names
+            .iter()
+            .map(|name| {
+                Command::new(env!("CARGO_BIN_EXE_xtask"))
+                    .args(tree.args(&["add-db", name, "--all-envs"]))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", text(&out.stderr));
+        }
+        let list = tree.ok(&["list"]);
+        for name in names {
+            assert!(
+                list.contains(&format!("{name}_db")),
+                "round {round}: {name} is lost:\n{list}"
+            );
+        }
+        tree.assert_clean(&format!("round {round}"));
+        tree.assert_no_leftovers(&format!("round {round}"));
+    }
+}
+
+#[test]
+fn a_second_run_waits_then_names_the_holder() {
+    let tree = Tree::sample("lock");
+    // The first run sleeps 3 s on its first rename, holding the lock.
+    let mut first = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=rename:delay_enter=3000000:when=1",
+        ])
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(tree.args(ADD))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("strace is missing: run `bash .ci/run` to install it");
+    let journal = tree.dir.join("phalanx/.xtask-journal");
+    while !journal.exists() {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first run ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(tree.args(&["add-db", "beta", "--all-envs"]))
+        .env("XTASK_LOCK_TIMEOUT", "0.2")
+        .output()
+        .unwrap();
+    let message = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("locked by another run")
+            && message.contains("pid ")
+            && message.contains("add-db alpha"),
+        "{message}"
+    );
+    assert!(first.wait().unwrap().success());
+    let list = tree.ok(&["list"]);
+    assert!(
+        list.contains("alpha_db") && !list.contains("beta_db"),
+        "{list}"
+    );
+    tree.assert_no_leftovers("after both runs");
+}
+
+/// A failure at each rename, fsync or write of a multi-file change (`command` on
+/// the sample), then a plain re-run: the tree ends byte for byte as an undisturbed
+/// run leaves it, with nothing left behind.
+fn faults_converge(label: &str, command: &[&str], renames: usize) {
+    let reference = Tree::sample(&format!("{label}-reference"));
+    reference.ok(command);
+    let calls = file_calls(label, command);
+    assert!(
+        calls.iter().filter(|(s, _)| s == "rename").count() == renames
+            && calls.iter().filter(|(s, _)| s == "write").count() > renames,
+        "{label}: an undisturbed run makes other file calls than expected: {calls:?}"
+    );
+    let mut faults = Vec::new();
+    for (syscall, n) in &calls {
+        let error = if syscall == "write" { "ENOSPC" } else { "EIO" };
+        faults.push(format!("inject={syscall}:error={error}:when={n}"));
+        faults.push(format!("inject={syscall}:signal=SIGKILL:when={n}"));
+    }
+    for fault in &faults {
+        let tree = Tree::sample(&format!("{label}-fault"));
+        let out = tree.strace(&[fault], command);
+        if !out.status.success() {
+            // Whatever it said, the next run must finish (or redo) the job.
+            let stderr = text(&out.stderr);
+            assert!(!stderr.contains("panicked"), "{label} {fault}: {stderr}");
+        }
+        let again = tree.run(command);
+        assert!(
+            again.status.success(),
+            "{label} {fault}: the re-run failed:\n{}",
+            text(&again.stderr)
+        );
+        assert_same_tree(&tree.dir, &reference.dir, &format!("{label} {fault}"));
+        tree.assert_no_leftovers(fault);
+    }
+}
+
+#[test]
+fn every_injected_fault_in_add_db_converges_on_the_next_run() {
+    faults_converge("add", ADD, 8);
+}
+
+#[test]
+fn every_injected_fault_in_remove_db_converges_on_the_next_run() {
+    // The template block, both charts, the generator and two values files.
+    faults_converge("remove", &["remove-db", "narrativelog"], 6);
+}
+
+/// The `rename`, `fsync` and file (not standard output or error) `write` calls
+/// of an undisturbed run of `command`, each as (syscall, its 1-based count among
+/// calls of that syscall), as `strace`'s `when=` counts them.
+fn file_calls(label: &str, args: &[&str]) -> Vec<(String, usize)> {
+    let tree = Tree::sample(&format!("{label}-count-calls"));
+    let log = tree
+        .dir
+        .parent()
+        .unwrap()
+        .join(format!("adversarial-{label}-count-calls.log"));
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-e", "trace=rename,fsync,write", "-o"])
+        .arg(&log)
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(tree.args(args))
+        .stdout(Stdio::null());
+    let status = command
+        .status()
+        .expect("strace is missing: run `bash .ci/run` to install it");
+    assert!(status.success());
+    let mut counts = std::collections::HashMap::new();
+    let mut calls = Vec::new();
+    for line in fs::read_to_string(&log).unwrap().lines() {
+        let call = line
+            .split_once(' ')
+            .map_or(line, |(_, rest)| rest)
+            .trim_start();
+        for syscall in ["rename", "fsync", "write"] {
+            if let Some(args) = call.strip_prefix(&format!("{syscall}(")) {
+                let n = counts.entry(syscall).or_insert(0);
+                *n += 1;
+                let fd = args
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()
+                    .unwrap_or("");
+                if syscall != "write" || !(fd == "1" || fd == "2") {
+                    calls.push((syscall.to_string(), *n));
+                }
+            }
+        }
+    }
+    calls
+}
+
+#[test]
+fn check_warns_about_an_unfinished_change() {
+    let tree = Tree::sample("unfinished");
+    let out = tree.strace(&["inject=rename:error=EIO:when=3"], ADD);
+    assert_eq!(out.status.code(), Some(2));
+    let message = text(&out.stderr);
+    assert!(
+        message.contains("already replaced")
+            && message.contains("next add-db or remove-db finishes"),
+        "{message}"
+    );
+    let check = tree.run(&["check"]);
+    assert!(
+        text(&check.stderr).contains("did not finish"),
+        "{}",
+        text(&check.stderr)
+    );
+    // The umbrella's dependency too is moved by the next run.
+    tree.ok(&["list"]);
+    tree.ok(&["remove-db", "nothing_here"]);
+    let umbrella =
+        fs::read_to_string(tree.dir.join("phalanx/services/postgres/Chart.yaml")).unwrap();
+    assert!(umbrella.contains(">=0.1.5"), "{umbrella}");
+    tree.assert_no_leftovers("after the re-run");
+}
+
+#[test]
+fn a_symlinked_values_file_is_edited_at_its_target() {
+    let tree = Tree::sample("symlink");
+    let values = tree.values("base");
+    let shared = tree.dir.join("phalanx/linked-base.yaml");
+    fs::rename(&values, &shared).unwrap();
+    std::os::unix::fs::symlink("../../linked-base.yaml", &values).unwrap();
+    tree.ok(ADD);
+    assert!(fs::symlink_metadata(&values)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(fs::read_to_string(&shared).unwrap().contains("alpha_db"));
+    tree.assert_clean("after add-db");
+    tree.ok(&["remove-db", "alpha"]);
+    assert!(fs::symlink_metadata(&values)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!fs::read_to_string(&shared).unwrap().contains("alpha_db"));
+}
+
+#[test]
+fn a_hard_linked_file_is_refused_before_anything_is_written() {
+    let tree = Tree::sample("hardlink");
+    let before = read_tree(&tree.dir);
+    fs::hard_link(tree.values("summit"), tree.dir.join("summit-copy.yaml")).unwrap();
+    let out = tree.run(ADD);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("hard links"),
+        "{}",
+        text(&out.stderr)
+    );
+    fs::remove_file(tree.dir.join("summit-copy.yaml")).unwrap();
+    assert_eq!(read_tree(&tree.dir), before, "a file changed");
+}
+
+fn uid_of(user: &str) -> u32 {
+    let out = Command::new("id").args(["-u", user]).output().unwrap();
+    text(&out.stdout).trim().parse().unwrap()
+}
+
+fn am_root() -> bool {
+    text(&Command::new("id").arg("-u").output().unwrap().stdout).trim() == "0"
+}
+
+/// For the tests of what happens only as root: they fail (never pass unrun) elsewhere.
+fn require_root(test: &str) {
+    assert!(
+        am_root(),
+        "{test} needs root (it plants files of another user): run the suite as root, as .ci/run does"
+    );
+}
+
+#[test]
+fn owner_and_mode_are_kept() {
+    let tree = Tree::sample("owner");
+    let values = tree.values("idfdev");
+    fs::set_permissions(&values, fs::Permissions::from_mode(0o640)).unwrap();
+    let nobody = uid_of("nobody");
+    if am_root() {
+        std::os::unix::fs::chown(&values, Some(nobody), None).unwrap();
+    }
+    tree.ok(ADD);
+    let meta = fs::metadata(&values).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    if am_root() {
+        assert_eq!(meta.uid(), nobody, "the owner changed");
+    }
+    assert!(fs::read_to_string(&values).unwrap().contains("alpha_db"));
+}
+
+#[test]
+fn as_root_a_symlink_in_a_folder_of_another_user_is_not_followed() {
+    require_root("as_root_a_symlink_in_a_folder_of_another_user_is_not_followed");
+    let tree = Tree::sample("foreign-link");
+    let secret = tree.dir.join("root-only.yaml");
+    let values = tree.values("base");
+    fs::rename(&values, &secret).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&secret, &values).unwrap();
+    let folder = tree.dir.join("phalanx/services/postgres");
+    std::os::unix::fs::chown(&folder, Some(uid_of("nobody")), None).unwrap();
+    let before = read_tree(&tree.dir);
+    let out = tree.run(ADD);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("running as root"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(read_tree(&tree.dir), before, "a file changed");
+    assert_eq!(fs::metadata(&secret).unwrap().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn a_read_only_folder_is_found_before_any_file_is_written() {
+    let tree = Tree::sample("read-only");
+    if am_root() {
+        // The tool runs as `nobody` (see `as_nobody`), on a tree it owns.
+        let status = Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(&tree.dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    fs::set_permissions(
+        tree.dir.parent().unwrap(),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let folder = tree.dir.join("phalanx/services/postgres");
+    fs::set_permissions(&folder, fs::Permissions::from_mode(0o555)).unwrap();
+    let before = read_tree(&tree.dir);
+    let out = as_nobody(&tree, ADD);
+    fs::set_permissions(&folder, fs::Permissions::from_mode(0o755)).unwrap();
+    assert_refused(&out, 2, "nothing was changed", "add-db as nobody");
+    assert_eq!(read_tree(&tree.dir), before, "a file changed");
+}
+
+#[test]
+fn bom_and_crlf_are_read_and_kept() {
+    let tree = Tree::sample("bytes");
+    let values = tree.values("base");
+    let original = fs::read_to_string(&values).unwrap();
+    let crlf = format!("\u{feff}{}", original.replace('\n', "\r\n"));
+    fs::write(&values, &crlf).unwrap();
+    let chart = tree.dir.join("phalanx/services/postgres/Chart.yaml");
+    let chart_text = fs::read_to_string(&chart).unwrap();
+    fs::write(&chart, format!("\u{feff}{chart_text}")).unwrap();
+    let list = tree.ok(&["list"]);
+    assert!(list.contains("gafaelfawr_db"), "{list}");
+    tree.ok(ADD);
+    let after = fs::read_to_string(&values).unwrap();
+    assert!(
+        after.starts_with('\u{feff}') && after.contains("alpha_db"),
+        "{after:?}"
+    );
+    assert_eq!(after.matches('\n').count(), after.matches("\r\n").count());
+    assert!(fs::read_to_string(&chart).unwrap().starts_with('\u{feff}'));
+    tree.assert_clean("after add-db");
+    tree.ok(&["remove-db", "alpha"]);
+    assert_eq!(fs::read_to_string(&values).unwrap(), crlf);
+}
+
+#[test]
+fn mixed_line_endings_are_an_error_at_the_line() {
+    let tree = Tree::sample("mixed");
+    let generator = tree.dir.join("phalanx/installer/generate_secrets.py");
+    let text_before = fs::read_to_string(&generator).unwrap();
+    fs::write(&generator, text_before.replacen('\n', "\r\n", 1)).unwrap();
+    let before = read_tree(&tree.dir);
+    for args in [ADD, &["remove-db", "gafaelfawr"], &["check"]] {
+        let out = tree.run(args);
+        assert_refused(
+            &out,
+            2,
+            "generate_secrets.py:2: mixed line endings",
+            &format!("{args:?}"),
+        );
+    }
+    assert_eq!(read_tree(&tree.dir), before);
+}
+
+#[test]
+fn special_files_are_refused_without_hanging() {
+    for (label, make) in [("fifo", 0), ("dev-zero", 1)] {
+        let tree = Tree::sample(label);
+        let values = tree.values("idfdev");
+        fs::remove_file(&values).unwrap();
+        if make == 0 {
+            let status = Command::new("mkfifo").arg(&values).status().unwrap();
+            assert!(status.success());
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &values).unwrap();
+        }
+        for args in [ADD, &["check"], &["list"]] {
+            let out = tree.run(args);
+            assert_refused(&out, 2, "not a regular file", &format!("{label} {args:?}"));
+        }
+    }
+}
+
+#[test]
+fn deep_nesting_and_huge_files_are_clear_errors() {
+    let tree = Tree::sample("deep");
+    let values = tree.values("base");
+    let mut deep = String::from("postgres:\n");
+    for i in 0..5000 {
+        deep.push_str(&format!("{}k{i}:\n", " ".repeat(i + 1)));
+    }
+    deep.push_str(&format!("{}v: 1\n", " ".repeat(5001)));
+    fs::write(&values, &deep).unwrap();
+    for args in [ADD, &["list"]] {
+        let out = tree.run(args);
+        assert_refused(&out, 2, "recursion limit", &format!("{args:?}"));
+    }
+    let check = tree.run(&["check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
+    assert!(text(&check.stdout).contains("recursion limit"));
+
+    let flow = format!("postgres: {}1{}\n", "{a: ".repeat(5000), "}".repeat(5000));
+    fs::write(&values, flow).unwrap();
+    assert_eq!(tree.run(ADD).status.code(), Some(2));
+
+    let big = "#".repeat(17 << 20);
+    fs::write(&values, big).unwrap();
+    let out = tree.run(ADD);
+    assert_refused(&out, 2, "MiB", "a 17 MiB values file");
+}
+
+#[test]
+fn invisible_content_is_seen() {
+    let tree = Tree::sample("invisible");
+    fs::write(
+        tree.values("base"),
+        "postgres: {orphan_db: {user: orphan, db: orphan}}\n",
+    )
+    .unwrap();
+    let out = tree.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("orphan_db"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let tree = Tree::sample("empty-chart");
+    fs::write(tree.dir.join("charts/charts/postgres/Chart.yaml"), "").unwrap();
+    let out = tree.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("empty"), "{}", text(&out.stdout));
+
+    let tree = Tree::sample("both-extensions");
+    fs::copy(
+        tree.values("base"),
+        tree.dir.join("phalanx/services/postgres/values-base.yml"),
+    )
+    .unwrap();
+    let out = tree.run(ADD);
+    assert_eq!(out.status.code(), Some(2));
+    let message = text(&out.stderr);
+    assert!(
+        message.contains("values-base.yaml") && message.contains("values-base.yml"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_closed_or_full_stdout_ends_quietly() {
+    let tree = Tree::sample("stdout");
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(tree.args(&["check"]))
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `| head -0`: the reading end is closed before the tool writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(tree.args(ADD))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"));
+    assert!(fs::read_to_string(tree.values("base"))
+        .unwrap()
+        .contains("alpha_db"));
+}
+
+/// A small deterministic generator (xorshift), so the property test needs no
+/// dependency and each failure names its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn random_edits_keep_check_clean() {
+    let mut fixtures = vec![root().join("sample")];
+    let mut layouts: Vec<PathBuf> = fs::read_dir(root().join("tests/fixtures/layouts"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    layouts.sort();
+    fixtures.extend(layouts);
+    // Only trees that start clean (some fixtures hold problems on purpose).
+    fixtures.retain(|f| {
+        let out = xtask(
+            f,
+            &repo_args(f)
+                .iter()
+                .map(String::as_str)
+                .chain(["check"])
+                .collect::<Vec<_>>(),
+        );
+        out.status.success() && text(&out.stdout).contains("0 errors")
+    });
+    assert!(fixtures.len() >= 5, "too few clean fixtures: {fixtures:?}");
+    let names = ["alpha", "beta", "gamma", "delta"];
+    for seed in [1_u64, 7, 42, 2024, 99_991, 5, 31_337, 8_675_309] {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let fixture = &fixtures[rng.below(fixtures.len())];
+        let tree = Tree::of(fixture, "property");
+        // Random byte shapes: some files get CRLF endings, some a byte order mark.
+        let mut shaped = Vec::new();
+        for name in read_tree(&tree.dir).keys() {
+            let path = tree.dir.join(name);
+            let original = fs::read_to_string(&path).unwrap();
+            let (crlf, bom) = (rng.below(4) == 0, rng.below(4) == 0);
+            if !crlf && !bom {
+                continue;
+            }
+            let mut text = original.replace('\n', if crlf { "\r\n" } else { "\n" });
+            if bom {
+                text.insert(0, '\u{feff}');
+            }
+            fs::write(&path, text).unwrap();
+            shaped.push((path, crlf, bom));
+        }
+        tree.assert_clean(&format!("seed {seed}: the fixture {}", fixture.display()));
+        let envs: Vec<String> = {
+            let list = tree.ok(&["list", "--format", "json"]);
+            let start = list.find("\"environments\"").map_or(0, |i| i);
+            let rest = &list[start..];
+            let end = rest.find(']').unwrap_or(0);
+            rest[..end]
+                .split('"')
+                .skip(3)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        };
+        assert!(!envs.is_empty(), "seed {seed}: no environment in the list");
+        for step in 0..8 {
+            let name = names[rng.below(names.len())];
+            let context = format!("seed {seed}, step {step}");
+            let mut args: Vec<String> = if rng.below(3) == 0 {
+                vec!["remove-db".into(), name.into()]
+            } else {
+                vec!["add-db".into(), name.into()]
+            };
+            if rng.below(2) == 0 {
+                args.push("--env".into());
+                args.push(envs[rng.below(envs.len())].clone());
+            } else if args[0] == "add-db" {
+                args.push("--all-envs".into());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            tree.ok(&args);
+            tree.assert_clean(&format!("{context}: {args:?}"));
+        }
+        tree.assert_no_leftovers(&format!("seed {seed}"));
+        for (path, crlf, bom) in shaped {
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(
+                text.starts_with('\u{feff}'),
+                bom,
+                "seed {seed}: {}",
+                path.display()
+            );
+            if crlf {
+                assert_eq!(
+                    text.matches('\n').count(),
+                    text.matches("\r\n").count(),
+                    "seed {seed}: {} lost its CRLF endings",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// The container env of the split chart rendered by Helm's engine with one
+/// environment's values.
+fn helm_env(tree: &Tree, env: &str) -> String {
+    let out = Command::new("python3")
+        .arg(root().join("tests/helm_render.py"))
+        .arg(tree.dir.join("charts/charts/postgres"))
+        .arg(tree.values(env))
+        .arg("yes")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "the chart does not render (is helm-python-sdk installed? run `bash .ci/run`):\n{}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Rewrites a template (text, first line of the last block, its `end` line).
+type Shape = fn(&str, &str, &str) -> String;
+
+#[test]
+fn the_new_block_renders_whatever_surrounds_the_last_one() {
+    let last_block_start = "          {{- with .Values.narrativelog_db }}\n";
+    let end = "          {{- end }}\n";
+    let shapes: [(&str, Shape); 3] = [
+        ("comment after the last block", |t, _, _| {
+            t.replace(
+                "          volumeMounts:",
+                "          {{- /*\n          {{- with .Values.old_db }}\n          - name: VRO_DB_OLD_USER\n            value: {{ .user }}\n          {{- end }}\n          */}}\n          volumeMounts:",
+            )
+        }),
+        ("if around the last block", |t, start, end| {
+            let at = t.find(start).unwrap();
+            let close = at + t[at..].find(end).unwrap() + end.len();
+            format!(
+                "{}          {{{{- if .Values.narrativelog_enabled }}}}\n{}          {{{{- end }}}}\n{}",
+                &t[..at],
+                &t[at..close],
+                &t[close..]
+            )
+        }),
+        ("two ifs around the last block", |t, start, end| {
+            let at = t.find(start).unwrap();
+            let close = at + t[at..].find(end).unwrap() + end.len();
+            format!(
+                "{}          {{{{- if .Values.a }}}}\n          {{{{- if .Values.b }}}}\n{}          {{{{- end }}}}\n          {{{{- end }}}}\n{}",
+                &t[..at],
+                &t[at..close],
+                &t[close..]
+            )
+        }),
+    ];
+    for (label, shape) in shapes {
+        let tree = Tree::sample("placement");
+        let template = tree
+            .dir
+            .join("charts/charts/postgres/templates/deployment.yaml");
+        let original = fs::read_to_string(&template).unwrap();
+        let shaped = shape(&original, last_block_start, end);
+        assert_ne!(shaped, original, "{label}: the shape was not applied");
+        fs::write(&template, shaped).unwrap();
+        tree.ok(ADD);
+        for env in ["base", "idfdev", "minikube", "summit"] {
+            let rendered = helm_env(&tree, env);
+            for line in [
+                "VRO_DB_ALPHA_USER=alpha",
+                "VRO_DB_ALPHA_DB=alpha",
+                "VRO_DB_ALPHA_PASSWORD<-postgres/alpha_password",
+            ] {
+                assert!(
+                    rendered.lines().any(|l| l == line),
+                    "{label}, {env}: {line} is not rendered:\n{rendered}"
+                );
+            }
+        }
+        tree.ok(&["remove-db", "alpha"]);
+        let after = fs::read_to_string(&template).unwrap();
+        assert!(!after.contains("ALPHA"), "{label}: {after}");
+    }
+}
+
+#[test]
+fn a_journal_of_another_user_is_not_followed() {
+    require_root("a_journal_of_another_user_is_not_followed");
+    let tree = Tree::sample("foreign-journal");
+    let evil = tree
+        .dir
+        .join("phalanx/services/postgres/.values-base.yaml.xtask-0123456789abcdef.tmp");
+    fs::write(&evil, "postgres: {}\n").unwrap();
+    let hex = |p: &Path| {
+        p.as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let journal = tree.dir.join("phalanx/.xtask-journal");
+    fs::write(
+        &journal,
+        format!(
+            "xtask journal 1\n{}\t{}\t0000000000000000\nend\n",
+            hex(&tree.values("base")),
+            hex(&evil)
+        ),
+    )
+    .unwrap();
+    let nobody = uid_of("nobody");
+    for file in [&journal, &evil] {
+        std::os::unix::fs::chown(file, Some(nobody), None).unwrap();
+    }
+    let before = read_tree(&tree.dir);
+    let out = tree.run(ADD);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not a journal of this user"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(read_tree(&tree.dir), before, "a file changed");
+}
+
+/// The tool run as `nobody` (when we are root; permissions do not bind root).
+fn as_nobody(tree: &Tree, args: &[&str]) -> Output {
+    // One copy of the binary per tree: tests run in parallel.
+    let label = tree.dir.file_name().unwrap().to_string_lossy().into_owned();
+    let bin_dir = scratch(&format!("{label}-bin"));
+    fs::set_permissions(&bin_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = bin_dir.join("xtask");
+    fs::copy(env!("CARGO_BIN_EXE_xtask"), &binary).unwrap();
+    let mut command = if am_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &uid_of("nobody").to_string(),
+            "--regid",
+            "65534",
+            "--clear-groups",
+        ])
+        .arg(&binary);
+        c
+    } else {
+        Command::new(&binary)
+    };
+    command.args(tree.args(args)).output().unwrap()
+}
+
+#[test]
+fn unreadable_folders_say_so() {
+    let tree = Tree::sample("unreadable");
+    for (folder, says) in [
+        ("phalanx", "cannot read the --phalanx repository"),
+        (
+            "phalanx/services/postgres",
+            "cannot read the postgres application",
+        ),
+    ] {
+        let dir = tree.dir.join(folder);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o000)).unwrap();
+        let out = as_nobody(&tree, &["list"]);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let message = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{folder}: {message}");
+        assert!(
+            message.contains(says) && message.contains("Permission denied"),
+            "{folder}: {message}"
+        );
+    }
+}
