@@ -311,24 +311,6 @@ pub fn relative_path(base: &Path, path: &Path) -> PathBuf {
     out
 }
 
-impl Config {
-    /// The line every command prints on stderr: which repositories, which layout.
-    pub fn describe(&self, layout: Option<crate::layout::Kind>) -> String {
-        let mut line = String::from("using phalanx ");
-        if let Some(phalanx) = &self.phalanx {
-            line.push_str(&phalanx.display().to_string());
-        }
-        if let Some(kind) = layout {
-            line.push_str(&format!(" ({kind} layout)"));
-        }
-        let charts_used = layout.is_none_or(|k| k == crate::layout::Kind::Split);
-        if let (Some(charts), true) = (&self.charts, charts_used) {
-            line.push_str(&format!(", charts {}", charts.display()));
-        }
-        line
-    }
-}
-
 /// Rewrites the keys `phalanx`, `charts` (when given) and `vault_addr` of an
 /// `xtask.toml`, keeping its comments and every other key.
 pub fn update_text(

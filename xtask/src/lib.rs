@@ -96,7 +96,7 @@ fn run() -> anyhow::Result<u8> {
         let config = config::load(flags.phalanx.clone(), flags.charts.clone())?;
         if !flags.quiet {
             let kind = layout::Layout::detect(&config).ok().map(|l| l.kind);
-            eprintln!("{}", config.describe(kind));
+            eprintln!("{}", layout::describe(&config, kind));
         }
         Ok(config)
     };
