@@ -3,7 +3,7 @@
 //! the generator already sets for a component.
 
 use super::edit::indent_text;
-use super::{parse, Generator, Shape};
+use super::{display_width, parse, Generator, Shape};
 use crate::files::{FileError, FileResult, TextLines};
 use crate::render::{render, GENERATOR_APP_COPY};
 
@@ -79,7 +79,6 @@ pub fn add_copy(text: &str, app: &str, app_key: &str, key: &str) -> FileResult<S
     if generator.copies_of(key).any(|c| c.component == app) {
         return Ok(text.to_string());
     }
-    let lines: Vec<&str> = text.lines().collect();
     let q = generator.calls.first().map_or('"', |c| c.quote).to_string();
     let copy = render(
         GENERATOR_APP_COPY,
@@ -90,86 +89,109 @@ pub fn add_copy(text: &str, app: &str, app_key: &str, key: &str) -> FileResult<S
             ("secret_key", key),
         ],
     );
-    let copy = copy.trim_end();
     let method_name = format!("_{}", app.replace('-', "_"));
-    // A black-formatted file (one with wrapped calls) keeps lines within 88
-    // columns: wrap as black would, the arguments on one line, else one per line.
-    let body_indent = generator
-        .functions
-        .iter()
-        .find(|(n, ..)| *n == method_name)
-        .map_or(postgres.body_indent_text.clone(), |f| f.3.clone());
-    let wrapped_file = generator.calls.iter().any(|c| c.last > c.first);
-    let width = |s: &str| -> usize {
-        s.chars()
-            .fold(0, |w, c| if c == '\t' { (w / 8 + 1) * 8 } else { w + 1 })
-    };
-    let copy_lines: Vec<String> = if wrapped_file && width(&body_indent) + copy.len() > 88 {
-        let open = copy.find('(').map_or(0, |i| i + 1);
-        let args = &copy[open..copy.len() - 1];
-        let inner = format!("{body_indent}{}", generator.step);
-        let parts: Vec<&str> = split_arguments(args);
-        let mut out = vec![copy[..open].to_string()];
-        if width(&inner) + args.len() <= 88 {
-            out.push(format!("{}{args}", generator.step));
-        } else {
-            out.extend(
-                parts
-                    .iter()
-                    .map(|p| format!("{}{},", generator.step, p.trim())),
-            );
-        }
-        out.push(")".to_string());
-        out
-    } else {
-        vec![copy.to_string()]
-    };
+    let existing = generator.functions.iter().find(|(n, ..)| *n == method_name);
+    let body_indent = existing.map_or(postgres.body_indent_text.as_str(), |f| f.3.as_str());
+    let copy_lines = wrap_like_black(&generator, copy.trim_end(), body_indent);
     let copy_at = |indent: &str| -> Vec<String> {
         copy_lines.iter().map(|l| format!("{indent}{l}")).collect()
     };
     let mut doc = TextLines::new(text);
-    if let Some((_, _, last, body_indent)) =
-        generator.functions.iter().find(|(n, ..)| *n == method_name)
-    {
-        doc.insert(last + 1, copy_at(body_indent));
-    } else {
-        let def_indent = indent_text(lines[postgres.def_line]).to_string();
-        let last_method = generator
-            .functions
-            .iter()
-            .filter(|(_, def, ..)| indent_text(lines[*def]) == def_indent)
-            .map(|(_, _, last, _)| *last)
-            .max()
-            .unwrap_or(postgres.last);
-        // The call first: it is above the new method, so the lines below stay put.
-        let generate = generator
-            .functions
-            .iter()
-            .find(|(n, def, ..)| n == "generate" && indent_text(lines[*def]) == def_indent);
-        let mut inserts = vec![(
-            last_method + 1,
-            [
-                String::new(),
-                format!("{def_indent}def {method_name}(self):"),
-            ]
-            .into_iter()
-            .chain(copy_at(&postgres.body_indent_text))
-            .collect(),
-        )];
-        if let Some((_, _, generate_last, generate_indent)) = generate {
-            inserts.push((
-                generate_last + 1,
-                vec![format!("{generate_indent}self.{method_name}()")],
-            ));
-        }
-        inserts.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
-        for (at, new_lines) in inserts {
-            doc.insert(at, new_lines);
+    match existing {
+        Some((_, _, last, body_indent)) => doc.insert(last + 1, copy_at(body_indent)),
+        None => {
+            let body = copy_at(&postgres.body_indent_text);
+            insert_method(&mut doc, text, &generator, &method_name, body);
         }
     }
     let result = doc.render();
-    let after = parse(&result)
-        .map_err(|_| FileError::unverified("the edited generator no longer parses"))?;
+    verify_copy(&generator, &result, app, &method_name, key)?;
+    Ok(result)
+}
+
+/// The copy's lines: one, or, in a black-formatted file (one with wrapped calls),
+/// wrapped as black would to keep within 88 columns: the arguments on one line,
+/// else one per line.
+fn wrap_like_black(generator: &Generator, copy: &str, body_indent: &str) -> Vec<String> {
+    let wrapped_file = generator.calls.iter().any(|c| c.last > c.first);
+    if !wrapped_file || display_width(body_indent) + copy.len() <= 88 {
+        return vec![copy.to_string()];
+    }
+    let open = copy.find('(').map_or(0, |i| i + 1);
+    let args = &copy[open..copy.len() - 1];
+    let inner = format!("{body_indent}{}", generator.step);
+    let mut out = vec![copy[..open].to_string()];
+    if display_width(&inner) + args.len() <= 88 {
+        out.push(format!("{}{args}", generator.step));
+    } else {
+        out.extend(
+            split_arguments(args)
+                .iter()
+                .map(|p| format!("{}{},", generator.step, p.trim())),
+        );
+    }
+    out.push(")".to_string());
+    out
+}
+
+/// Inserts a new component method `def NAME(self):` holding `body` after the class's
+/// last method, and its call at the end of `generate()` when there is one.
+fn insert_method(
+    doc: &mut TextLines,
+    text: &str,
+    generator: &Generator,
+    method_name: &str,
+    body: Vec<String>,
+) {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(postgres) = &generator.method else {
+        return;
+    };
+    let def_indent = indent_text(lines[postgres.def_line]).to_string();
+    let of_class = |def: usize| indent_text(lines[def]) == def_indent;
+    let last_method = generator
+        .functions
+        .iter()
+        .filter(|(_, def, ..)| of_class(*def))
+        .map(|(_, _, last, _)| *last)
+        .max()
+        .unwrap_or(postgres.last);
+    let method = [
+        String::new(),
+        format!("{def_indent}def {method_name}(self):"),
+    ]
+    .into_iter()
+    .chain(body)
+    .collect();
+    let mut inserts = vec![(last_method + 1, method)];
+    let generate = generator
+        .functions
+        .iter()
+        .find(|(n, def, ..)| n == "generate" && of_class(*def));
+    if let Some((_, _, generate_last, generate_indent)) = generate {
+        inserts.push((
+            generate_last + 1,
+            vec![format!("{generate_indent}self.{method_name}()")],
+        ));
+    }
+    // The lower insertion first: the lines above it stay put.
+    inserts.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    for (at, new_lines) in inserts {
+        doc.insert(at, new_lines);
+    }
+}
+
+/// The edited text still parses, copies `key` in the application's method, and sets
+/// every postgres key as before.
+fn verify_copy(
+    before: &Generator,
+    after: &str,
+    app: &str,
+    method_name: &str,
+    key: &str,
+) -> FileResult<()> {
+    let after =
+        parse(after).map_err(|_| FileError::unverified("the edited generator no longer parses"))?;
     let copied = after
         .copies_of(key)
         .any(|c| c.component == app && c.function == method_name);
@@ -179,10 +201,10 @@ pub fn add_copy(text: &str, app: &str, app_key: &str, key: &str) -> FileResult<S
             .map(|c| (c.key.clone(), c.generated, c.in_postgres_method))
             .collect::<Vec<_>>()
     };
-    if !copied || calls(&after) != calls(&generator) {
+    if !copied || calls(&after) != calls(before) {
         return Err(FileError::unverified(
             "the edited generator does not copy the key in the application's method",
         ));
     }
-    Ok(result)
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! Adding and removing a key of the `postgres` secret in each of the generator's
 //! shapes, each edit verified by parsing its result.
 
-use super::{parse, Generator, Method, SecretCall, Shape};
+use super::{display_width, parse, Generator, Method, SecretCall, Shape};
 use crate::files::{sorted_position, FileError, FileResult, TextLines};
 use crate::render::{
     render, GENERATOR_CALL_WRAPPED, GENERATOR_DICT_ITEM, GENERATOR_LINE, GENERATOR_MODULE_CALL,
@@ -38,6 +38,49 @@ pub fn add_line(text: &str, key: &str) -> FileResult<String> {
     Ok(result)
 }
 
+/// Whether a call of `single_len` columns is wrapped in a file whose calls are
+/// `calls`: its line length lies between its longest one-line call and its shortest
+/// wrapped one; where the new call falls between them, assume the smallest common
+/// formatter limit in that range (black's 79, 88, ...).
+fn needs_wrapping(lines: &[&str], calls: &[&SecretCall], single_len: usize) -> bool {
+    let joined_len = |c: &SecretCall| -> usize {
+        let joined: String = lines[c.first..=c.last.min(lines.len() - 1)]
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        display_width(&c.indent)
+            + joined
+                .replace("( ", "(")
+                .replace(" )", ")")
+                .replace(", )", ")")
+                .len()
+    };
+    let shortest_wrapped = calls
+        .iter()
+        .filter(|c| c.last > c.first)
+        .map(|c| joined_len(c))
+        .min();
+    let longest_single = calls
+        .iter()
+        .filter(|c| c.last == c.first)
+        .map(|c| joined_len(c))
+        .max()
+        .unwrap_or(0);
+    match shortest_wrapped {
+        None => false,
+        Some(_) if single_len <= longest_single => false,
+        Some(shortest) if single_len >= shortest => true,
+        Some(shortest) => {
+            let limit = [79, 88, 99, 100, 119, 120]
+                .into_iter()
+                .find(|l| (longest_single..shortest).contains(l))
+                .unwrap_or((longest_single + shortest) / 2);
+            single_len > limit
+        }
+    }
+}
+
 /// The calls a new one is placed among: generated, run unconditionally in the place.
 fn siblings(generator: &Generator) -> Vec<&SecretCall> {
     generator
@@ -66,56 +109,13 @@ fn add_call(text: &str, generator: &Generator, method: &Method, key: &str) -> Fi
         .first()
         .map_or("s".to_string(), |c| c.target.clone());
     let vars = [("q", q.as_str()), ("secret_key", key), ("target", &target)];
-    let width = |s: &str| -> usize {
-        s.chars()
-            .fold(0, |w, c| if c == '\t' { (w / 8 + 1) * 8 } else { w + 1 })
-    };
     let single = if generator.shape == Shape::ModuleCalls {
         render(GENERATOR_MODULE_CALL, &vars)
     } else {
         render(GENERATOR_LINE, &vars)
     };
-    let single_len = width(&indent) + single.trim_end().len();
-    let joined_len = |c: &SecretCall| -> usize {
-        let joined: String = lines[c.first..=c.last.min(lines.len() - 1)]
-            .iter()
-            .map(|l| l.trim())
-            .collect::<Vec<_>>()
-            .join(" ");
-        width(&c.indent)
-            + joined
-                .replace("( ", "(")
-                .replace(" )", ")")
-                .replace(", )", ")")
-                .len()
-    };
-    let wrapped: Vec<usize> = in_method
-        .iter()
-        .filter(|c| c.last > c.first)
-        .map(|c| joined_len(c))
-        .collect();
-    let longest_single = in_method
-        .iter()
-        .filter(|c| c.last == c.first)
-        .map(|c| joined_len(c))
-        .max()
-        .unwrap_or(0);
-    // The file's line length lies between its longest one-line call and its
-    // shortest wrapped one; where the new call falls between them, assume the
-    // smallest common formatter limit in that range (black's 79, 88, ...).
-    let wrap = generator.shape == Shape::Methods
-        && match wrapped.iter().min() {
-            None => false,
-            Some(_) if single_len <= longest_single => false,
-            Some(&shortest_wrapped) if single_len >= shortest_wrapped => true,
-            Some(&shortest_wrapped) => {
-                let limit = [79, 88, 99, 100, 119, 120]
-                    .into_iter()
-                    .find(|l| (longest_single..shortest_wrapped).contains(l))
-                    .unwrap_or((longest_single + shortest_wrapped) / 2);
-                single_len > limit
-            }
-        };
+    let single_len = display_width(&indent) + single.trim_end().len();
+    let wrap = generator.shape == Shape::Methods && needs_wrapping(&lines, &in_method, single_len);
     let snippet = if wrap {
         render(GENERATOR_CALL_WRAPPED, &vars)
     } else {

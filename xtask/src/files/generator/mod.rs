@@ -121,6 +121,12 @@ impl Generator {
     }
 }
 
+/// The columns a line's text takes, tabs to the next multiple of 8 (as black counts).
+fn display_width(s: &str) -> usize {
+    s.chars()
+        .fold(0, |w, c| if c == '\t' { (w / 8 + 1) * 8 } else { w + 1 })
+}
+
 /// Parses the generator.
 pub fn parse(text: &str) -> FileResult<Generator> {
     let src = tokenize(text);
