@@ -213,7 +213,7 @@ fn print_skipped(skipped: &[cluster::Skipped], env: &str) {
     }
 }
 
-/// The cluster's folders: ours (`target/xtask/local-db/<cluster>/`, passwords, port)
+/// The cluster's folders: ours (`.git/pgdb/<env>/` or the state folder's, passwords, port)
 /// and the server's (`data/`, `run/`), each created with an explicit mode. Returns
 /// the cluster's lock, taken as soon as its folder exists.
 fn prepare(run_as: &RunAs, paths: &Paths) -> Result<folder::ClusterLock> {

@@ -253,7 +253,8 @@ impl RunAs {
             .collect();
         Err(bad_input(format!(
             "the `{SERVER_USER}` user that runs the server (we are root) cannot enter {}; \
-             allow it with `chmod o+x {}`, or set CARGO_TARGET_DIR to a folder it can reach",
+             allow it with `chmod o+x {}`, or keep the deployment checkout (whose .git/pgdb/ holds the cluster) \
+             in a folder it can reach",
             listed.join(", "),
             words.join(" ")
         )))
@@ -387,12 +388,15 @@ fn write_conf(run_as: &RunAs, paths: &Paths, port: u16) -> Result<()> {
     )?;
     let socket_dir = paths.run.to_str().ok_or_else(|| {
         bad_input(format!(
-            "{}: the path is not UTF-8; set CARGO_TARGET_DIR to another folder",
+            "{}: the path is not UTF-8; keep the deployment checkout (or XDG_STATE_HOME) in another folder",
             paths.run.display()
         ))
     })?;
-    let text = super::sql::conf_text(port, socket_dir)
-        .map_err(|e| bad_input(format!("{e:#}; set CARGO_TARGET_DIR to another folder")))?;
+    let text = super::sql::conf_text(port, socket_dir).map_err(|e| {
+        bad_input(format!(
+            "{e:#}; keep the deployment checkout (or XDG_STATE_HOME) in another folder"
+        ))
+    })?;
     folder::replace_file(&paths.conf(), &text, 0o600, run_as.handover())
 }
 
@@ -403,7 +407,7 @@ pub fn start(tools: &Tools, run_as: &RunAs, paths: &Paths, port: u16) -> Result<
     if socket.as_os_str().len() > MAX_SOCKET_PATH {
         return Err(bad_input(format!(
             "{}: the server's socket path is {} bytes, the system allows {MAX_SOCKET_PATH}; \
-             set CARGO_TARGET_DIR to a shorter folder",
+             keep the deployment checkout (or XDG_STATE_HOME) in a shorter folder",
             socket.display(),
             socket.as_os_str().len()
         )));

@@ -137,14 +137,15 @@ pub fn version_notice(major: u32) -> Option<String> {
         return None;
     }
     let newer = if major > CLUSTER_MAJOR {
-        "extensions marked trusted (since 13, e.g. pgcrypto) install here without a superuser, \
-         and SQL features newer than 12 work here but fail there"
+        "trusted extensions (13: `CREATE EXTENSION pgcrypto` without a superuser), \
+         gen_random_uuid() (13), jsonb subscripting and multiranges (14), MERGE (15) work here \
+         and fail there (README: local-db)"
     } else {
         "SQL features of 12 that your server lacks fail here but work there"
     };
     Some(format!(
         "note: the local server is PostgreSQL {major}, the cluster runs {CLUSTER_MAJOR} \
-         (md5 passwords and a writable `public` are set as there): {newer}"
+         (md5 passwords and 12's `public` are set as there): {newer}"
     ))
 }
 
