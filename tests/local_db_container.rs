@@ -307,6 +307,8 @@ fn compare_with_the_container(cluster: &Cluster, args: &[&str], missing: &[&str]
 
 #[test]
 fn the_plain_fixture_matches_the_container() {
+    let script = root().join("tests/container_start.sh");
+    run_ok(Command::new("shellcheck").arg(&script), "shellcheck");
     let cluster = Cluster::new("ldbc_plain", "dev");
     compare_with_the_container(&cluster, &[], &[]);
 }
@@ -349,6 +351,11 @@ fn shared_role_shared_database_skipped_id_and_missing_key_match_the_container() 
     assert!(
         !cluster.target.join("state").exists(),
         "a refused `up` created state"
+    );
+    let status = cluster.ok("status", &[]);
+    assert!(
+        status.contains("gone_db: nothing makes its secret key `gone_password`"),
+        "{status}"
     );
 
     let stderr = compare_with_the_container(&cluster, &["--skip-missing"], &["gone_password"]);

@@ -158,6 +158,19 @@ fn plan_up(dep: &Deployment, env: &str, skip_missing: bool) -> Result<plan::Plan
     plan::plan(outcome, &makes, skip_missing, &files)
 }
 
+/// Names the secret keys rendered blocks read and nothing makes (for `status`).
+fn print_missing(dep: &Deployment, outcome: &Outcome) {
+    let makes = |key: &str| dep.secrets.provision(key).is_some();
+    for r in plan::missing_keys(&outcome.secret_refs, &makes) {
+        outln!(
+            "  {}: nothing makes its secret key `{}`: the cluster's postgres would not start; \
+             `up` refuses (`--skip-missing` creates the rest)",
+            r.values_key,
+            r.secret_key
+        );
+    }
+}
+
 /// Moves a cluster that an older version kept below `target/` to `paths.dir`, once
 /// (stopping its server first), and says so.
 fn move_from_old_place(checkout: &Path, paths: &Paths) -> Result<()> {
@@ -416,6 +429,7 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
             );
         }
         print_skipped(&outcome.skipped, env);
+        print_missing(dep, &outcome);
     };
     if !paths.initialized() {
         outln!(
@@ -473,6 +487,7 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
         }
     }
     print_skipped(&outcome.skipped, env);
+    print_missing(dep, &outcome);
     for db in present
         .iter()
         .filter(|db| !outcome.wanted.iter().any(|w| &w.db == *db))
