@@ -296,7 +296,7 @@ fn init_inside_a_deployment_without_xtask_toml_writes_it_at_the_repository_root(
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         fs::read_to_string(work.join("phalanx/xtask.toml")).unwrap(),
-        "phalanx = \".\"\ncharts = \"../charts\"\nvault_addr = \"https://vault.lsst.codes\"\n"
+        "phalanx = \".\"\ncharts = \"../charts\"\n"
     );
     // The file now names the repositories from anywhere below it.
     let out = run(&work.join("phalanx/installer"), &["list"]);

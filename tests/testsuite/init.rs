@@ -64,6 +64,31 @@ fn init_keeps_comments_and_other_keys() {
 }
 
 #[test]
+fn init_writes_only_what_it_is_given() {
+    let work = scratch("init-only-given");
+    copy_tree(
+        &root().join("tests/fixtures/layouts/intree"),
+        &work.join("deploy"),
+    );
+    // An empty file here, so the workspace's own xtask.toml above is not the one found.
+    fs::write(work.join("xtask.toml"), "").unwrap();
+    let out = xtask(&work, &["init", "--phalanx", "deploy/phalanx"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_to_string(work.join("xtask.toml")).unwrap(),
+        "phalanx = \"deploy/phalanx\"\n"
+    );
+    // The runbook still has a Vault address: the built-in default, unwritten.
+    let out = xtask(&work, &["runbook", "vo_cutouts"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(" https://vault.lsst.codes\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
 fn init_refuses_a_missing_folder_and_changes_nothing() {
     let work = scratch("init-missing");
     let original = "phalanx = \"p\"\n";
@@ -99,7 +124,8 @@ fn init_keeps_charts_without_charts_and_writes_paths_from_the_file_folder() {
     )
     .unwrap();
     // Run from a subfolder: the paths given are relative to it, the paths written
-    // relative to the file's folder; `charts` and its comment stay as they were.
+    // relative to the file's folder; `charts` and its comment stay as they were, and
+    // no Vault address is written when none is given.
     let out = xtask(
         &work.join("config/sub"),
         &["init", "--phalanx", "../../repos/phalanx"],
@@ -107,7 +133,7 @@ fn init_keeps_charts_without_charts_and_writes_paths_from_the_file_folder() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         fs::read_to_string(work.join("config/xtask.toml")).unwrap(),
-        "phalanx = \"../repos/phalanx\"\n# The charts repository, beside the deployment.\ncharts = \"../repos/charts\"\nvault_addr = \"https://vault.lsst.codes\"\n"
+        "phalanx = \"../repos/phalanx\"\n# The charts repository, beside the deployment.\ncharts = \"../repos/charts\"\n"
     );
     let out = xtask(&work.join("config/sub"), &["list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -3,255 +3,18 @@
 //! appears on the next `up`, and a wrong password is refused. Nothing here is skipped
 //! when the server is missing: `.ci/run` installs it.
 //!
-//! Each test owns a scratch copy of `tests/fixtures/local-db/` and its own
-//! `CARGO_TARGET_DIR`, so the tests' clusters never meet; a [`Cluster`] guard stops
-//! its server when the test ends, passed or failed.
+//! Each test owns a scratch copy of `tests/fixtures/local-db/` and its own state
+//! folder (`XDG_STATE_HOME`; `CARGO_TARGET_DIR` is where older versions kept
+//! clusters), so the tests' clusters never meet; a [`Cluster`] guard
+//! (`tests/testsuite/local_db_support/`) stops its server when the test ends, passed or failed.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use crate::common::{copy_tree, repo_args, root, scratch, text};
-
-/// One test's deployment copy and cluster.
-struct Cluster {
-    scratch: PathBuf,
-    target: PathBuf,
-    env: String,
-    /// Whether dropping this removes `target` (a second checkout shares the first's).
-    owns_target: bool,
-}
-
-impl Cluster {
-    fn new(name: &str, env: &str) -> Cluster {
-        let scratch = scratch(name);
-        copy_tree(&root().join("tests/fixtures/local-db"), &scratch);
-        // As root the server runs as `postgres`, which must pass through every
-        // folder above its cluster: open the ones the build made for us.
-        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let build_target = tmp.parent().unwrap_or(tmp);
-        for dir in scratch.ancestors().filter(|d| d.starts_with(build_target)) {
-            let mode = fs::metadata(dir).unwrap().permissions().mode();
-            if mode & 0o001 == 0 {
-                fs::set_permissions(dir, fs::Permissions::from_mode(mode | 0o011)).unwrap();
-            }
-        }
-        // The cluster lives below the system's temporary folder: a short path keeps
-        // the socket within the system's limit, and the `postgres` user can reach
-        // it wherever the checkout is (even below a private home folder).
-        let target =
-            std::env::temp_dir().join(format!("xtask-local-db-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&target);
-        Cluster {
-            scratch,
-            target,
-            env: env.to_string(),
-            owns_target: true,
-        }
-    }
-
-    /// Runs `cargo xtask local-db ACTION --env ENV ARGS` on this test's copy.
-    fn local_db(&self, action: &str, args: &[&str]) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.args(["local-db", action, "--env", &self.env])
-            .args(args)
-            .args(repo_args(&self.scratch))
-            .current_dir(&self.scratch)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .env("NO_COLOR", "1");
-        cmd.output().expect("the xtask binary runs")
-    }
-
-    /// Like [`Cluster::local_db`], and the command must succeed.
-    fn ok(&self, action: &str, args: &[&str]) -> String {
-        let out = self.local_db(action, args);
-        assert!(
-            out.status.success(),
-            "local-db {action} failed ({}):\n{}{}",
-            out.status,
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    /// A second checkout sharing this one's `CARGO_TARGET_DIR`.
-    fn sharing_target(&self, name: &str) -> Cluster {
-        let mut other = Cluster::new(name, &self.env);
-        other.target = self.target.clone();
-        other.owns_target = false;
-        other
-    }
-
-    /// The cluster's folder (`<checkout>-<hash>-<env>` below `target/xtask/local-db`),
-    /// as `status` names it.
-    fn dir(&self) -> PathBuf {
-        let out = text(&self.local_db("status", &[]).stdout);
-        if let Some(rest) = out.split("data in ").nth(1) {
-            let data = rest.lines().next().unwrap().trim();
-            return PathBuf::from(data.strip_suffix("/data").unwrap());
-        }
-        if let Some(before) = out
-            .split(" holds no cluster")
-            .next()
-            .filter(|b| b.len() < out.len())
-        {
-            return PathBuf::from(before.rsplit('(').next().unwrap());
-        }
-        self.target.join("xtask/local-db/none")
-    }
-
-    /// Appends a template block passing `VRO_DB_<ID>_*` for `<key>` to the chart.
-    fn add_block(&self, key: &str, id: &str, secret_key: &str) {
-        let path = self
-            .scratch
-            .join("phalanx/services/postgres/templates/deployment.yaml");
-        let mut template = fs::read_to_string(&path).unwrap();
-        template.push_str(&format!(
-            "        {{{{- with .Values.{key} }}}}\n\
-             \x20       - name: VRO_DB_{id}_USER\n\
-             \x20         value: {{{{ .user }}}}\n\
-             \x20       - name: VRO_DB_{id}_DB\n\
-             \x20         value: {{{{ .db }}}}\n\
-             \x20       - name: VRO_DB_{id}_PASSWORD\n\
-             \x20         valueFrom:\n\
-             \x20           secretKeyRef:\n\
-             \x20             name: postgres\n\
-             \x20             key: {secret_key}\n\
-             \x20       {{{{- end }}}}\n"
-        ));
-        fs::write(&path, template).unwrap();
-    }
-
-    /// Appends `<key>: {user: <name>, db: <name>}` to the values file.
-    fn add_entry(&self, key: &str, name: &str) {
-        let mut values = fs::read_to_string(self.values_file()).unwrap();
-        values.push_str(&format!("{key}:\n  user: {name}\n  db: {name}\n"));
-        fs::write(self.values_file(), values).unwrap();
-    }
-
-    /// Runs SQL as the superuser through the cluster's socket.
-    fn admin_sql(&self, port: u16, sql: &str) -> String {
-        let out = psql_env(port, "postgres", "postgres")
-            .env("PGHOST", self.dir().join("run"))
-            .args(["-c", sql])
-            .output()
-            .expect("psql runs");
-        assert!(out.status.success(), "`{sql}`: {}", text(&out.stderr));
-        text(&out.stdout).trim().to_string()
-    }
-
-    fn passwords_file(&self) -> PathBuf {
-        self.dir().join("passwords.env")
-    }
-
-    fn passwords(&self) -> BTreeMap<String, String> {
-        let text = fs::read_to_string(self.passwords_file()).unwrap();
-        text.lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .map(|l| {
-                let (role, password) = l.split_once('=').unwrap();
-                (role.to_string(), password.to_string())
-            })
-            .collect()
-    }
-
-    fn values_file(&self) -> PathBuf {
-        self.scratch.join(format!(
-            "phalanx/services/postgres/values-{}.yaml",
-            self.env
-        ))
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.local_db("down", &[]);
-        // Should `down` itself be broken, stop the server by its pid (SIGINT: fast shutdown).
-        if let Ok(pid) = fs::read_to_string(self.dir().join("data/postmaster.pid")) {
-            if let Some(pid) = pid.lines().next() {
-                let _ = Command::new("kill").args(["-INT", pid.trim()]).status();
-            }
-        }
-        if self.owns_target {
-            let _ = fs::remove_dir_all(&self.target);
-        }
-    }
-}
-
-/// `psql` as the binary finds it: on PATH, else Debian's folders.
-fn psql() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    let mut debian: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    debian.sort();
-    debian.reverse();
-    dirs.extend(debian);
-    dirs.into_iter()
-        .map(|d| d.join("psql"))
-        .find(|p| p.is_file())
-        .expect("psql is installed (`.ci/run` installs Debian's postgresql)")
-}
-
-/// `psql` with no inherited `PG*` variable, for `user` on `db` at `port`.
-fn psql_env(port: u16, user: &str, db: &str) -> Command {
-    let mut cmd = Command::new(psql());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
-        .env("PGPORT", port.to_string())
-        .env("PGUSER", user)
-        .env("PGDATABASE", db)
-        .env("PGCONNECT_TIMEOUT", "10");
-    cmd
-}
-
-/// Logs in over TCP as `user` with `password` and runs `sql`.
-fn sql_as(port: u16, user: &str, db: &str, password: &str, sql: &str) -> Output {
-    psql_env(port, user, db)
-        .args(["-c", sql])
-        .env("PGHOST", "127.0.0.1")
-        .env("PGSSLMODE", "disable")
-        .env("PGPASSWORD", password)
-        .output()
-        .expect("psql runs")
-}
-
-/// Like [`sql_as`], and the query must succeed; returns what it printed.
-fn sql_ok(port: u16, user: &str, db: &str, password: &str, sql: &str) -> String {
-    let out = sql_as(port, user, db, password, sql);
-    assert!(
-        out.status.success(),
-        "{user}@{db}: `{sql}` failed: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout).trim().to_string()
-}
-
-/// The port in `up`'s first line (`... on 127.0.0.1:PORT, ...`).
-fn port_of(up_output: &str) -> u16 {
-    let rest = up_output
-        .split("127.0.0.1:")
-        .nth(1)
-        .expect("up prints the address");
-    rest.chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .unwrap()
-}
+use crate::common::{repo_args, text};
+use crate::local_db_support::*;
 
 #[test]
 fn up_down_up_keeps_data_and_adds_new_databases() {
@@ -280,7 +43,10 @@ fn up_down_up_keeps_data_and_adds_new_databases() {
         & 0o777;
     assert_eq!(mode, 0o600, "passwords.env must be mode 0600");
     let passwords = cluster.passwords();
-    assert_eq!(passwords.keys().collect::<Vec<_>>(), ["explorer", "ledger"]);
+    assert_eq!(
+        passwords.keys().collect::<Vec<_>>(),
+        ["ledger_password", "notebook_password"]
+    );
     for password in passwords.values() {
         assert_eq!(password.len(), 64);
         assert!(password.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -289,17 +55,20 @@ fn up_down_up_keeps_data_and_adds_new_databases() {
             "a password was printed:\n{out}"
         );
     }
-    assert_ne!(passwords["explorer"], passwords["ledger"]);
+    assert_ne!(passwords["notebook_password"], passwords["ledger_password"]);
 
     // Each role logs in to its database and owns it: it can create tables there.
-    for (user, db) in [("explorer", "notebook"), ("ledger", "ledger")] {
+    for (user, db, key) in [
+        ("explorer", "notebook", "notebook_password"),
+        ("ledger", "ledger", "ledger_password"),
+    ] {
         let sql = format!("CREATE TABLE kept_{user} (id int); INSERT INTO kept_{user} VALUES (7)");
-        sql_ok(port, user, db, &passwords[user], &sql);
+        sql_ok(port, user, db, &passwords[key], &sql);
         let owner = sql_ok(
             port,
             user,
             db,
-            &passwords[user],
+            &passwords[key],
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()",
         );
         assert_eq!(owner, user);
@@ -317,7 +86,7 @@ fn up_down_up_keeps_data_and_adds_new_databases() {
         port,
         "postgres",
         "postgres",
-        &passwords["explorer"],
+        &passwords["notebook_password"],
         "SELECT 1",
     );
     assert!(
@@ -333,7 +102,7 @@ fn up_down_up_keeps_data_and_adds_new_databases() {
         port,
         "explorer",
         "notebook",
-        &passwords["explorer"],
+        &passwords["notebook_password"],
         "SELECT 1",
     );
     assert!(
@@ -354,12 +123,15 @@ fn up_down_up_keeps_data_and_adds_new_databases() {
         passwords,
         "`up` again must reuse the passwords"
     );
-    for (user, db) in [("explorer", "notebook"), ("ledger", "ledger")] {
+    for (user, db, key) in [
+        ("explorer", "notebook", "notebook_password"),
+        ("ledger", "ledger", "ledger_password"),
+    ] {
         let got = sql_ok(
             port,
             user,
             db,
-            &passwords[user],
+            &passwords[key],
             &format!("SELECT id FROM kept_{user}"),
         );
         assert_eq!(got, "7", "{user}'s table did not survive `down` and `up`");
@@ -380,13 +152,13 @@ fn up_down_up_keeps_data_and_adds_new_databases() {
     );
     let now = cluster.passwords();
     assert_eq!(now.len(), 3);
-    assert_eq!(now["explorer"], passwords["explorer"]);
-    assert_eq!(now["ledger"], passwords["ledger"]);
+    assert_eq!(now["notebook_password"], passwords["notebook_password"]);
+    assert_eq!(now["ledger_password"], passwords["ledger_password"]);
     sql_ok(
         port,
         "journal",
         "journal",
-        &now["journal"],
+        &now["journal_password"],
         "CREATE TABLE entries (id int)",
     );
     assert_eq!(
@@ -394,7 +166,7 @@ fn up_down_up_keeps_data_and_adds_new_databases() {
             port,
             "ledger",
             "ledger",
-            &now["ledger"],
+            &now["ledger_password"],
             "SELECT count(*) FROM kept_ledger"
         ),
         "1"
@@ -439,7 +211,7 @@ fn explicit_port_show_passwords_and_status() {
     let passwords = cluster.passwords();
     let url = format!(
         "postgresql://explorer:{}@127.0.0.1:{port}/notebook",
-        passwords["explorer"]
+        passwords["notebook_password"]
     );
     assert!(
         out.contains(&url),
@@ -449,7 +221,7 @@ fn explicit_port_show_passwords_and_status() {
         port,
         "explorer",
         "notebook",
-        &passwords["explorer"],
+        &passwords["notebook_password"],
         "SELECT 1",
     );
 
@@ -561,7 +333,7 @@ fn creates_what_the_container_would_with_its_semantics() {
             port,
             "explorer",
             "notebook",
-            &passwords["explorer"],
+            &passwords["notebook_password"],
             "SELECT current_user"
         ),
         "explorer"
@@ -572,7 +344,7 @@ fn creates_what_the_container_would_with_its_semantics() {
         port,
         "explorer",
         "ledger",
-        &passwords["explorer"],
+        &passwords["notebook_password"],
         "CREATE TABLE public.visitor (id int)",
     );
     let owner = cluster.admin_sql(port, "SELECT 1");
@@ -583,12 +355,15 @@ fn creates_what_the_container_would_with_its_semantics() {
 fn a_password_changed_in_the_file_is_applied_by_the_next_up() {
     let cluster = Cluster::new("ldb_rotate", "dev");
     let port = port_of(&cluster.ok("up", &[]));
-    let old = cluster.passwords()["explorer"].clone();
+    let old = cluster.passwords()["notebook_password"].clone();
     sql_ok(port, "explorer", "notebook", &old, "SELECT 1");
     let text = fs::read_to_string(cluster.passwords_file()).unwrap();
     fs::write(
         cluster.passwords_file(),
-        text.replace(&format!("explorer={old}"), "explorer=rotated-by-hand"),
+        text.replace(
+            &format!("notebook_password={old}"),
+            "notebook_password=rotated-by-hand",
+        ),
     )
     .unwrap();
     let port = port_of(&cluster.ok("up", &[]));
@@ -646,7 +421,13 @@ fn a_failed_start_keeps_the_remembered_port_and_port_0_picks_a_free_one() {
     let moved = port_of(&out);
     assert!(moved != 0 && moved != port, "{out}");
     let passwords = cluster.passwords();
-    sql_ok(moved, "ledger", "ledger", &passwords["ledger"], "SELECT 1");
+    sql_ok(
+        moved,
+        "ledger",
+        "ledger",
+        &passwords["ledger_password"],
+        "SELECT 1",
+    );
     let status = cluster.ok("status", &[]);
     assert!(
         status.contains(&format!("running on 127.0.0.1:{moved}")),
@@ -678,13 +459,13 @@ fn two_checkouts_with_the_same_env_get_two_clusters() {
             port,
             "explorer",
             "notebook",
-            &passwords["explorer"],
+            &passwords["notebook_password"],
             "SELECT 1",
         );
     }
     assert_ne!(
-        first.passwords()["explorer"],
-        second.passwords()["explorer"]
+        first.passwords()["notebook_password"],
+        second.passwords()["notebook_password"]
     );
     second.ok("down", &[]);
     assert!(
@@ -750,7 +531,7 @@ fn planted_links_are_never_followed() {
     let file_text = fs::read_to_string(cluster.passwords_file()).unwrap();
     let without_ledger: String = file_text
         .lines()
-        .filter(|l| !l.starts_with("ledger="))
+        .filter(|l| !l.starts_with("ledger_password="))
         .map(|l| format!("{l}\n"))
         .collect();
     fs::write(cluster.passwords_file(), without_ledger).unwrap();
@@ -758,7 +539,7 @@ fn planted_links_are_never_followed() {
     assert_untouched(&conf_victim, &conf_bytes);
     assert_untouched(&tmp_victim, &tmp_bytes);
     assert!(fs::symlink_metadata(&conf).unwrap().is_file());
-    assert!(cluster.passwords().contains_key("ledger"));
+    assert!(cluster.passwords().contains_key("ledger_password"));
     cluster.ok("down", &[]);
 
     // `postgresql.conf` replaced by a link to a file without the include line: the
@@ -830,7 +611,7 @@ fn a_stale_pid_file_naming_another_process_is_not_signalled() {
         port,
         "ledger",
         "ledger",
-        &cluster.passwords()["ledger"],
+        &cluster.passwords()["ledger_password"],
         "SELECT 1",
     );
     cluster.ok("down", &[]);
@@ -854,6 +635,7 @@ fn no_password_is_in_any_argument_list() {
         .args(repo_args(&cluster.scratch))
         .current_dir(&cluster.scratch)
         .env("CARGO_TARGET_DIR", &cluster.target)
+        .env("XDG_STATE_HOME", cluster.target.join("state"))
         .stdout(fs::File::create(&printed).unwrap())
         .spawn()
         .expect("strace runs (`.ci/run` installs Debian's strace)");
@@ -914,6 +696,7 @@ fn odd_target_paths_and_umask_000_are_handled() {
         .args(repo_args(&cluster.scratch))
         .current_dir(&cluster.scratch)
         .env("CARGO_TARGET_DIR", &cluster.target)
+        .env("XDG_STATE_HOME", cluster.target.join("state"))
         .output()
         .unwrap();
     assert!(
@@ -927,7 +710,7 @@ fn odd_target_paths_and_umask_000_are_handled() {
         port,
         "ledger",
         "ledger",
-        &cluster.passwords()["ledger"],
+        &cluster.passwords()["ledger_password"],
         "SELECT 1",
     );
     let dir = cluster.dir();
@@ -938,8 +721,8 @@ fn odd_target_paths_and_umask_000_are_handled() {
         0o700
     };
     for (path, mode) in [
-        (cluster.target.join("xtask"), 0o755),
-        (cluster.target.join("xtask/local-db"), 0o755),
+        (cluster.target.join("state"), 0o755),
+        (cluster.target.join("state/pgdb"), 0o755),
         (dir.clone(), private),
         (dir.join("run"), 0o700),
         (dir.join("data"), 0o700),
@@ -967,7 +750,8 @@ fn concurrent_ups_agree_on_every_password() {
                 cmd.args(["local-db", "up", "--env", "dev"])
                     .args(repo_args(&cluster.scratch))
                     .current_dir(&cluster.scratch)
-                    .env("CARGO_TARGET_DIR", &cluster.target);
+                    .env("CARGO_TARGET_DIR", &cluster.target)
+                    .env("XDG_STATE_HOME", cluster.target.join("state"));
                 cmd.spawn().unwrap()
             })
             .collect();
@@ -976,8 +760,11 @@ fn concurrent_ups_agree_on_every_password() {
         }
         let port = port_of(&cluster.ok("up", &[]));
         let passwords = cluster.passwords();
-        for (user, db) in [("explorer", "notebook"), ("ledger", "ledger")] {
-            sql_ok(port, user, db, &passwords[user], "SELECT 1");
+        for (user, db, key) in [
+            ("explorer", "notebook", "notebook_password"),
+            ("ledger", "ledger", "ledger_password"),
+        ] {
+            sql_ok(port, user, db, &passwords[key], "SELECT 1");
         }
     }
 }

@@ -16,6 +16,8 @@ mod helm_render;
 mod init;
 mod list;
 mod local_db;
+mod local_db_container;
+mod local_db_support;
 mod precommit;
 mod round_trip;
 mod runbook_paste;

@@ -326,10 +326,9 @@ pub fn update_text(
     if let Some(charts) = charts {
         set_keeping_decor(&mut doc, "charts", charts);
     }
+    // Only what `init` was given: the built-in Vault address stays a default, unwritten.
     if let Some(addr) = vault_addr {
         set_keeping_decor(&mut doc, "vault_addr", addr);
-    } else if doc.get("vault_addr").is_none() {
-        set_keeping_decor(&mut doc, "vault_addr", DEFAULT_VAULT_ADDR);
     }
     Ok(doc.to_string())
 }
@@ -358,7 +357,7 @@ mod tests {
         assert!(out.contains("# where things are\nphalanx = \"../phalanx\" # the deployment\ncharts = \"../charts\"\n"), "{out}");
         assert!(out.contains("local_env = \"base\""));
         assert!(out.contains("[vault_paths]\n# idf\nidf = \"secret/x\""));
-        assert!(out.contains("vault_addr = \"https://vault.lsst.codes\""));
+        assert!(!out.contains("vault_addr"), "{out}");
         let out = update_text(&out, "p", None, Some("https://vault.example")).unwrap();
         assert!(
             out.contains("phalanx = \"p\" # the deployment\ncharts = \"../charts\"\n"),
