@@ -123,10 +123,40 @@ impl Source {
     }
 }
 
-fn width_of(indent: &str) -> usize {
+/// The columns a line's leading text takes, tabs to the next multiple of 8 (as Python
+/// and black count them).
+pub fn width_of(indent: &str) -> usize {
     indent
         .chars()
         .fold(0, |w, c| if c == '\t' { (w / 8 + 1) * 8 } else { w + 1 })
+}
+
+/// The statement being read: its first line, indentation and first token.
+type OpenStatement = Option<(usize, String, usize)>;
+
+/// Ends the statement being read, if it has tokens.
+fn close_statement(open: &mut OpenStatement, statements: &mut Vec<Statement>, tokens: &[Token]) {
+    let Some((first, indent, start)) = open.take() else {
+        return;
+    };
+    if let Some(end) = tokens.last().filter(|_| start < tokens.len()) {
+        statements.push(Statement {
+            first,
+            last: end.end_line,
+            width: width_of(&indent),
+            indent,
+            tokens: start..tokens.len(),
+        });
+    }
+}
+
+/// The length of a line continuation (`\` and a line break) at the start of `rest`.
+fn continuation(rest: &[u8]) -> Option<usize> {
+    match rest {
+        [b'\\', b'\n', ..] => Some(2),
+        [b'\\', b'\r', b'\n', ..] => Some(3),
+        _ => None,
+    }
 }
 
 /// Tokenizes `text`.
@@ -134,49 +164,20 @@ pub fn tokenize(text: &str) -> Source {
     let bytes = text.as_bytes();
     let mut tokens: Vec<Token> = Vec::new();
     let mut statements: Vec<Statement> = Vec::new();
-    let mut i = 0;
-    let mut line = 0;
-    let mut depth: usize = 0;
-    // The statement being read: its first line, indent and first token.
-    let mut open: Option<(usize, String, usize)> = None;
-    let mut line_start = 0;
-    let close = |open: &mut Option<(usize, String, usize)>,
-                 statements: &mut Vec<Statement>,
-                 tokens: &Vec<Token>| {
-        if let Some((first, indent, start)) = open.take() {
-            if let Some(end) = tokens.last().filter(|_| start < tokens.len()) {
-                let last = end.end_line;
-                statements.push(Statement {
-                    first,
-                    last,
-                    width: width_of(&indent),
-                    indent,
-                    tokens: start..tokens.len(),
-                });
-            }
-        }
-    };
+    let (mut i, mut line, mut line_start, mut depth) = (0, 0, 0, 0usize);
+    let mut open: OpenStatement = None;
     while i < bytes.len() {
         let b = bytes[i];
+        if b == b'\n' || continuation(&bytes[i..]).is_some() {
+            if b == b'\n' && depth == 0 {
+                close_statement(&mut open, &mut statements, &tokens);
+            }
+            line += 1;
+            i += continuation(&bytes[i..]).unwrap_or(1);
+            line_start = i;
+            continue;
+        }
         match b {
-            b'\n' => {
-                if depth == 0 {
-                    close(&mut open, &mut statements, &tokens);
-                }
-                line += 1;
-                i += 1;
-                line_start = i;
-            }
-            b'\\' if bytes.get(i + 1) == Some(&b'\n') => {
-                line += 1;
-                i += 2;
-                line_start = i;
-            }
-            b'\\' if bytes.get(i + 1) == Some(&b'\r') && bytes.get(i + 2) == Some(&b'\n') => {
-                line += 1;
-                i += 3;
-                line_start = i;
-            }
             b' ' | b'\t' | b'\r' | b'\x0c' => i += 1,
             b'#' => {
                 while i < bytes.len() && bytes[i] != b'\n' {
@@ -185,81 +186,22 @@ pub fn tokenize(text: &str) -> Source {
             }
             _ => {
                 if open.is_none() {
-                    let indent = text[line_start..i].to_string();
-                    let indent = if indent.trim().is_empty() {
-                        indent
-                    } else {
-                        String::new()
-                    };
-                    open = Some((line, indent, tokens.len()));
+                    let indent = &text[line_start..i];
+                    let indent = if indent.trim().is_empty() { indent } else { "" };
+                    open = Some((line, indent.to_string(), tokens.len()));
                 }
-                let start = i;
-                let start_line = line;
+                let (start, start_line) = (i, line);
                 let tok = if let Some((quote, prefix)) = string_start(&bytes[i..]) {
-                    i += prefix;
-                    let triple = bytes[i..].starts_with(&[quote, quote, quote]);
-                    let q = if triple { 3 } else { 1 };
-                    i += q;
-                    let content_start = i;
-                    let mut content_end = bytes.len();
-                    while i < bytes.len() {
-                        if bytes[i] == b'\\' {
-                            if bytes.get(i + 1) == Some(&b'\n') {
-                                line += 1;
-                            }
-                            i += 2;
-                            continue;
-                        }
-                        if bytes[i] == b'\n' {
-                            if !triple {
-                                content_end = i;
-                                break;
-                            }
-                            line += 1;
-                        }
-                        if bytes[i] == quote
-                            && (!triple || bytes[i..].starts_with(&[quote, quote, quote]))
-                        {
-                            content_end = i;
-                            i += q;
-                            break;
-                        }
-                        i += 1;
-                    }
-                    let i_end = i.min(bytes.len());
-                    i = i_end;
-                    Tok::Str {
-                        content: text
-                            .get(content_start.min(content_end)..content_end)
-                            .unwrap_or("")
-                            .to_string(),
-                        quote: quote as char,
-                    }
+                    read_string(text, &mut i, &mut line, quote, prefix)
                 } else if b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80 {
-                    while i < bytes.len()
-                        && (bytes[i].is_ascii_alphanumeric()
-                            || bytes[i] == b'_'
-                            || bytes[i] >= 0x80)
-                    {
-                        i += 1;
-                    }
-                    while !text.is_char_boundary(i) {
-                        i += 1;
-                    }
-                    Tok::Name(text[start..i].to_string())
+                    read_name(text, &mut i)
                 } else {
                     match b {
                         b'(' | b'[' | b'{' => depth += 1,
                         b')' | b']' | b'}' => depth = depth.saturating_sub(1),
                         _ => {}
                     }
-                    let two = bytes.get(i + 1) == Some(&b'=') && b"=!<>+-*/%&|^:@".contains(&b);
-                    let arrow = b == b'-' && bytes.get(i + 1) == Some(&b'>');
-                    i += if two || arrow { 2 } else { 1 };
-                    while !text.is_char_boundary(i) {
-                        i += 1;
-                    }
-                    Tok::Op(text[start..i].to_string())
+                    read_op(text, &mut i)
                 };
                 tokens.push(Token {
                     tok,
@@ -271,8 +213,79 @@ pub fn tokenize(text: &str) -> Source {
             }
         }
     }
-    close(&mut open, &mut statements, &tokens);
+    close_statement(&mut open, &mut statements, &tokens);
     Source { tokens, statements }
+}
+
+/// The string literal at `*i` (its prefix of `prefix` bytes, then `quote`), moving
+/// `*i` past it and `*line` over the lines it spans. An unclosed one ends at its line's
+/// end (a single-quoted string) or at the end of the text.
+fn read_string(text: &str, i: &mut usize, line: &mut usize, quote: u8, prefix: usize) -> Tok {
+    let bytes = text.as_bytes();
+    *i += prefix;
+    let triple = bytes[*i..].starts_with(&[quote, quote, quote]);
+    let q = if triple { 3 } else { 1 };
+    *i += q;
+    let content_start = *i;
+    let mut content_end = bytes.len();
+    while *i < bytes.len() {
+        if bytes[*i] == b'\\' {
+            if bytes.get(*i + 1) == Some(&b'\n') {
+                *line += 1;
+            }
+            *i += 2;
+            continue;
+        }
+        if bytes[*i] == b'\n' {
+            if !triple {
+                content_end = *i;
+                break;
+            }
+            *line += 1;
+        }
+        if bytes[*i] == quote && (!triple || bytes[*i..].starts_with(&[quote, quote, quote])) {
+            content_end = *i;
+            *i += q;
+            break;
+        }
+        *i += 1;
+    }
+    *i = (*i).min(bytes.len());
+    Tok::Str {
+        content: text
+            .get(content_start.min(content_end)..content_end)
+            .unwrap_or("")
+            .to_string(),
+        quote: quote as char,
+    }
+}
+
+/// The name (identifier or number) at `*i`, moving `*i` past it.
+fn read_name(text: &str, i: &mut usize) -> Tok {
+    let bytes = text.as_bytes();
+    let start = *i;
+    while *i < bytes.len()
+        && (bytes[*i].is_ascii_alphanumeric() || bytes[*i] == b'_' || bytes[*i] >= 0x80)
+    {
+        *i += 1;
+    }
+    while !text.is_char_boundary(*i) {
+        *i += 1;
+    }
+    Tok::Name(text[start..*i].to_string())
+}
+
+/// The operator at `*i` (`==`, `->`, `+=` ... or one character), moving `*i` past it.
+fn read_op(text: &str, i: &mut usize) -> Tok {
+    let bytes = text.as_bytes();
+    let (start, b) = (*i, bytes[*i]);
+    let two = bytes.get(*i + 1) == Some(&b'=') && b"=!<>+-*/%&|^:@".contains(&b);
+    let arrow = b == b'-' && bytes.get(*i + 1) == Some(&b'>');
+    *i += if two || arrow { 2 } else { 1 };
+    while !text.is_char_boundary(*i) {
+        *i += 1;
+    }
+    Tok::Op(text[start..*i].to_string())
 }
 
 /// A string literal's quote and the length of its prefix (`r`, `b`, `f`, `rb`, ...).

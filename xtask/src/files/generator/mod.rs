@@ -27,7 +27,7 @@ mod copy_edit;
 mod edit;
 mod read;
 
-use super::python::tokenize;
+use super::python::{tokenize, width_of as display_width};
 use super::FileResult;
 
 pub use copy_edit::{add_copy, has_component, sets_component_key};
@@ -119,12 +119,6 @@ impl Generator {
     pub fn copies_of<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Copy> + 'a {
         self.copies.iter().filter(move |c| c.key == key)
     }
-}
-
-/// The columns a line's text takes, tabs to the next multiple of 8 (as black counts).
-fn display_width(s: &str) -> usize {
-    s.chars()
-        .fold(0, |w, c| if c == '\t' { (w / 8 + 1) * 8 } else { w + 1 })
 }
 
 /// Parses the generator.
