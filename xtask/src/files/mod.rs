@@ -17,6 +17,13 @@ mod no_panic_tests;
 
 use std::fmt;
 
+/// What an edit did to the thing it names, for its verification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Removed,
+}
+
 /// A problem with a file's content, at a 1-based line when one is known. The
 /// caller adds the path.
 #[derive(Debug, Clone, PartialEq, Eq)]

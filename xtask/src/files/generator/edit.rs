@@ -2,7 +2,7 @@
 //! shapes, each edit verified by parsing its result.
 
 use super::{display_width, parse, Generator, Method, SecretCall, Shape};
-use crate::files::{sorted_position, FileError, FileResult, TextLines};
+use crate::files::{sorted_position, Change, FileError, FileResult, TextLines};
 use crate::render::{
     render, GENERATOR_CALL_WRAPPED, GENERATOR_DICT_ITEM, GENERATOR_LINE, GENERATOR_MODULE_CALL,
 };
@@ -282,13 +282,6 @@ fn remove_dict_item(text: &str, generator: &Generator, call: &SecretCall) -> Fil
     let mut doc = TextLines::new(&out);
     doc.remove(call.first..=call.last);
     Ok(doc.render())
-}
-
-/// What an edit did to its key.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Change {
-    Added,
-    Removed,
 }
 
 /// The edited text still parses in the same shape, every other key is as before, and
