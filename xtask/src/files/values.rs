@@ -87,18 +87,15 @@ impl ValuesFile {
     }
 }
 
-/// Parses a values file.
-pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
-    let root = parse_yaml(text)?;
-    let root = match root {
-        Value::Null => Value::Mapping(Mapping::new()),
-        Value::Mapping(_) => root,
-        _ => return Err(FileError::at(1, "the file is not a YAML mapping")),
-    };
-    let lines: Vec<&str> = text.lines().collect();
-
-    let (container, container_index, range) = match nesting {
-        Nesting::TopLevel => (Some(&root), None, 0..lines.len()),
+/// Where the database entries are: the container's mapping (`postgres:` or the root),
+/// the 0-based line of `postgres:`, and the range of lines below it.
+fn container<'a>(
+    root: &'a Value,
+    lines: &[&str],
+    nesting: Nesting,
+) -> (Option<&'a Value>, Option<usize>, std::ops::Range<usize>) {
+    match nesting {
+        Nesting::TopLevel => (Some(root), None, 0..lines.len()),
         Nesting::UnderPostgres => {
             let index = lines.iter().position(|l| {
                 indent_of(l) == 0 && split_key(l).is_some_and(|(k, _)| k == "postgres")
@@ -111,76 +108,92 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
             let range = index.map_or(0..0, |i| i + 1..end);
             (root.get("postgres"), index, range)
         }
+    }
+}
+
+/// The `X_db` keys of a mapping.
+fn db_keys(mapping: &Mapping) -> impl Iterator<Item = &str> {
+    mapping
+        .keys()
+        .filter_map(Value::as_str)
+        .filter(|k| k.ends_with("_db"))
+}
+
+/// The entries written in block style in `range` at `child_indent`; every `X_db` of
+/// the mapping must be found there.
+fn block_entries(
+    mapping: &Mapping,
+    lines: &[&str],
+    range: std::ops::Range<usize>,
+    child_indent: usize,
+    container_line: usize,
+) -> FileResult<Vec<DbEntry>> {
+    let mut entries = Vec::new();
+    for j in range.clone() {
+        let line = lines[j];
+        if is_blank_or_comment(line) || indent_of(line) != child_indent {
+            continue;
+        }
+        let Some((key, _)) = split_key(line).filter(|(k, _)| k.ends_with("_db")) else {
+            continue;
+        };
+        let last = (j + 1..range.end)
+            .filter(|&k| !is_blank_or_comment(lines[k]))
+            .take_while(|&k| indent_of(lines[k]) > child_indent)
+            .last()
+            .unwrap_or(j);
+        let value = mapping.get(key.as_str()).cloned().unwrap_or(Value::Null);
+        entries.push(entry_from(key, j, last, child_indent, lines, &value));
+    }
+    if let Some(key) = db_keys(mapping).find(|k| !entries.iter().any(|e| e.key == *k)) {
+        return Err(FileError::at(
+            container_line,
+            format!("cannot find where `{key}` is written; write the entries in block style, one key per line"),
+        ));
+    }
+    Ok(entries)
+}
+
+/// Parses a values file.
+pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
+    let root = parse_yaml(text)?;
+    let root = match root {
+        Value::Null => Value::Mapping(Mapping::new()),
+        Value::Mapping(_) => root,
+        _ => return Err(FileError::at(1, "the file is not a YAML mapping")),
     };
+    let lines: Vec<&str> = text.lines().collect();
+    let (container, container_index, range) = container(&root, &lines, nesting);
     let container_inline = container_index
         .is_some_and(|i| split_key(lines[i]).is_some_and(|(_, rest)| !rest.is_empty()));
+    let container_line = container_index.map_or(1, |i| i + 1);
     let mapping = match container {
         None | Some(Value::Null) => None,
         Some(Value::Mapping(m)) => Some(m),
         Some(_) => {
-            let line = container_index.map_or(1, |i| i + 1);
-            return Err(FileError::at(line, "`postgres:` is not a mapping"));
+            return Err(FileError::at(
+                container_line,
+                "`postgres:` is not a mapping",
+            ))
         }
     };
-
     let child_indent = range
         .clone()
         .find(|&j| !is_blank_or_comment(lines[j]) && lines[j].trim() != "---")
         .map(|j| indent_of(lines[j]));
-    let mut entries = Vec::new();
-    if let (Some(mapping), Some(index), true) = (mapping, container_index, container_inline) {
+    let entries = match (mapping, container_index, child_indent) {
         // `postgres: {a_db: {...}}`: every entry is on the container's line.
-        for key in mapping
-            .keys()
-            .filter_map(Value::as_str)
-            .filter(|k| k.ends_with("_db"))
-        {
-            let value = mapping.get(key).cloned().unwrap_or(Value::Null);
-            entries.push(entry_from(key.to_string(), index, index, 0, &lines, &value));
+        (Some(mapping), Some(index), _) if container_inline => db_keys(mapping)
+            .map(|key| {
+                let value = mapping.get(key).cloned().unwrap_or(Value::Null);
+                entry_from(key.to_string(), index, index, 0, &lines, &value)
+            })
+            .collect(),
+        (Some(mapping), _, Some(indent)) => {
+            block_entries(mapping, &lines, range, indent, container_line)?
         }
-    } else if let (Some(mapping), Some(child_indent)) = (mapping, child_indent) {
-        for j in range.clone() {
-            let line = lines[j];
-            if is_blank_or_comment(line) || indent_of(line) != child_indent {
-                continue;
-            }
-            let Some((key, _)) = split_key(line) else {
-                continue;
-            };
-            if !key.ends_with("_db") {
-                continue;
-            }
-            let mut last = j;
-            for (k, l) in lines.iter().enumerate().take(range.end).skip(j + 1) {
-                if is_blank_or_comment(l) {
-                    continue;
-                }
-                if indent_of(l) > child_indent {
-                    last = k;
-                } else {
-                    break;
-                }
-            }
-            let value = mapping.get(key.as_str()).cloned().unwrap_or(Value::Null);
-            entries.push(entry_from(key, j, last, child_indent, &lines, &value));
-        }
-        let found: std::collections::HashSet<&str> =
-            entries.iter().map(|e| e.key.as_str()).collect();
-        for key in mapping
-            .keys()
-            .filter_map(Value::as_str)
-            .filter(|k| k.ends_with("_db"))
-        {
-            if !found.contains(key) {
-                let line = container_index.map_or(1, |i| i + 1);
-                return Err(FileError::at(
-                    line,
-                    format!("cannot find where `{key}` is written; write the entries in block style, one key per line"),
-                ));
-            }
-        }
-    }
-
+        _ => Vec::new(),
+    };
     let vault_path = mapping
         .and_then(|m| m.get("vault_secrets"))
         .and_then(|v| v.get("path"))
@@ -192,7 +205,6 @@ pub fn parse(text: &str, nesting: Nesting) -> FileResult<ValuesFile> {
                 .and_then(Value::as_str)
                 .map(|base| format!("{}/postgres", base.trim_end_matches('/')))
         });
-
     Ok(ValuesFile {
         entries,
         vault_path,
