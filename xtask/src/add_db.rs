@@ -392,7 +392,10 @@ fn refuse_new_unresolved(dep: &Deployment, plan: &Plan) -> Result<()> {
                         .unwrap_or_default();
                     format!("{app} is not enabled in {env} ({site})")
                 }
-                Reason::KeyAbsent => format!("{source} does not exist in {env}"),
+                Reason::KeyAbsent => {
+                    format!("{source} does not exist in {env} (its `if:` is false there)")
+                }
+                Reason::KeyUndeclared => format!("{source} is declared nowhere"),
                 Reason::KeyUnresolved => format!("{source} does not resolve in {env}"),
             };
             format!(
