@@ -216,7 +216,14 @@ mod tests {
     fn docs_agree() {
         let path = crate::config::workspace_root().join("docs/rules.md");
         let docs = std::fs::read_to_string(path).unwrap();
-        let rows: Vec<(String, String)> = docs
+        let table = docs
+            .split("## Rules")
+            .nth(1)
+            .unwrap()
+            .split("\n## ")
+            .next()
+            .unwrap();
+        let rows: Vec<(String, String)> = table
             .lines()
             .filter_map(|l| {
                 let mut cells = l.strip_prefix("| `")?.split('|');
