@@ -86,8 +86,7 @@ impl flags::AddDb {
             refuse_copy_source(&dep, application, key)?;
         }
         refuse_collisions(&dep, &db, &user, &database, &envs)?;
-        let mut notes = Vec::new();
-        let plan = plan(
+        let (plan, notes) = plan(
             &dep,
             &db,
             &user,
@@ -95,7 +94,6 @@ impl flags::AddDb {
             &envs,
             self.bump,
             (&self.secret, self.app.as_ref()),
-            &mut notes,
         )?;
         refuse_new_unresolved(&dep, &plan)?;
 
@@ -255,9 +253,9 @@ fn plan(
     envs: &[String],
     bump: Option<Bump>,
     (secret, app): (&SecretChoice, Option<&AppCopy>),
-    notes: &mut Vec<String>,
-) -> Result<Plan> {
+) -> Result<(Plan, Vec<String>)> {
     let mut plan = Plan::default();
+    let mut notes = Vec::new();
     let template = &dep.template;
     if template.parsed.block(&db.values_key()).is_none() {
         let text = helm_template::add_block(&template.text, db).map_err(bad_at(&template.file))?;
@@ -343,7 +341,7 @@ fn plan(
             plan.change(&env.env.values, &env.text, text);
         }
     }
-    Ok(plan)
+    Ok((plan, notes))
 }
 
 /// Refuses (exit 1) a plan after which some environment of `environments/` has a
@@ -408,7 +406,7 @@ fn plan_app_copy(
     plan: &mut Plan,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    let file = dep.layout.application_secrets_file(&application);
+    let file = dep.layout.application_secrets_file(application);
     let folder = file
         .path
         .parent()
