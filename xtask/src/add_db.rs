@@ -321,7 +321,7 @@ fn plan(
                     (&app.application, app_key),
                     envs,
                     &mut plan,
-                    notes,
+                    &mut notes,
                 )?;
             }
         }
