@@ -20,7 +20,9 @@ use crate::flags::{self, AppCopy, SecretChoice};
 use crate::fsio::{command_line, Session};
 use crate::layout::RepoFile;
 use crate::model::resolve::{Reason, Source};
-use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
+use crate::names::{
+    check_sql_identifier, container, env_id_of, name_of_values_key, parse_db_name, DbName,
+};
 use crate::plan::Plan;
 use crate::runbook::{self, Target};
 
@@ -184,7 +186,7 @@ fn refuse_collisions(
     let template = &dep.template;
     for block in &template.parsed.blocks {
         let clash = block.values_key != key
-            && (block.ids().iter().any(|other| other.replace('_', "") == id)
+            && (block.ids().iter().any(|other| container::same(other, &id))
                 || name_of_values_key(&block.values_key).is_some_and(|n| env_id_of(n) == id));
         if clash {
             return Err(refused(format!(
