@@ -130,6 +130,14 @@ impl flags::AddDb {
             .and_then(|r| r.ok())
             .map(|(_, v)| v.to_string()),
             consumers: self.app.iter().map(|a| a.application.clone()).collect(),
+            copies: self
+                .app
+                .iter()
+                .map(|a| {
+                    let key = a.key.clone().unwrap_or_else(|| DEFAULT_APP_KEY.to_string());
+                    (a.application.clone(), key)
+                })
+                .collect(),
         };
         let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
         plan.print_diff();
