@@ -140,6 +140,12 @@ impl flags::List {
 /// The rows of a deployment, sorted by key.
 pub fn rows(dep: &Deployment) -> Vec<Row> {
     let model = dep.model();
+    // Each environment's consumers, found once (the scan reads every values file).
+    let found: Vec<Vec<Consumer>> = dep
+        .envs
+        .iter()
+        .map(|e| model.consumers(&e.env.name))
+        .collect();
     let mut keys: BTreeSet<String> = BTreeSet::new();
     keys.extend(
         dep.template
@@ -221,14 +227,7 @@ pub fn rows(dep: &Deployment) -> Vec<Row> {
                         .join("|")
                 }
             };
-            let consumers = dep
-                .envs
-                .iter()
-                .map(|e| match e.parsed.entry(&key) {
-                    Some(entry) => model.consumers_of(&e.env.name, entry, &secret_key),
-                    None => Vec::new(),
-                })
-                .collect();
+            let consumers = consumers_of(dep, &found, &key, &secret_key);
             Row {
                 user: distinct(|p| &p.0),
                 database: distinct(|p| &p.1),
@@ -240,6 +239,27 @@ pub fn rows(dep: &Deployment) -> Vec<Row> {
                 consumers,
                 key,
             }
+        })
+        .collect()
+}
+
+/// Per environment, the consumers of the entry `key` (none where it is absent).
+fn consumers_of(
+    dep: &Deployment,
+    found: &[Vec<Consumer>],
+    key: &str,
+    secret_key: &str,
+) -> Vec<Vec<Consumer>> {
+    dep.envs
+        .iter()
+        .zip(found)
+        .map(|(e, found)| match e.parsed.entry(key) {
+            Some(entry) => found
+                .iter()
+                .filter(|c| c.uses(entry, secret_key))
+                .cloned()
+                .collect(),
+            None => Vec::new(),
         })
         .collect()
 }

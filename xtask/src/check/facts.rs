@@ -147,40 +147,10 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         .map(|u| (u.file.relative.clone(), u.error.clone()))
         .collect();
     let mut copies = Vec::new();
-    facts.secrets = model.secrets.as_ref().and_then(|secrets| match secrets {
-        Secrets::Absent(_) => None,
-        Secrets::Generator(g) => {
-            let path = g.file.relative.clone();
-            copies.extend(g.parsed.copies.iter().map(|c| CopyFact {
-                key: c.key.clone(),
-                consumer: c.component.clone(),
-                path: path.clone(),
-                line: c.line,
-            }));
-            Some(SecretFacts {
-                path,
-                kind: SecretSourceKind::Generator,
-                generator_shape: Some(g.parsed.shape),
-                keys: g
-                    .parsed
-                    .calls
-                    .iter()
-                    .map(|c| SecretKeyFact {
-                        key: c.key.clone(),
-                        line: c.line,
-                        condition: None,
-                        copied_from: None,
-                    })
-                    .collect(),
-            })
-        }
-        Secrets::Yaml(y) => Some(SecretFacts {
-            path: y.file.relative.clone(),
-            kind: SecretSourceKind::SecretsYaml,
-            generator_shape: None,
-            keys: y.parsed.entries.iter().cloned().map(key_fact).collect(),
-        }),
-    });
+    facts.secrets = model
+        .secrets
+        .as_ref()
+        .and_then(|s| secret_facts(s, &mut copies));
     facts.envs = model
         .envs
         .iter()
@@ -258,6 +228,45 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         _ => {}
     }
     Ok(facts)
+}
+
+/// The secret source's keys, with the generator's copies of postgres passwords
+/// added to `copies`; `None` without a source.
+fn secret_facts(secrets: &Secrets, copies: &mut Vec<CopyFact>) -> Option<SecretFacts> {
+    match secrets {
+        Secrets::Absent(_) => None,
+        Secrets::Generator(g) => {
+            let path = g.file.relative.clone();
+            copies.extend(g.parsed.copies.iter().map(|c| CopyFact {
+                key: c.key.clone(),
+                consumer: c.component.clone(),
+                path: path.clone(),
+                line: c.line,
+            }));
+            Some(SecretFacts {
+                path,
+                kind: SecretSourceKind::Generator,
+                generator_shape: Some(g.parsed.shape),
+                keys: g
+                    .parsed
+                    .calls
+                    .iter()
+                    .map(|c| SecretKeyFact {
+                        key: c.key.clone(),
+                        line: c.line,
+                        condition: None,
+                        copied_from: None,
+                    })
+                    .collect(),
+            })
+        }
+        Secrets::Yaml(y) => Some(SecretFacts {
+            path: y.file.relative.clone(),
+            kind: SecretSourceKind::SecretsYaml,
+            generator_shape: None,
+            keys: y.parsed.entries.iter().cloned().map(key_fact).collect(),
+        }),
+    }
 }
 
 fn key_fact(e: secrets_yaml::SecretEntry) -> SecretKeyFact {
