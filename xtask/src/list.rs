@@ -146,45 +146,7 @@ pub fn rows(dep: &Deployment) -> Vec<Row> {
         .iter()
         .map(|e| model.consumers(&e.env.name))
         .collect();
-    let mut keys: BTreeSet<String> = BTreeSet::new();
-    keys.extend(
-        dep.template
-            .parsed
-            .blocks
-            .iter()
-            .map(|b| b.values_key.clone()),
-    );
-    keys.extend(
-        dep.envs
-            .iter()
-            .flat_map(|e| e.parsed.entries.iter().map(|x| x.key.clone())),
-    );
-    let secret_keys: Vec<String> = match &dep.secrets {
-        crate::deployment::Secrets::Generator(g) => {
-            g.parsed.calls.iter().map(|c| c.key.clone()).collect()
-        }
-        crate::deployment::Secrets::Yaml(y) => {
-            y.parsed.entries.iter().map(|e| e.key.clone()).collect()
-        }
-        crate::deployment::Secrets::Absent(_) => Vec::new(),
-    };
-    for key in &secret_keys {
-        if key == "root_password" {
-            continue;
-        }
-        if let Some(name) = name_of_secret_key(key) {
-            let values_key = format!("{}_db", name.replace('-', "_"));
-            let read = dep
-                .template
-                .parsed
-                .blocks
-                .iter()
-                .any(|b| b.secret_keys.iter().any(|(k, _)| k == key));
-            if !read {
-                keys.insert(values_key);
-            }
-        }
-    }
+    let (keys, secret_keys) = database_keys(dep);
     keys.into_iter()
         .map(|key| {
             let name = name_of_values_key(&key).unwrap_or(&key).to_string();
@@ -241,6 +203,51 @@ pub fn rows(dep: &Deployment) -> Vec<Row> {
             }
         })
         .collect()
+}
+
+/// Every database key (template blocks, values entries, and the `X_db` of each
+/// `X_password` no block reads), and the secret source's keys.
+fn database_keys(dep: &Deployment) -> (BTreeSet<String>, Vec<String>) {
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    keys.extend(
+        dep.template
+            .parsed
+            .blocks
+            .iter()
+            .map(|b| b.values_key.clone()),
+    );
+    keys.extend(
+        dep.envs
+            .iter()
+            .flat_map(|e| e.parsed.entries.iter().map(|x| x.key.clone())),
+    );
+    let secret_keys: Vec<String> = match &dep.secrets {
+        crate::deployment::Secrets::Generator(g) => {
+            g.parsed.calls.iter().map(|c| c.key.clone()).collect()
+        }
+        crate::deployment::Secrets::Yaml(y) => {
+            y.parsed.entries.iter().map(|e| e.key.clone()).collect()
+        }
+        crate::deployment::Secrets::Absent(_) => Vec::new(),
+    };
+    for key in &secret_keys {
+        if key == "root_password" {
+            continue;
+        }
+        if let Some(name) = name_of_secret_key(key) {
+            let values_key = format!("{}_db", name.replace('-', "_"));
+            let read = dep
+                .template
+                .parsed
+                .blocks
+                .iter()
+                .any(|b| b.secret_keys.iter().any(|(k, _)| k == key));
+            if !read {
+                keys.insert(values_key);
+            }
+        }
+    }
+    (keys, secret_keys)
 }
 
 /// Per environment, the consumers of the entry `key` (none where it is absent).

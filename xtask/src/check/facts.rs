@@ -184,29 +184,7 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         path: c.file.relative.clone(),
         dependencies: c.parsed.dependencies.clone(),
     });
-    for (app, loaded) in &model.app_secrets {
-        let keys: Vec<SecretKeyFact> = loaded
-            .parsed
-            .entries
-            .iter()
-            .cloned()
-            .map(key_fact)
-            .collect();
-        copies.extend(keys.iter().filter_map(|k| {
-            let (from_app, from_key) = k.copied_from.as_ref()?;
-            (from_app == "postgres").then(|| CopyFact {
-                key: from_key.clone(),
-                consumer: app.clone(),
-                path: loaded.file.relative.clone(),
-                line: k.line,
-            })
-        }));
-        facts.app_secrets.push(AppSecretFacts {
-            app: app.clone(),
-            path: loaded.file.relative.clone(),
-            keys,
-        });
-    }
+    facts.app_secrets = app_secret_facts(model, &mut copies);
     facts.copies = copies;
     facts.other_side = super::side::gather(model);
     facts.stray_values = layout
@@ -228,6 +206,36 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         _ => {}
     }
     Ok(facts)
+}
+
+/// The other applications' `secrets.yaml` files, with their copies of postgres
+/// passwords added to `copies`.
+fn app_secret_facts(model: &Model, copies: &mut Vec<CopyFact>) -> Vec<AppSecretFacts> {
+    let mut out = Vec::new();
+    for (app, loaded) in &model.app_secrets {
+        let keys: Vec<SecretKeyFact> = loaded
+            .parsed
+            .entries
+            .iter()
+            .cloned()
+            .map(key_fact)
+            .collect();
+        copies.extend(keys.iter().filter_map(|k| {
+            let (from_app, from_key) = k.copied_from.as_ref()?;
+            (from_app == "postgres").then(|| CopyFact {
+                key: from_key.clone(),
+                consumer: app.clone(),
+                path: loaded.file.relative.clone(),
+                line: k.line,
+            })
+        }));
+        out.push(AppSecretFacts {
+            app: app.clone(),
+            path: loaded.file.relative.clone(),
+            keys,
+        });
+    }
+    out
 }
 
 /// The secret source's keys, with the generator's copies of postgres passwords
