@@ -302,20 +302,30 @@ cases! {
     applications_unsorted_remove
     check_bad_values_entry
     check_clean_applications
+    check_clean_consumers
     check_clean_ranges
     check_clean_split
     check_clean_split_json
+    check_copy_needs_database
+    check_copy_source_missing
+    check_copy_source_not_enabled
+    check_copy_without_source
     check_db_without_template
     check_env_id_collision
     check_env_id_underscore
     check_malformed_block
     check_missing_vault_path
     check_password_not_generated
+    check_pointer_unknown_database
+    check_pointer_user_mismatch
     check_secret_condition_mismatch
+    check_secret_source_absent
     check_several_github
     check_several_json
     check_shared_role
     check_stale_dependency
+    check_stray_values_file
+    check_unused_database
     check_unused_password
     check_yaml_syntax
     check_yaml_syntax_json

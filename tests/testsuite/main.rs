@@ -10,6 +10,7 @@ mod cases;
 mod check;
 mod cli;
 mod common;
+mod consumers;
 mod discovery;
 mod generator_python;
 mod helm_render;

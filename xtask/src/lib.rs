@@ -36,6 +36,7 @@ mod init;
 mod layout;
 mod list;
 mod local_db;
+mod model;
 mod names;
 mod plan;
 mod remove_db;
