@@ -18,7 +18,7 @@ use crate::files::{chart, generator, helm_template, secrets_yaml, values};
 use crate::flags::RunbookMode;
 use crate::flags::{self, AppCopy, SecretChoice};
 use crate::fsio::{command_line, Session};
-use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
+use crate::names::{env_id_of, name_of_values_key, parse_db_name, DbName, SqlIdent};
 use crate::plan::Plan;
 use crate::runbook::{self, Target};
 
@@ -27,9 +27,9 @@ impl flags::AddDb {
         let db = parse_db_name(&self.name)?;
         let user = self.user.clone().unwrap_or_else(|| db.name.clone());
         let database = self.database.clone().unwrap_or_else(|| db.name.clone());
-        check_sql_identifier("user", &user)?;
-        check_sql_identifier("database", &database)?;
-        let session = Session::begin(&config.repositories(), &command_line())?;
+        let user = SqlIdent::parse("user", &user)?;
+        let database = SqlIdent::parse("database", &database)?;
+        let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
         let envs: Vec<String> = dep
             .layout

@@ -103,12 +103,8 @@ fn run() -> anyhow::Result<u8> {
         Command::RemoveDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Check(cmd) => {
             let config = repositories()?;
-            if let Some(journal) = fsio::pending_journal(&config.repositories()) {
-                eprintln!(
-                    "warning: {} records a change an interrupted run did not finish; the next add-db or \
-                     remove-db finishes it",
-                    journal.display()
-                );
+            if let Some(pending) = fsio::pending_journal(&config.repositories()) {
+                eprintln!("warning: {pending}");
             }
             cmd.run(config)
         }
