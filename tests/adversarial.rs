@@ -1136,3 +1136,195 @@ fn a_damaged_journal_is_reported_and_nothing_is_touched() {
         assert_unchanged(&tree.dir, &before, label);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Values and file names from pull requests: never code, never terminal controls
+// ---------------------------------------------------------------------------
+
+/// The sample with `narrativelog`'s `field` in values-base.yaml (the entry's key is
+/// on line 9) set to `value`.
+fn with_narrativelog(name: &str, field: &str, value: &str) -> Tree {
+    let tree = Tree::sample(name);
+    let values = tree.values("base");
+    let text = fs::read_to_string(&values).unwrap();
+    let old = format!("    {field}: 'narrativelog'\n");
+    assert!(text.contains(&old), "{text}");
+    fs::write(
+        &values,
+        text.replace(&old, &format!("    {field}: {value}\n")),
+    )
+    .unwrap();
+    tree
+}
+
+#[test]
+fn an_sql_value_in_a_values_file_is_refused_at_its_line() {
+    for field in ["user", "db"] {
+        let tree = with_narrativelog(
+            &format!("sql-{field}"),
+            field,
+            "'narrativelog; DROP DATABASE gafaelfawr; --'",
+        );
+        let before = read_tree(&tree.dir);
+        for args in [
+            &["runbook", "narrativelog", "--remove"][..],
+            &["runbook", "narrativelog", "--remove", "--script"],
+            &["runbook", "narrativelog"],
+            &["remove-db", "narrativelog"],
+        ] {
+            let out = tree.run(args);
+            let context = format!("{field} {args:?}");
+            assert_refused(&out, 2, "values-base.yaml:9: invalid", &context);
+            assert!(
+                !text(&out.stdout).contains("DROP DATABASE gafaelfawr"),
+                "{context}"
+            );
+            assert_unchanged(&tree.dir, &before, &context);
+        }
+    }
+}
+
+/// No raw escape, bell or C1 control in what the tool printed.
+fn assert_no_controls(out: &Output, context: &str) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let shown = text(bytes);
+        assert!(
+            !shown.contains(['\x1b', '\x07', '\u{9b}', '\r']),
+            "{context}: raw control characters on {stream}:\n{shown:?}"
+        );
+    }
+}
+
+#[test]
+fn a_file_name_is_never_a_command_nor_a_terminal_control() {
+    let tree = Tree::sample("evil-names");
+    let folder = tree.dir.join("phalanx/services/postgres");
+    let base = fs::read_to_string(tree.values("base")).unwrap();
+    for name in [
+        "values-evil\ntouch INJECTED #.yaml",
+        "values-x\x1b]0;pwned\x07\u{9b}31m.yaml",
+    ] {
+        fs::write(folder.join(name), &base).unwrap();
+    }
+    let script = tree.dir.join("steps.sh");
+    for args in [
+        &["runbook", "narrativelog"][..],
+        &["runbook", "narrativelog", "--remove"],
+        &["runbook", "narrativelog", "--script"],
+        &["list"],
+        &["check"],
+        &["check", "--format", "github"],
+        &["check", "--format", "json"],
+        &["add-db", "alpha", "--all-envs"],
+    ] {
+        let out = tree.run(args);
+        let context = format!("{args:?}");
+        assert!(out.status.success(), "{context}: {}", text(&out.stderr));
+        assert_no_controls(&out, &context);
+        let stdout = text(&out.stdout);
+        assert!(
+            !stdout.lines().any(|l| l.trim_start().starts_with("touch")),
+            "{context}: a command from a file name:\n{stdout}"
+        );
+        assert!(
+            text(&out.stderr).contains(r"values-evil\ntouch INJECTED #.yaml: skipped"),
+            "{context}: {}",
+            text(&out.stderr)
+        );
+        if args.contains(&"--script") {
+            fs::write(&script, &stdout).unwrap();
+            assert_bash_syntax(&script, &context);
+        }
+    }
+    // The skipped files are left as they were.
+    assert_eq!(
+        fs::read_to_string(folder.join("values-evil\ntouch INJECTED #.yaml")).unwrap(),
+        base
+    );
+}
+
+#[test]
+fn control_characters_in_values_are_shown_escaped() {
+    let tree = with_narrativelog("escaped-values", "user", "\"narr\\e[2J\\a\"");
+    for args in [
+        &["check"][..],
+        &["check", "--format", "github"],
+        &["check", "--format", "json"],
+        &["list"],
+        &["runbook", "narrativelog"],
+    ] {
+        let out = tree.run(args);
+        let context = format!("{args:?}");
+        assert_no_controls(&out, &context);
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(
+            all.contains(r"narr\x1b[2J\x07") || all.contains(r"narr\u001b[2J\u0007"),
+            "{context}: the value is not shown escaped:\n{all}"
+        );
+    }
+}
+
+#[test]
+fn suggested_commands_quote_words_from_files() {
+    let tree = Tree::sample("quoted-help");
+    let values = tree.values("base");
+    let text_before = fs::read_to_string(&values).unwrap();
+    fs::write(
+        &values,
+        text_before.replace(
+            "  vault_secrets:",
+            "  \"x;touch PASTED_db\":\n    user: xuser\n    db: xdb\n  vault_secrets:",
+        ),
+    )
+    .unwrap();
+    let out = tree.run(&["check"]);
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("add-db 'x;touch PASTED' --env base"),
+        "{report}"
+    );
+    assert!(!report.contains("add-db x;touch"), "{report}");
+}
+
+#[test]
+fn annotations_are_relative_to_the_workspace_from_any_folder() {
+    let tree = with_narrativelog("annotations", "user", "'Bad'");
+    let sub = tree.dir.join("phalanx/services/postgres");
+    let annotation = |cwd: &Path, workspace: Option<&Path>| -> String {
+        let mut command = xtask_command(cwd);
+        command.args(tree.args(&["check", "--format", "github"]));
+        command.env_remove("GITHUB_WORKSPACE");
+        if let Some(w) = workspace {
+            command.env("GITHUB_WORKSPACE", w);
+        }
+        let out = command.output().unwrap();
+        text(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("::error"))
+            .unwrap_or_else(|| panic!("no annotation:\n{}", text(&out.stdout)))
+            .to_string()
+    };
+    for cwd in [&tree.dir, &sub] {
+        let file = |line: String| {
+            line.split("file=")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            file(annotation(cwd, None)),
+            "services/postgres/values-base.yaml",
+            "from {}",
+            cwd.display()
+        );
+        assert_eq!(
+            file(annotation(cwd, Some(&tree.dir))),
+            "phalanx/services/postgres/values-base.yaml",
+            "from {}",
+            cwd.display()
+        );
+    }
+}

@@ -107,8 +107,11 @@ impl flags::AddDb {
                 db.name,
                 envs.join(", "),
                 crate::flags::program_name(),
-                db.name,
-                envs.join(" --env ")
+                crate::shell::quote(&db.name),
+                envs.iter()
+                    .map(|e| crate::shell::quote(e))
+                    .collect::<Vec<_>>()
+                    .join(" --env ")
             );
             return Ok(());
         }

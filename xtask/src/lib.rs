@@ -63,7 +63,8 @@ pub fn main() -> ExitCode {
             for cause in error.chain().skip(1) {
                 message.push_str(&format!("\n  caused by: {cause}"));
             }
-            eprintln!("{message}");
+            // Values and file names quoted in a message cannot drive the terminal.
+            eprintln!("{}", shell::escape_but(&message, &['\n']));
             ExitCode::from(error::exit_status(&error) as u8)
         }
     }

@@ -13,12 +13,19 @@ fn is_unsafe(c: char) -> bool {
 /// `\u{9b}`) and a backslash before such an escape's own backslash, so nothing read
 /// from a file or a file name can move the cursor, ring or recolor a terminal.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    escape_but(text, &[])
+}
+
+/// [`escape`], leaving the characters of `keep` (such as `\n` in a message of
+/// several lines) as they are.
+pub fn escape_but<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    if !text.chars().any(|c| is_unsafe(c) && !keep.contains(&c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
+            c if keep.contains(&c) => out.push(c),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),

@@ -933,7 +933,7 @@ pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Tar
         return Err(bad_input(format!(
             "no environment has `{key}`; add it with `{} add-db {}` or name environments with --env",
             crate::flags::program_name(),
-            db.name
+            quote(&db.name)
         )));
     }
     names
@@ -984,7 +984,7 @@ fn envs_without_entry(dep: &Deployment, db: &DbName, targets: &[Target]) -> Vec<
                 e.env.name,
                 e.env.values.relative,
                 crate::flags::program_name(),
-                db.name,
+                quote(&db.name),
                 quote(&e.env.name)
             )
         })
