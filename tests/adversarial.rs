@@ -492,11 +492,11 @@ fn deep_nesting_and_huge_files_are_clear_errors() {
     fs::write(&values, &deep).unwrap();
     for args in [ADD, &["list"]] {
         let out = tree.run(args);
-        assert_refused(&out, 2, "recursion limit", &format!("{args:?}"));
+        assert_refused(&out, 2, "nested more than 64 levels", &format!("{args:?}"));
     }
     let check = tree.run(&["check"]);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
-    assert!(text(&check.stdout).contains("recursion limit"));
+    assert!(text(&check.stdout).contains("nested more than 64 levels"));
 
     let flow = format!("postgres: {}1{}\n", "{a: ".repeat(5000), "}".repeat(5000));
     fs::write(&values, flow).unwrap();
@@ -1327,4 +1327,94 @@ fn annotations_are_relative_to_the_workspace_from_any_folder() {
             cwd.display()
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Ctrl-C during an edit
+// ---------------------------------------------------------------------------
+
+/// The pid of the process `strace` (pid `tracer`) runs.
+fn tracee_of(tracer: u32) -> u32 {
+    for _ in 0..200 {
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`: the fields after the last `)`.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(tracer) {
+                return pid;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("strace started no process");
+}
+
+/// add-db held for 2 s on entering the `when`-th `syscall`, and sent a real SIGINT
+/// while it waits there (once its journal exists).
+fn interrupted_at(tree: &Tree, syscall: &str, when: usize) -> Output {
+    let child = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("inject={syscall}:delay_enter=2000000:when={when}"))
+        .arg(env!("CARGO_BIN_EXE_xtask"))
+        .args(tree.args(ADD))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace is missing: run `bash .ci/run` to install it");
+    let tracee = tracee_of(child.id());
+    let journal = tree.dir.join("phalanx/.xtask-journal");
+    let start = std::time::Instant::now();
+    while !journal.exists() {
+        assert!(start.elapsed().as_secs() < 10, "no journal appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: kill(2) on a pid we just found, with a signal number.
+    let sent = unsafe { libc::kill(tracee as i32, libc::SIGINT) };
+    let error = std::io::Error::last_os_error();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(sent, 0, "kill {tracee}: {error}; {out:?}");
+    out
+}
+
+#[test]
+fn ctrl_c_during_the_renames_finishes_them_and_says_so() {
+    let reference = Tree::sample("ctrl-c-reference");
+    reference.ok(ADD);
+    let tree = Tree::sample("ctrl-c-renames");
+    // Renames: the journal's, then the first file's; held at the second file's.
+    let out = interrupted_at(&tree, "rename", 3);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains("interrupted by Ctrl-C (SIGINT)")
+            && message.contains("the change is complete"),
+        "{message}"
+    );
+    assert_same_tree(&tree.dir, &reference.dir, "after Ctrl-C at a rename");
+    tree.assert_no_leftovers("after Ctrl-C at a rename");
+}
+
+#[test]
+fn ctrl_c_while_staging_changes_no_file_and_says_so() {
+    let pristine = Tree::sample("ctrl-c-pristine");
+    let tree = Tree::sample("ctrl-c-staging");
+    // fsyncs: the journal and its folder, then the first temporary file.
+    let out = interrupted_at(&tree, "fsync", 3);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains("interrupted by Ctrl-C (SIGINT)") && message.contains("no file changed"),
+        "{message}"
+    );
+    assert_same_tree(&tree.dir, &pristine.dir, "after Ctrl-C while staging");
+    tree.assert_no_leftovers("after Ctrl-C while staging");
 }

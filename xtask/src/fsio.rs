@@ -427,6 +427,8 @@ impl Session {
                 eprintln!("warning: {}", journal::describe_pending(&pending));
             }
         }
+        // From here on Ctrl-C leaves every file old or new, and says which.
+        crate::interrupt::install();
         Ok(Session {
             _locks: locks,
             journal,
@@ -486,7 +488,24 @@ pub fn write_all(writes: &[Write<'_>]) -> Result<()> {
     write_files(writes, None)
 }
 
+/// [`write_files_now`] with Ctrl-C and SIGTERM recorded rather than obeyed (see
+/// `interrupt`): one that came once the renames began stops the run after them.
 fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
+    crate::interrupt::writing();
+    let result = write_files_now(writes, journal);
+    crate::interrupt::written(result.is_ok());
+    result?;
+    if crate::interrupt::pending() {
+        return Err(crate::interrupt::stopped(&format!(
+            "it came while the files were being replaced, so all {} were: the change is \
+             complete, and the command stopped before the rest of its output",
+            writes.len()
+        )));
+    }
+    Ok(())
+}
+
+fn write_files_now(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
     // 1. Resolve and check every target before anything is written.
     let mut prepared = Vec::new();
     for w in writes {
@@ -509,17 +528,35 @@ fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
             return Err(e.context("nothing was changed"));
         }
     }
-    // 3. The temporary files, all or none.
-    for (index, (s, p)) in staged.iter().zip(&prepared).enumerate() {
-        if let Err(e) = stage(&s.temp, &s.target, &p.bytes, p.meta.as_ref()) {
-            for done in &staged[..index] {
-                let _ = fs::remove_file(&done.temp);
-            }
-            if let Some(journal) = journal {
-                let _ = journal::remove(journal);
-            }
-            return Err(e.context("nothing was changed"));
+    // 3. The temporary files, all or none; an interrupt until the last one is
+    //    complete undoes them.
+    let undo = |count: usize| {
+        for done in &staged[..count] {
+            let _ = fs::remove_file(&done.temp);
         }
+        if let Some(journal) = journal {
+            let _ = journal::remove(journal);
+        }
+    };
+    for (index, (s, p)) in staged.iter().zip(&prepared).enumerate() {
+        let staged_now = if crate::interrupt::pending() {
+            Err(crate::interrupt::stopped(
+                "no file was replaced yet, so none was: no file changed",
+            ))
+        } else {
+            stage(&s.temp, &s.target, &p.bytes, p.meta.as_ref())
+                .map_err(|e| e.context("nothing was changed"))
+        };
+        if let Err(e) = staged_now {
+            undo(index);
+            return Err(e);
+        }
+    }
+    if crate::interrupt::pending() {
+        undo(staged.len());
+        return Err(crate::interrupt::stopped(
+            "no file was replaced yet, so none was: no file changed",
+        ));
     }
     // 4. The renames.
     for (index, s) in staged.iter().enumerate() {
