@@ -1418,3 +1418,26 @@ fn ctrl_c_while_staging_changes_no_file_and_says_so() {
     assert_same_tree(&tree.dir, &pristine.dir, "after Ctrl-C while staging");
     tree.assert_no_leftovers("after Ctrl-C while staging");
 }
+
+#[test]
+fn two_repositories_sharing_one_state_folder_share_one_lock() {
+    for shape in ["symlink", "gitdir file"] {
+        let tree = Tree::sample(&format!("shared-state-{}", shape.replace(' ', "-")));
+        fs::create_dir(tree.dir.join("phalanx/.git")).unwrap();
+        let charts_git = tree.dir.join("charts/.git");
+        if shape == "symlink" {
+            std::os::unix::fs::symlink("../phalanx/.git", &charts_git).unwrap();
+        } else {
+            fs::write(&charts_git, "gitdir: ../phalanx/.git\n").unwrap();
+        }
+        let mut command = xtask_command(&tree.dir);
+        command.args(tree.args(ADD)).env("XTASK_LOCK_TIMEOUT", "1");
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{shape}: {}", text(&out.stderr));
+        assert!(
+            !tree.dir.join("phalanx/.git/xtask.lock").exists(),
+            "{shape}"
+        );
+        assert!(tree.ok(&["list"]).contains("alpha_db"), "{shape}");
+    }
+}
