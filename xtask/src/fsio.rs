@@ -559,6 +559,20 @@ fn write_files_now(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
         ));
     }
     // 4. The renames.
+    rename_all(&staged, journal)?;
+    for dir in distinct_parents(staged.iter().map(|s| s.target.as_path())) {
+        sync_dir(&dir)?;
+    }
+    // 5. Done.
+    if let Some(journal) = journal {
+        journal::remove(journal)?;
+    }
+    Ok(())
+}
+
+/// Renames each temporary file over its target; an error names the files
+/// already replaced and the journal that lets the next run finish.
+fn rename_all(staged: &[Entry], journal: Option<&Path>) -> Result<()> {
     for (index, s) in staged.iter().enumerate() {
         if let Err(e) = fs::rename(&s.temp, &s.target) {
             let done: Vec<String> = staged[..index]
@@ -582,13 +596,6 @@ fn write_files_now(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
                 s.target.display()
             ));
         }
-    }
-    for dir in distinct_parents(staged.iter().map(|s| s.target.as_path())) {
-        sync_dir(&dir)?;
-    }
-    // 5. Done.
-    if let Some(journal) = journal {
-        journal::remove(journal)?;
     }
     Ok(())
 }

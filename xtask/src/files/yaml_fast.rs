@@ -22,12 +22,12 @@ pub const MAX_DEPTH_ANY: usize = 64;
 /// The most nodes (lines, flow and anchor indicators) any text may have: this
 /// reader spends about a microsecond per key, so this bounds it to well under a
 /// second; the largest values files have a few thousand.
-pub const MAX_NODES: usize = 600_000;
+pub const MAX_NODES: usize = 400_000;
 
 /// The most nodes a text outside the plain subset may have: serde_yaml spends up
 /// to 2 microseconds per node (a mapping key), so this bounds its time to about
 /// half a second. A values file has a few thousand.
-pub const MAX_NODES_FULL_PARSE: usize = 250_000;
+pub const MAX_NODES_FULL_PARSE: usize = 150_000;
 
 /// The fragments (one-line flow values, escaped strings) the fast reader hands
 /// to serde_yaml one by one, in number and in bytes, before it leaves the whole

@@ -307,8 +307,7 @@ pub(super) fn recover(journal: &Path) -> Result<()> {
     // file is gone; renames begin only after every temporary file is complete.
     let renamed = now.iter().any(|(n, ready)| *n == Now::New && !ready);
     let staged = now.iter().all(|(n, ready)| *ready || *n == Now::New);
-    let mut said = Vec::new();
-    if renamed || staged {
+    let said = if renamed || staged {
         let conflicts: Vec<String> = entries
             .iter()
             .zip(&now)
@@ -317,37 +316,10 @@ pub(super) fn recover(journal: &Path) -> Result<()> {
         if !conflicts.is_empty() {
             return Err(refused(stop_message(journal, &entries, &now, &conflicts)));
         }
-        for (e, (n, _)) in entries.iter().zip(&now) {
-            let target = escape(&e.target.to_string_lossy()).into_owned();
-            if *n == Now::Old {
-                fs::rename(&e.temp, &e.target).with_context(|| {
-                    format!("cannot finish the interrupted change recorded in {shown}: cannot replace {target}")
-                })?;
-                said.push(format!(
-                    "replaced {target} with the interrupted run's new text"
-                ));
-            } else {
-                let _ = fs::remove_file(&e.temp);
-                said.push(format!("{target} already held the new text"));
-            }
-        }
+        finish(&entries, &now, &shown)?
     } else {
-        for (e, (n, _)) in entries.iter().zip(&now) {
-            let target = escape(&e.target.to_string_lossy()).into_owned();
-            let removed = is_ours(&e.temp) && fs::remove_file(&e.temp).is_ok();
-            let what = match n {
-                Now::Old => "left as it was (not replaced yet)".to_string(),
-                Now::New => "already held the new text".to_string(),
-                Now::Other(change) => format!("left as it is now: it {change}"),
-            };
-            let temp = if removed {
-                "; removed its temporary file"
-            } else {
-                ""
-            };
-            said.push(format!("{target}: {what}{temp}"));
-        }
-    }
+        drop_staged(&entries, &now)
+    };
     for dir in distinct_parents(entries.iter().map(|e| e.target.as_path())) {
         let _ = sync_dir(&dir);
     }
@@ -362,6 +334,49 @@ pub(super) fn recover(journal: &Path) -> Result<()> {
         eprintln!("  {line}");
     }
     Ok(())
+}
+
+/// Renames each temporary file over its target, which holds the planned-against
+/// bytes (checked), or leaves a target that holds the new bytes; says what per file.
+fn finish(entries: &[Entry], now: &[(Now, bool)], shown: &str) -> Result<Vec<String>> {
+    let mut said = Vec::new();
+    for (e, (n, _)) in entries.iter().zip(now) {
+        let target = escape(&e.target.to_string_lossy()).into_owned();
+        if *n == Now::Old {
+            fs::rename(&e.temp, &e.target).with_context(|| {
+                format!("cannot finish the interrupted change recorded in {shown}: cannot replace {target}")
+            })?;
+            said.push(format!(
+                "replaced {target} with the interrupted run's new text"
+            ));
+        } else {
+            let _ = fs::remove_file(&e.temp);
+            said.push(format!("{target} already held the new text"));
+        }
+    }
+    Ok(said)
+}
+
+/// Removes the temporary files of a change that never reached its renames,
+/// leaving every target as it is now; says what per file.
+fn drop_staged(entries: &[Entry], now: &[(Now, bool)]) -> Vec<String> {
+    let mut said = Vec::new();
+    for (e, (n, _)) in entries.iter().zip(now) {
+        let target = escape(&e.target.to_string_lossy()).into_owned();
+        let removed = is_ours(&e.temp) && fs::remove_file(&e.temp).is_ok();
+        let what = match n {
+            Now::Old => "left as it was (not replaced yet)".to_string(),
+            Now::New => "already held the new text".to_string(),
+            Now::Other(change) => format!("left as it is now: it {change}"),
+        };
+        let temp = if removed {
+            "; removed its temporary file"
+        } else {
+            ""
+        };
+        said.push(format!("{target}: {what}{temp}"));
+    }
+    said
 }
 
 /// Why a file stops the roll-forward, if it does.
