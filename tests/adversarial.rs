@@ -1219,7 +1219,19 @@ fn a_file_name_is_never_a_command_nor_a_terminal_control() {
     ] {
         let out = tree.run(args);
         let context = format!("{args:?}");
-        assert!(out.status.success(), "{context}: {}", text(&out.stderr));
+        if args[0] == "check" {
+            // Two `bad-environment-name` errors, shown escaped.
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{context}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(text(&out.stdout).matches("bad-environment-name").count(), 2);
+            assert!(text(&out.stdout).contains(r"values-evil\ntouch INJECTED #.yaml"));
+        } else {
+            assert!(out.status.success(), "{context}: {}", text(&out.stderr));
+        }
         assert_no_controls(&out, &context);
         let stdout = text(&out.stdout);
         assert!(

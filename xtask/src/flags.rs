@@ -419,6 +419,11 @@ pub const CHECK_RULES: &[(&str, &str, &str)] = &[
         "warning",
         "a postgres values file outside the chart's folder",
     ),
+    (
+        "bad-environment-name",
+        "error",
+        "a values-<env>.yaml whose <env> is no environment name (skipped)",
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -313,6 +313,29 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The `values-*.yaml` files skipped because their name is no environment name:
+    /// each file (repository-relative) with the reason, sorted (`bad-environment-name`).
+    pub fn skipped_environment_files(&self) -> Vec<(String, String)> {
+        let dir = &self.values_dir.relative;
+        let Ok(entries) = std::fs::read_dir(self.phalanx.join(dir)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let file_name = e.file_name().to_string_lossy().into_owned();
+                let env = file_name.strip_prefix("values-")?;
+                let env = env
+                    .strip_suffix(".yaml")
+                    .or_else(|| env.strip_suffix(".yml"))?;
+                let problem = crate::names::env_name_problem(env)?;
+                Some((format!("{dir}/{file_name}"), problem))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Every environment, from the `values-<env>.yaml` (or `.yml`) files, sorted.
     pub fn environments(&self) -> Result<Vec<Environment>> {
         Ok(values_files_in(&self.phalanx, &self.values_dir.relative)?

@@ -27,6 +27,7 @@ pub fn rules(facts: &Facts) -> Vec<Finding> {
     secrets::secret_source_absent(facts, &mut out);
     secrets::copy_without_source(facts, &mut out);
     values::stray_values_file(facts, &mut out);
+    values::bad_environment_name(facts, &mut out);
     out
 }
 
