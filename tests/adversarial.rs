@@ -1345,56 +1345,13 @@ fn annotations_are_relative_to_the_workspace_from_any_folder() {
 // Ctrl-C during an edit
 // ---------------------------------------------------------------------------
 
-/// The pid of the process `strace` (pid `tracer`) runs.
-fn tracee_of(tracer: u32) -> u32 {
-    for _ in 0..200 {
-        for entry in fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid ...`: the fields after the last `)`.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if ppid == Some(tracer) {
-                return pid;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("strace started no process");
-}
-
-/// add-db held for 2 s on entering the `when`-th `syscall`, and sent a real SIGINT
-/// while it waits there (once its journal exists).
+/// add-db sent a real SIGINT (by `strace`, so at a known point) on entering its
+/// `when`-th `syscall`; the call itself still runs.
 fn interrupted_at(tree: &Tree, syscall: &str, when: usize) -> Output {
-    let child = Command::new("strace")
-        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
-        .arg(format!("inject={syscall}:delay_enter=2000000:when={when}"))
-        .arg(env!("CARGO_BIN_EXE_xtask"))
-        .args(tree.args(ADD))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("strace is missing: run `bash .ci/run` to install it");
-    let tracee = tracee_of(child.id());
-    let journal = tree.dir.join("phalanx/.xtask-journal");
-    let start = std::time::Instant::now();
-    while !journal.exists() {
-        assert!(start.elapsed().as_secs() < 10, "no journal appeared");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // SAFETY: kill(2) on a pid we just found, with a signal number.
-    let sent = unsafe { libc::kill(tracee as i32, libc::SIGINT) };
-    let error = std::io::Error::last_os_error();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(sent, 0, "kill {tracee}: {error}; {out:?}");
-    out
+    tree.strace(
+        &[&format!("inject={syscall}:signal=SIGINT:when={when}")],
+        ADD,
+    )
 }
 
 #[test]
@@ -1451,5 +1408,24 @@ fn two_repositories_sharing_one_state_folder_share_one_lock() {
             "{shape}"
         );
         assert!(tree.ok(&["list"]).contains("alpha_db"), "{shape}");
+    }
+}
+
+#[test]
+fn ctrl_c_while_planning_ends_the_run_with_no_file_changed() {
+    let tree = Tree::sample("ctrl-c-planning");
+    let before = read_tree(&tree.dir);
+    // Writes: the repositories line and its end on stderr, the two lock records,
+    // then the first diff on stdout, while the run is still planning.
+    let out = interrupted_at(&tree, "write", 5);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains("interrupted while planning: no file was changed"),
+        "{message}"
+    );
+    assert_unchanged(&tree.dir, &before, "after Ctrl-C while planning");
+    for name in read_tree(&tree.dir).keys() {
+        assert!(!name.contains(".xtask-"), "{name} was left behind");
     }
 }
