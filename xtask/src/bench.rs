@@ -1,7 +1,7 @@
 //! `bench`: measures `check` on the sample and on generated trees.
 //!
 //! NAME
-//!     cargo run --release -p xtask -- bench [--runs N]
+//!     cargo xtask-bench [--runs N]
 //!
 //! DESCRIPTION
 //!     Writes split-layout trees of 50 databases x 20 environments and 200 x 80
@@ -31,7 +31,7 @@ impl flags::Bench {
             return Err(bad_input("--runs must be at least 1"));
         }
         if cfg!(debug_assertions) {
-            outln!("(a debug build: run `cargo run --release -p xtask -- bench` for real figures)");
+            outln!("(a debug build: run `cargo xtask-bench` for real figures)");
         }
         let sample = workspace_root().join("sample");
         let out = workspace_root().join("target/xtask/bench");

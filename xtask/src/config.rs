@@ -311,24 +311,6 @@ pub fn relative_path(base: &Path, path: &Path) -> PathBuf {
     out
 }
 
-impl Config {
-    /// The line every command prints on stderr: which repositories, which layout.
-    pub fn describe(&self, layout: Option<crate::layout::Kind>) -> String {
-        let mut line = String::from("using phalanx ");
-        if let Some(phalanx) = &self.phalanx {
-            line.push_str(&phalanx.display().to_string());
-        }
-        if let Some(kind) = layout {
-            line.push_str(&format!(" ({kind} layout)"));
-        }
-        let charts_used = layout.is_none_or(|k| k == crate::layout::Kind::Split);
-        if let (Some(charts), true) = (&self.charts, charts_used) {
-            line.push_str(&format!(", charts {}", charts.display()));
-        }
-        line
-    }
-}
-
 /// Rewrites the keys `phalanx`, `charts` (when given) and `vault_addr` of an
 /// `xtask.toml`, keeping its comments and every other key.
 pub fn update_text(
@@ -344,10 +326,9 @@ pub fn update_text(
     if let Some(charts) = charts {
         set_keeping_decor(&mut doc, "charts", charts);
     }
+    // Only what `init` was given: the built-in Vault address stays a default, unwritten.
     if let Some(addr) = vault_addr {
         set_keeping_decor(&mut doc, "vault_addr", addr);
-    } else if doc.get("vault_addr").is_none() {
-        set_keeping_decor(&mut doc, "vault_addr", DEFAULT_VAULT_ADDR);
     }
     Ok(doc.to_string())
 }
@@ -376,7 +357,7 @@ mod tests {
         assert!(out.contains("# where things are\nphalanx = \"../phalanx\" # the deployment\ncharts = \"../charts\"\n"), "{out}");
         assert!(out.contains("local_env = \"base\""));
         assert!(out.contains("[vault_paths]\n# idf\nidf = \"secret/x\""));
-        assert!(out.contains("vault_addr = \"https://vault.lsst.codes\""));
+        assert!(!out.contains("vault_addr"), "{out}");
         let out = update_text(&out, "p", None, Some("https://vault.example")).unwrap();
         assert!(
             out.contains("phalanx = \"p\" # the deployment\ncharts = \"../charts\"\n"),

@@ -261,10 +261,16 @@ pub const LOCAL_DB: Spec = Spec {
             Kind::Switch,
             "up: print passwords in the connection URLs",
         ),
+        opt(
+            "skip-missing",
+            Kind::Switch,
+            "up: create the rest when a block reads a password key nothing makes (the cluster would not start)",
+        ),
     ],
     description: "\
-A real PostgreSQL server under target/ holding the roles and databases that the
-cluster's postgres creates for that environment.",
+A real PostgreSQL server holding the roles and databases that the cluster's postgres
+creates for that environment; its state lives in the deployment checkout's
+.git/pgdb/ (else $XDG_STATE_HOME/pgdb/, else ~/.local/state/pgdb/).",
 };
 
 pub const LOCAL_DB_ACTIONS: &[Spec] = &[
@@ -283,6 +289,11 @@ pub const LOCAL_DB_ACTIONS: &[Spec] = &[
                 "show-passwords",
                 Kind::Switch,
                 "Print passwords in the connection URLs",
+            ),
+            opt(
+                "skip-missing",
+                Kind::Switch,
+                "Create the rest when a block reads a password key nothing makes (refused otherwise: the cluster would not start)",
             ),
         ],
         description: "\
@@ -313,7 +324,7 @@ pub const INIT: Spec = Spec {
     options: &[opt(
         "vault-addr",
         Kind::Value("URL"),
-        "The Vault server (default: https://vault.lsst.codes)",
+        "The Vault server to write (nothing is written without it; the default is https://vault.lsst.codes)",
     )],
     description: "\
 Needs --phalanx DIR (and --charts DIR for the split layout). Writes xtask.toml in the
@@ -329,7 +340,7 @@ pub const BENCH: Spec = Spec {
         Kind::Number,
         "Runs per tree (default: 21); the median is printed",
     )],
-    description: "Run with `cargo run --release -p xtask -- bench` for real figures.",
+    description: "Run with `cargo xtask-bench` for real figures.",
 };
 
 pub const HELP: Spec = Spec {
@@ -512,6 +523,8 @@ pub struct LocalDb {
     /// `Some(0)`: pick a free port.
     pub port: Option<u16>,
     pub show_passwords: bool,
+    /// `up`: create what it can when a password key is missing from the secret source.
+    pub skip_missing: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -519,6 +532,8 @@ pub struct Init {
     pub vault_addr: Option<String>,
 }
 
+/// Read only in a build with the `bench` feature.
+#[cfg_attr(not(feature = "bench"), allow(dead_code))]
 #[derive(Clone, Debug)]
 pub struct Bench {
     pub runs: usize,
@@ -533,6 +548,7 @@ pub enum Command {
     Runbook(Runbook),
     LocalDb(LocalDb),
     Init(Init),
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
     Bench(Bench),
     /// Print this text (help or version) and succeed.
     Print(String),
@@ -1074,6 +1090,7 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 env: envs.into_iter().next(),
                 port,
                 show_passwords: given.has("show-passwords"),
+                skip_missing: given.has("skip-missing"),
             })
         }
         "init" => {

@@ -400,3 +400,20 @@ impl Layout {
         self.kind == Kind::Split
     }
 }
+
+/// The line every command prints on stderr: which repositories, which layout (the
+/// charts repository only where the layout uses it).
+pub fn describe(config: &Config, layout: Option<Kind>) -> String {
+    let mut line = String::from("using phalanx ");
+    if let Some(phalanx) = &config.phalanx {
+        line.push_str(&phalanx.display().to_string());
+    }
+    if let Some(kind) = layout {
+        line.push_str(&format!(" ({kind} layout)"));
+    }
+    let charts_used = layout.is_none_or(|k| k == Kind::Split);
+    if let (Some(charts), true) = (&config.charts, charts_used) {
+        line.push_str(&format!(", charts {}", charts.display()));
+    }
+    line
+}

@@ -20,6 +20,8 @@ macro_rules! outln {
 }
 
 mod add_db;
+// Development only: `cargo run --release -p xtask --features bench -- bench`.
+#[cfg(feature = "bench")]
 mod bench;
 mod check;
 mod config;
@@ -96,7 +98,7 @@ fn run() -> anyhow::Result<u8> {
         let config = config::load(flags.phalanx.clone(), flags.charts.clone())?;
         if !flags.quiet {
             let kind = layout::Layout::detect(&config).ok().map(|l| l.kind);
-            eprintln!("{}", config.describe(kind));
+            eprintln!("{}", layout::describe(&config, kind));
         }
         Ok(config)
     };
@@ -114,7 +116,13 @@ fn run() -> anyhow::Result<u8> {
         Command::Runbook(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::LocalDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Init(cmd) => cmd.run(&flags).map(|()| 0),
+        #[cfg(feature = "bench")]
         Command::Bench(cmd) => cmd.run().map(|()| 0),
+        #[cfg(not(feature = "bench"))]
+        Command::Bench(_) => Err(error::bad_input(
+            "`bench` is development-only and not in this build: run \
+             `cargo run --release -p xtask --features bench -- bench` in the xtask workspace",
+        )),
         Command::Print(text) => {
             out!("{text}");
             Ok(0)

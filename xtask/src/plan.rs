@@ -105,3 +105,51 @@ impl Plan {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(relative: &str) -> RepoFile {
+        RepoFile {
+            path: std::path::Path::new("/repo").join(relative),
+            relative: relative.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_unchanged_text_is_no_change() {
+        let mut plan = Plan::default();
+        plan.change(&file("a.yaml"), "x\n", "x\n".to_string());
+        assert!(plan.is_empty());
+        assert!(plan.changes.is_empty());
+    }
+
+    #[test]
+    fn a_second_change_of_a_file_keeps_its_original_text() {
+        let mut plan = Plan::default();
+        plan.change(&file("a.yaml"), "one\n", "two\n".to_string());
+        plan.change(&file("a.yaml"), "two\n", "three\n".to_string());
+        assert_eq!(plan.changes.len(), 1);
+        assert_eq!(plan.changes[0].before, "one\n");
+        assert_eq!(plan.changes[0].after, "three\n");
+        // Changed back: the file is planned, but nothing differs.
+        plan.change(&file("a.yaml"), "three\n", "one\n".to_string());
+        assert!(plan.is_empty());
+    }
+
+    #[test]
+    fn changes_keep_their_order_across_files() {
+        let mut plan = Plan::default();
+        for name in ["b.yaml", "a.yaml", "c.yaml"] {
+            plan.change(&file(name), "", format!("{name}\n"));
+        }
+        let names: Vec<&str> = plan
+            .changes
+            .iter()
+            .map(|c| c.file.relative.as_str())
+            .collect();
+        assert_eq!(names, ["b.yaml", "a.yaml", "c.yaml"]);
+        assert!(!plan.is_empty());
+    }
+}

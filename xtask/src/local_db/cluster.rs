@@ -8,6 +8,11 @@
 //! `VRO_DB_<ID>_USER`, `_DB` and `_PASSWORD` are all set. This module replays that on
 //! the parsed template and values file (the same parsers `check` uses, no Helm), so
 //! `local-db up` creates exactly those entries and names the ones the container skips.
+//!
+//! The container then processes the ids of `env | sort -r` in turn (`order`): a role
+//! shared by two entries keeps the password of the one processed last, a shared
+//! database is owned by the last `ALTER DATABASE ... OWNER` (`conflicts`). Every
+//! function here takes the parsed triplets, so another command can reuse them.
 
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -17,12 +22,24 @@ use crate::files::helm_template::{Field, Template};
 use crate::files::values::DbEntry;
 use crate::names::check_sql_identifier;
 
-/// A values entry the container would create: its role and database.
+/// A values entry the container would create: its role and database, the `<ID>` of
+/// its `VRO_DB_<ID>_*` variables and the secret key its password comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
     pub key: String,
     pub user: String,
     pub db: String,
+    pub id: String,
+    pub secret_key: String,
+}
+
+/// A secret key that a rendered block reads (the pod cannot start without it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretRef {
+    pub values_key: String,
+    pub secret_key: String,
+    /// 1-based line of the key in the template.
+    pub line: usize,
 }
 
 /// A values entry the container would skip, and why.
@@ -39,6 +56,8 @@ pub struct Skipped {
 pub struct Outcome {
     pub wanted: Vec<Wanted>,
     pub skipped: Vec<Skipped>,
+    /// Every secret key the rendered blocks read, created or skipped.
+    pub secret_refs: Vec<SecretRef>,
 }
 
 fn field_suffix(field: Field) -> &'static str {
@@ -67,6 +86,16 @@ pub fn outcome(template: &Template, entries: &[DbEntry], file: &str) -> Result<O
     }
 
     let mut out = Outcome::default();
+    for block in &template.blocks {
+        if present.contains(&block.values_key.as_str()) {
+            out.secret_refs
+                .extend(block.secret_keys.iter().map(|(key, line)| SecretRef {
+                    values_key: block.values_key.clone(),
+                    secret_key: key.clone(),
+                    line: *line,
+                }));
+        }
+    }
     for entry in entries {
         let at = |message: String| {
             bad_input(format!(
@@ -85,22 +114,106 @@ pub fn outcome(template: &Template, entries: &[DbEntry], file: &str) -> Result<O
                 reason,
             }),
             None => {
-                let (Some(user), Some(db)) = (&entry.user, &entry.db) else {
-                    unreachable!("skip_reason skips an entry without user or db")
+                let (Some(user), Some(db), Some(block)) =
+                    (&entry.user, &entry.db, template.block(&entry.key))
+                else {
+                    unreachable!("skip_reason skips an entry without user, db or block")
                 };
-                check_sql_identifier("user", user)
-                    .map_err(|e| at(format!("`{}`: {e}", entry.key)))?;
-                check_sql_identifier("database", db)
-                    .map_err(|e| at(format!("`{}`: {e}", entry.key)))?;
+                for (what, name) in [("user", user), ("database", db)] {
+                    check_sql_identifier(what, name)
+                        .map_err(|e| at(format!("`{}`: {e}{}", entry.key, on_the_cluster(name))))?;
+                }
+                let id = block.vars.iter().find(|v| v.field == Field::User);
                 out.wanted.push(Wanted {
                     key: entry.key.clone(),
                     user: user.clone(),
                     db: db.clone(),
+                    id: id.map(|v| v.id.clone()).unwrap_or_default(),
+                    secret_key: block.secret_key().unwrap_or_default().to_string(),
                 });
             }
         }
     }
     Ok(out)
+}
+
+/// What the cluster's container does with a name local-db refuses: its SQL is
+/// unquoted, so PostgreSQL folds upper case; anything else fails there, silently.
+fn on_the_cluster(name: &str) -> String {
+    let folded = name.to_lowercase();
+    if folded != name && check_sql_identifier("name", &folded).is_ok() {
+        format!(
+            " (the cluster's container would create `{folded}`: its unquoted SQL folds \
+             `{name}` to lower case; write `{folded}`)"
+        )
+    } else {
+        " (the cluster's container would fail on it and skip the entry silently: \
+         its SQL runs with ON_ERROR_STOP=0)"
+            .to_string()
+    }
+}
+
+/// The line `env | sort -r` sorts `w` by: `VRO_DB_<ID>_USER=<user>`.
+fn env_line(w: &Wanted) -> String {
+    format!("VRO_DB_{}_USER={}", w.id, w.user)
+}
+
+/// The entries in the order the container processes them: its `env | sort -r`
+/// (byte order, reversed).
+pub fn order(wanted: &[Wanted]) -> Vec<Wanted> {
+    let mut ordered = wanted.to_vec();
+    ordered.sort_by_key(|w| std::cmp::Reverse(env_line(w)));
+    ordered
+}
+
+/// What two entries sharing a role or a database do on the cluster, for entries in
+/// the container's order: `(values key, warning)`; the key is that of an entry
+/// whose service cannot log in, or whose role does not own its database.
+pub fn conflicts(ordered: &[Wanted]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let last_with = |same: &dyn Fn(&Wanted) -> bool| ordered.iter().rev().find(|w| same(w));
+    for w in ordered {
+        let after = |other: &Wanted| {
+            format!(
+                "`VRO_DB_{}_*` (`{}`) is processed after `VRO_DB_{}_*` (`{}`): the container takes ids in \
+                 reverse sorted order",
+                other.id, other.key, w.id, w.key
+            )
+        };
+        let role_winner = last_with(&|o: &Wanted| o.user == w.user);
+        if let Some(winner) = role_winner.filter(|o| o.secret_key != w.secret_key && o.key != w.key)
+        {
+            out.push((
+                w.key.clone(),
+                format!(
+                    "`{}` cannot log in on the cluster: its role `{}` ends with the password of `{}`, not `{}`; {}",
+                    w.key,
+                    w.user,
+                    winner.secret_key,
+                    w.secret_key,
+                    after(winner)
+                ),
+            ));
+        }
+        let owner = last_with(&|o: &Wanted| o.db == w.db);
+        if let Some(owner) = owner.filter(|o| o.user != w.user && o.key != w.key) {
+            out.push((
+                w.key.clone(),
+                format!(
+                    "`{}`: database `{}` is owned by `{}` on the cluster, not by `{}`: `ALTER DATABASE {} OWNER TO {}` \
+                     comes last; {}",
+                    w.key,
+                    w.db,
+                    owner.user,
+                    w.user,
+                    w.db,
+                    owner.user,
+                    after(owner)
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// Why the container would not create this entry, if it would not.
@@ -212,7 +325,9 @@ mod tests {
             [Wanted {
                 key: "notebook_db".into(),
                 user: "explorer".into(),
-                db: "notebook".into()
+                db: "notebook".into(),
+                id: "NOTEBOOK".into(),
+                secret_key: "notebook_password".into(),
             }]
         );
         assert_eq!(
@@ -261,5 +376,77 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("values-dev.yaml:1: `notebook_db`"), "{err}");
+        assert!(
+            err.contains("the cluster's container would create `explorer`"),
+            "{err}"
+        );
+        let parsed = values::parse(
+            "notebook_db: {user: no-tebook, db: notebook}\n",
+            values::Nesting::TopLevel,
+        )
+        .unwrap();
+        let err = outcome(&template, &parsed.entries, "values-dev.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("skip the entry silently"), "{err}");
+    }
+
+    fn w(key: &str, id: &str, user: &str, db: &str, secret_key: &str) -> Wanted {
+        Wanted {
+            key: key.into(),
+            user: user.into(),
+            db: db.into(),
+            id: id.into(),
+            secret_key: secret_key.into(),
+        }
+    }
+
+    #[test]
+    fn ids_in_reverse_byte_order_as_env_sort_r() {
+        let wanted = [
+            w("a_db", "A", "a", "a", "a_password"),
+            w("ab_db", "AB", "ab", "ab", "ab_password"),
+            w("b_db", "B", "b", "b", "b_password"),
+            w("a2_db", "A2", "a2", "a2", "a2_password"),
+        ];
+        let ids: Vec<String> = order(&wanted).into_iter().map(|w| w.id).collect();
+        // `_` (0x5F) sorts after letters and digits: `A_USER` > `AB_USER` > `A2_USER`.
+        assert_eq!(ids, ["B", "A", "AB", "A2"]);
+    }
+
+    #[test]
+    fn shared_roles_and_databases_warn_for_the_losers() {
+        let ordered = order(&[
+            w("lab_db", "LAB", "jovyan", "lab", "lab_password"),
+            w("hub_db", "HUB", "jovyan", "hub", "hub_password"),
+            w("same_db", "SAME", "same", "same", "same_password"),
+            w("other_db", "OTHER", "other", "same", "other_password"),
+        ]);
+        let found = conflicts(&ordered);
+        let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        // LAB > HUB in reverse order: HUB is processed last and keeps the role.
+        // SAME > OTHER: OTHER's owner change comes last.
+        assert_eq!(keys, ["same_db", "lab_db"]);
+        assert!(
+            found[1].1.starts_with(
+                "`lab_db` cannot log in on the cluster: its role `jovyan` ends with the password of \
+                 `hub_password`, not `lab_password`"
+            ),
+            "{}",
+            found[1].1
+        );
+        assert!(
+            found[0]
+                .1
+                .contains("database `same` is owned by `other` on the cluster"),
+            "{}",
+            found[0].1
+        );
+        // One password key for both entries: both log in.
+        let shared_key = order(&[
+            w("lab_db", "LAB", "jovyan", "lab", "pw"),
+            w("hub_db", "HUB", "jovyan", "hub", "pw"),
+        ]);
+        assert!(conflicts(&shared_key).is_empty());
     }
 }

@@ -1,14 +1,17 @@
 //! Where a local cluster lives, and the file operations that are safe there.
 //!
-//! One folder per deployment checkout and environment:
-//! `target/xtask/local-db/<checkout folder>-<hash of its canonical path>-<env>/`
-//! (or under `$CARGO_TARGET_DIR`), so two checkouts with an environment of the same
-//! name never share a cluster.
+//! Beside the deployment: `.git/pgdb/<env>/` of the deployment checkout (a `.git`
+//! file, as in a worktree, is followed to its git folder), else
+//! `$XDG_STATE_HOME/pgdb/<checkout folder>-<hash of its canonical path>-<env>/`, else
+//! the same below `~/.local/state/pgdb/`, so two checkouts with an environment of the
+//! same name never share a cluster. Older versions kept clusters in the tool's own
+//! `target/xtask/local-db/<checkout folder>-<hash>-<env>/` (or below
+//! `$CARGO_TARGET_DIR`); `old_dir` names that place, for the move on first use.
 //!
 //! | path | owner | what |
 //! |---|---|---|
 //! | `./` | the invoking user | mode 0700 (0711 as root, so the server's user may pass) |
-//! | `passwords.env` | the invoking user | `ROLE=PASSWORD` lines, mode 0600 |
+//! | `passwords.env` | the invoking user | `KEY=PASSWORD` lines (one per secret key), mode 0600 |
 //! | `port` | the invoking user | the port of the last successful start |
 //! | `lock` | the invoking user | held by each `up` and `down` for its whole run |
 //! | `data/` | the server's user | the cluster (`initdb`); `data/xtask.conf` holds the settings |
@@ -48,9 +51,19 @@ pub struct Paths {
 impl Paths {
     /// The cluster of the deployment checkout at `checkout` and environment `env`.
     pub fn new(checkout: &Path, env: &str) -> Result<Paths> {
-        let dir = local_db_root()?.join(cluster_folder_name(checkout, env)?);
+        let dir = match git_dir(checkout) {
+            Some(git) => git.join("pgdb").join(env),
+            None => state_home()?
+                .join("pgdb")
+                .join(cluster_folder_name(checkout, env)?),
+        };
+        Ok(Paths::at(dir, env))
+    }
+
+    /// The paths of a cluster whose folder is `dir`.
+    pub fn at(dir: PathBuf, env: &str) -> Paths {
         let run = dir.join("run");
-        Ok(Paths {
+        Paths {
             env: env.to_string(),
             data: dir.join("data"),
             passwords: dir.join(PASSWORDS_FILE),
@@ -58,7 +71,7 @@ impl Paths {
             port_file: dir.join("port"),
             run,
             dir,
-        })
+        }
     }
 
     pub fn socket(&self, port: u16) -> PathBuf {
@@ -88,8 +101,55 @@ impl Paths {
     }
 }
 
-/// `target/xtask/local-db`: below `$CARGO_TARGET_DIR` (relative to the current
-/// folder), else the workspace's `target/`.
+/// The git folder of the checkout at `checkout`: `.git` when it is a folder, the
+/// `gitdir:` a `.git` file names (relative to the checkout) when it is a file.
+pub fn git_dir(checkout: &Path) -> Option<PathBuf> {
+    let dot_git = checkout.join(".git");
+    let meta = fs::metadata(&dot_git).ok()?;
+    if meta.is_dir() {
+        return Some(dot_git);
+    }
+    let text = fs::read_to_string(&dot_git).ok()?;
+    let target = gitdir_of(&text)?;
+    let dir = checkout.join(target);
+    dir.is_dir().then_some(dir)
+}
+
+/// The path of a `.git` file's `gitdir: PATH` line.
+pub fn gitdir_of(text: &str) -> Option<&str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("gitdir:"))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+}
+
+/// `$XDG_STATE_HOME` when it is an absolute path, else `~/.local/state`.
+fn state_home() -> Result<PathBuf> {
+    let xdg = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    if let Some(xdg) = xdg {
+        return Ok(xdg);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .ok_or_else(|| {
+            bad_input(
+                "the deployment checkout has no .git folder, and neither XDG_STATE_HOME nor HOME \
+                 is set: local-db has nowhere to keep its cluster; set XDG_STATE_HOME",
+            )
+        })?;
+    Ok(home.join(".local").join("state"))
+}
+
+/// Where older versions kept this cluster: `target/xtask/local-db/<name>-<hash>-<env>`.
+pub fn old_dir(checkout: &Path, env: &str) -> Result<PathBuf> {
+    Ok(local_db_root()?.join(cluster_folder_name(checkout, env)?))
+}
+
+/// `target/xtask/local-db` of older versions: below `$CARGO_TARGET_DIR` (relative
+/// to the current folder), else the workspace's `target/`.
 fn local_db_root() -> Result<PathBuf> {
     let target = match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => std::env::current_dir()
@@ -369,6 +429,20 @@ mod tests {
         assert_eq!(name.len(), base.len() + 1 + 8 + 4);
         assert_eq!(name, cluster_folder_name(&tmp, "dev").unwrap());
         assert_ne!(name, cluster_folder_name(Path::new("/"), "dev").unwrap());
+    }
+
+    #[test]
+    fn git_files_name_their_folder() {
+        assert_eq!(
+            gitdir_of("gitdir: /work/main/.git/worktrees/x\n"),
+            Some("/work/main/.git/worktrees/x")
+        );
+        assert_eq!(
+            gitdir_of("gitdir: ../.git/modules/p"),
+            Some("../.git/modules/p")
+        );
+        assert_eq!(gitdir_of("something else\n"), None);
+        assert_eq!(gitdir_of("gitdir:   \n"), None);
     }
 
     #[test]

@@ -8,22 +8,28 @@
 //!
 //! `up` creates the roles and databases of the complete `VRO_DB_<ID>_*` triplets the
 //! environment's rendered template passes (`cluster`), names the entries the
-//! container would skip, and applies the container's semantics whatever the local
-//! version: md5 passwords, `public` writable by every role, passwords applied again
-//! at every start (`sql`). The server listens on 127.0.0.1 only; the superuser has no
-//! password and connects through a Unix socket in a folder private to the server.
-//! Files: `folder`; server control: `server`; the passwords file: `passwords`.
+//! container would skip, refuses an environment whose blocks read a secret key
+//! nothing makes (`plan`: the cluster's pod would not start), and applies the
+//! container's semantics whatever the local version: ids in reverse sorted order,
+//! md5 passwords, PostgreSQL 12's `public` (owned by `postgres`, writable by every
+//! role) in every database, passwords applied again at every start (`sql`), the
+//! image's locale where the machine has it (`server`). The server listens on
+//! 127.0.0.1 only; the superuser has no password and connects through a Unix socket
+//! in a folder private to the server. Files: `folder`; the passwords file:
+//! `passwords`.
 
 mod cluster;
 mod folder;
 mod passwords;
+mod plan;
+mod port;
 mod server;
 mod sql;
 
 use anyhow::{anyhow, Result};
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use crate::config::Config;
 use crate::deployment::Deployment;
@@ -40,16 +46,38 @@ impl flags::LocalDb {
             let env = self.env.clone().or_else(|| config.local_env.clone());
             if let (Some(env), Some(checkout)) = (env, config.phalanx.clone()) {
                 check_env_name(&env)?;
-                return down(&Paths::new(&checkout, &env)?);
+                let paths = Paths::new(&checkout, &env)?;
+                move_from_old_place(&checkout, &paths)?;
+                return down(&paths);
             }
         }
         let dep = Deployment::load(config)?;
         let env = choose_env(&dep, self.env.as_deref())?;
-        let paths = Paths::new(&dep.layout.phalanx, &env)?;
+        let checkout = dep.layout.phalanx.clone();
+        let paths = Paths::new(&checkout, &env)?;
         match self.action {
-            LocalDbAction::Up => up(&dep, &env, &paths, self.port, self.show_passwords),
-            LocalDbAction::Down => down(&paths),
-            LocalDbAction::Status => status(&dep, &env, &paths),
+            LocalDbAction::Up => {
+                let plan = plan_up(&dep, &env, self.skip_missing)?;
+                move_from_old_place(&checkout, &paths)?;
+                up(&plan, &env, &paths, self.port, self.show_passwords)
+            }
+            LocalDbAction::Down => {
+                move_from_old_place(&checkout, &paths)?;
+                down(&paths)
+            }
+            LocalDbAction::Status => {
+                let old = folder::old_dir(&checkout, &env)?;
+                if !folder::exists(&paths.dir) && old.is_dir() {
+                    eprintln!(
+                        "note: this cluster is still in {}, where older versions kept it; \
+                         `up` or `down` moves it to {}",
+                        old.display(),
+                        paths.dir.display()
+                    );
+                    return status(&dep, &env, &Paths::at(old, &env));
+                }
+                status(&dep, &env, &paths)
+            }
         }
     }
 }
@@ -112,19 +140,93 @@ fn outcome(dep: &Deployment, env: &str) -> Result<Outcome> {
     )
 }
 
-/// Prints the entries the container would skip.
-fn print_skipped(outcome: &Outcome, env: &str) {
-    for s in &outcome.skipped {
+/// What `up` does for `env`: refused (exit 1) when a rendered block reads a secret
+/// key the source does not make, unless `skip_missing`.
+fn plan_up(dep: &Deployment, env: &str, skip_missing: bool) -> Result<plan::Plan> {
+    let outcome = outcome(dep, env)?;
+    let values = dep
+        .env(env)
+        .map(|v| v.env.values.to_string())
+        .unwrap_or_default();
+    let files = plan::Files {
+        env,
+        values: &values,
+        template: &dep.template.file.relative,
+        secret_source: &dep.secrets.file().relative,
+    };
+    let makes = |key: &str| dep.secrets.provision(key).is_some();
+    plan::plan(outcome, &makes, skip_missing, &files)
+}
+
+/// Names the secret keys rendered blocks read and nothing makes (for `status`).
+fn print_missing(dep: &Deployment, outcome: &Outcome) {
+    let makes = |key: &str| dep.secrets.provision(key).is_some();
+    for r in plan::missing_keys(&outcome.secret_refs, &makes) {
         outln!(
-            "  {}: not created, the cluster's container skips it: {} (values-{env}.yaml:{})",
-            s.key,
-            s.reason,
-            s.line
+            "  {}: nothing makes its secret key `{}`: the cluster's postgres would not start; \
+             `up` refuses (`--skip-missing` creates the rest)",
+            r.values_key,
+            r.secret_key
         );
     }
 }
 
-/// The cluster's folders: ours (`target/xtask/local-db/<cluster>/`, passwords, port)
+/// Moves a cluster that an older version kept below `target/` to `paths.dir`, once
+/// (stopping its server first), and says so.
+fn move_from_old_place(checkout: &Path, paths: &Paths) -> Result<()> {
+    let old = folder::old_dir(checkout, &paths.env)?;
+    if folder::exists(&paths.dir) || !fs::symlink_metadata(&old).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    let old_paths = Paths::at(old.clone(), &paths.env);
+    let _lock = folder::lock(&old)?;
+    if server::server_pid(&old_paths).is_some() {
+        eprintln!("stopping the server in {} to move it", old.display());
+        server::stop(
+            &server::find_tools(&old_paths)?,
+            &RunAs::detect()?,
+            &old_paths,
+        )?;
+    }
+    if let Some(parent) = paths.dir.parent() {
+        folder::create_dirs(parent, 0o755)?;
+    }
+    fs::rename(&old, &paths.dir).map_err(|e| {
+        anyhow!(
+            "cannot move the cluster from {} to {}: {e}; move it yourself \
+             (`mv {} {}`) and run the command again",
+            old.display(),
+            paths.dir.display(),
+            crate::shell::quote(&old.display().to_string()),
+            crate::shell::quote(&paths.dir.display().to_string())
+        )
+    })?;
+    eprintln!(
+        "moved the local-db cluster of `{}` from {} to {} (state now lives beside the deployment)",
+        paths.env,
+        old.display(),
+        paths.dir.display()
+    );
+    Ok(())
+}
+
+/// Prints the entries the container would skip.
+fn print_skipped(skipped: &[cluster::Skipped], env: &str) {
+    for s in skipped {
+        let at = if s.line == 0 {
+            String::new()
+        } else {
+            format!(" (values-{env}.yaml:{})", s.line)
+        };
+        outln!(
+            "  {}: not created, the cluster's container skips it: {}{at}",
+            s.key,
+            s.reason
+        );
+    }
+}
+
+/// The cluster's folders: ours (`.git/pgdb/<env>/` or the state folder's, passwords, port)
 /// and the server's (`data/`, `run/`), each created with an explicit mode. Returns
 /// the cluster's lock, taken as soon as its folder exists.
 fn prepare(run_as: &RunAs, paths: &Paths) -> Result<folder::ClusterLock> {
@@ -175,37 +277,18 @@ fn prepare(run_as: &RunAs, paths: &Paths) -> Result<folder::ClusterLock> {
     Ok(lock)
 }
 
-/// Whether nothing listens on `port` of 127.0.0.1 (other bind failures, such as a
-/// privileged port, are left for the server to report).
-fn check_port_free(port: u16) -> Result<()> {
-    match TcpListener::bind(("127.0.0.1", port)) {
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(bad_input(format!(
-            "port {port} on 127.0.0.1 is in use; choose another with `--port N` \
-             (or `--port 0` for a free one)"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind(("127.0.0.1", 0))
-        .map_err(|e| anyhow!("cannot find a free port on 127.0.0.1: {e}"))?;
-    Ok(listener.local_addr()?.port())
-}
-
 fn up(
-    dep: &Deployment,
+    plan: &plan::Plan,
     env: &str,
     paths: &Paths,
     port: Option<u16>,
     show_passwords: bool,
 ) -> Result<()> {
-    let outcome = outcome(dep, env)?;
-    let wanted = &outcome.wanted;
+    let ordered = &plan.ordered;
     let run_as = RunAs::detect()?;
     let _lock = prepare(&run_as, paths)?;
     let tools = server::find_tools(paths)?;
-    let passwords = passwords::load_or_make(&paths.passwords, wanted)?;
+    let passwords = passwords::load_or_make(&paths.passwords, ordered)?;
     if !paths.initialized() {
         server::initdb(&tools, &run_as, paths)?;
     }
@@ -215,56 +298,7 @@ fn up(
     if let Some(notice) = sql::version_notice(major) {
         eprintln!("{notice}");
     }
-    let asked = match port {
-        Some(0) => Some(free_port()?),
-        other => other,
-    };
-    let running = server::server_pid(paths).is_some();
-    let current = if running {
-        server::running_port(paths)
-    } else {
-        None
-    };
-    let port = match (running, current, asked) {
-        (true, Some(current), Some(asked)) if current != asked => {
-            check_port_free(asked)?;
-            eprintln!("moving the server from port {current} to {asked}");
-            server::stop(&tools, &run_as, paths)?;
-            if let Err(failed) = server::start(&tools, &run_as, paths, asked) {
-                let back = match server::start(&tools, &run_as, paths, current) {
-                    Ok(()) => format!("it runs again on port {current}"),
-                    Err(e) => format!("and it did not start again on port {current} either: {e:#}"),
-                };
-                return Err(failed.context(back));
-            }
-            asked
-        }
-        (true, Some(current), _) => current,
-        (true, None, _) => {
-            return Err(anyhow!(
-                "{}: the server runs but its port is unknown",
-                paths.data.display()
-            ))
-        }
-        (false, _, Some(asked)) => {
-            check_port_free(asked)?;
-            server::start(&tools, &run_as, paths, asked)?;
-            asked
-        }
-        (false, _, None) => {
-            let port = match server::saved_port(paths) {
-                Some(saved) if check_port_free(saved).is_ok() => saved,
-                Some(saved) => {
-                    let port = free_port()?;
-                    eprintln!("port {saved} is taken now; using {port}");
-                    port
-                }
-                None => free_port()?,
-            };
-            server::start(&tools, &run_as, paths, port)?;
-            port
-        }
-    };
+    let port = port::start_on(&tools, &run_as, paths, port)?;
     let server = Server {
         tools: &tools,
         paths,
@@ -272,44 +306,33 @@ fn up(
     };
 
     let before = server.databases()?;
-    let sql = sql::apply_sql(wanted, &passwords, major)?;
+    let sql = sql::apply_sql(ordered, &passwords, major)?;
     server.admin(&sql, "psql (creating roles and databases)")?;
-    for w in wanted {
-        let got = server
-            .login(
-                &w.user,
-                &w.db,
-                &passwords[&w.user],
-                "SELECT current_user || ' ' || current_database();\n",
-            )
-            .map_err(|e| {
-                anyhow!(
-                    "role `{}` cannot log in to database `{}` with its password: {e}",
-                    w.user,
-                    w.db
-                )
-            })?;
-        let expected = format!("{} {}", w.user, w.db);
-        if got != expected {
-            return Err(anyhow!(
-                "role `{}` logged in to `{}` but the server says `{got}`",
-                w.user,
-                w.db
-            ));
-        }
+    for warning in &plan.warnings {
+        eprintln!("{warning}");
+    }
+    for w in ordered
+        .iter()
+        .filter(|w| !plan.cannot_log_in.contains(&w.key))
+    {
+        check_login(&server, w, &passwords[&w.secret_key])?;
     }
 
     outln!(
         "local-db {env}: PostgreSQL {major} on 127.0.0.1:{port}, data in {}",
         paths.data.display()
     );
-    if wanted.is_empty() {
+    if ordered.is_empty() {
         outln!("  values-{env}.yaml holds no database entry the container would create");
     }
-    let width = wanted.iter().map(|w| w.key.len()).max().unwrap_or(0);
-    for w in wanted {
-        let password = show_passwords.then(|| passwords[&w.user].as_str());
-        let state = if before.contains(&w.db) {
+    let width = ordered.iter().map(|w| w.key.len()).max().unwrap_or(0);
+    let mut lines: Vec<&cluster::Wanted> = ordered.iter().collect();
+    lines.sort_by(|a, b| a.key.cmp(&b.key));
+    for w in lines {
+        let password = show_passwords.then(|| passwords[&w.secret_key].as_str());
+        let state = if plan.cannot_log_in.contains(&w.key) {
+            "cannot log in, as on the cluster: see the warning"
+        } else if before.contains(&w.db) {
             "kept"
         } else {
             "created"
@@ -320,9 +343,9 @@ fn up(
             sql::connection_url(&w.user, password, port, &w.db)
         );
     }
-    print_skipped(&outcome, env);
+    print_skipped(&plan.skipped, env);
     outln!(
-        "passwords: {} (mode 0600, one ROLE=PASSWORD line per role, applied at every `up`; \
+        "passwords: {} (mode 0600, one KEY=PASSWORD line per secret key, applied at every `up`; \
          also `--show-passwords`)",
         paths.passwords.display()
     );
@@ -331,6 +354,33 @@ fn up(
         crate::flags::program_name(),
         crate::shell::quote(env)
     );
+    Ok(())
+}
+
+/// Logs in as `w`'s role to its database with `password`, as its service would.
+fn check_login(server: &Server, w: &cluster::Wanted, password: &str) -> Result<()> {
+    let got = server
+        .login(
+            &w.user,
+            &w.db,
+            password,
+            "SELECT current_user || ' ' || current_database();\n",
+        )
+        .map_err(|e| {
+            anyhow!(
+                "role `{}` cannot log in to database `{}` with its password: {e}",
+                w.user,
+                w.db
+            )
+        })?;
+    let expected = format!("{} {}", w.user, w.db);
+    if got != expected {
+        return Err(anyhow!(
+            "role `{}` logged in to `{}` but the server says `{got}`",
+            w.user,
+            w.db
+        ));
+    }
     Ok(())
 }
 
@@ -378,7 +428,8 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
                 w.db
             );
         }
-        print_skipped(&outcome, env);
+        print_skipped(&outcome.skipped, env);
+        print_missing(dep, &outcome);
     };
     if !paths.initialized() {
         outln!(
@@ -435,7 +486,8 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
             outln!("  {}: missing (role {}, database {})", w.key, w.user, w.db);
         }
     }
-    print_skipped(&outcome, env);
+    print_skipped(&outcome.skipped, env);
+    print_missing(dep, &outcome);
     for db in present
         .iter()
         .filter(|db| !outcome.wanted.iter().any(|w| &w.db == *db))
@@ -464,14 +516,5 @@ mod tests {
         for bad in ["", "..", ".hidden", "a/b", "a b"] {
             assert!(check_env_name(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn a_bound_port_is_in_use() {
-        let busy = TcpListener::bind(("127.0.0.1", 0)).unwrap();
-        let port = busy.local_addr().unwrap().port();
-        let err = check_port_free(port).unwrap_err().to_string();
-        assert!(err.contains("in use") && err.contains("--port N"), "{err}");
-        drop(busy);
     }
 }

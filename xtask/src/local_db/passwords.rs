@@ -1,9 +1,13 @@
-//! `passwords.env`: one `ROLE=PASSWORD` line per role, mode 0600, in the cluster's
-//! folder. Passwords are 32 bytes from the operating system's random source, in hex,
-//! made once per role and reused; a line edited by hand is applied at the next `up`.
+//! `passwords.env`: one `KEY=PASSWORD` line per secret key, as the cluster's
+//! `postgres` secret holds them, mode 0600, in the cluster's folder. Passwords are 32
+//! bytes from the operating system's random source, in hex, made once per key and
+//! reused; a line edited by hand is applied at the next `up`. Two entries sharing a
+//! role with two keys get two passwords, and the role ends with one of them, as on
+//! the cluster. A file of an older local-db (one `ROLE=PASSWORD` line per role) is
+//! taken over: each key whose line is missing gets its role's password.
 
 use anyhow::{anyhow, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -25,7 +29,7 @@ pub fn new_password() -> Result<String> {
     Ok(hex::encode(bytes))
 }
 
-/// Parses `passwords.env`: `ROLE=PASSWORD` lines, blank lines and `#` comments.
+/// Parses `passwords.env`: `KEY=PASSWORD` lines, blank lines and `#` comments.
 /// An error reads `LINE: message`.
 pub fn parse(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
@@ -37,14 +41,14 @@ pub fn parse(text: &str) -> std::result::Result<BTreeMap<String, String>, String
         }
         let (role, password) = line
             .split_once('=')
-            .ok_or_else(|| format!("{number}: expected ROLE=PASSWORD, found a line without `=`"))?;
+            .ok_or_else(|| format!("{number}: expected KEY=PASSWORD, found a line without `=`"))?;
         let role = role.trim();
         let role_ok = role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
             && role
                 .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b));
         if !role_ok {
-            return Err(format!("{number}: `{role}` is not a role name"));
+            return Err(format!("{number}: `{role}` is not a secret key"));
         }
         if password.is_empty() || !password.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(format!(
@@ -61,8 +65,9 @@ pub fn parse(text: &str) -> std::result::Result<BTreeMap<String, String>, String
 
 pub fn format(passwords: &BTreeMap<String, String>) -> String {
     let mut text = String::from(
-        "# The passwords of the local-db roles (cargo xtask local-db), one ROLE=PASSWORD per line.\n\
-         # Generated once and applied again by every `up`; delete a line to have a new one made.\n",
+        "# The passwords of the local-db roles (pgdb local-db), one KEY=PASSWORD line per secret key\n\
+         # of the cluster's `postgres` secret. Generated once and applied again by every `up`;\n\
+         # delete a line to have a new one made.\n",
     );
     for (role, password) in passwords {
         text.push_str(&format!("{role}={password}\n"));
@@ -70,9 +75,10 @@ pub fn format(passwords: &BTreeMap<String, String>) -> String {
     text
 }
 
-/// The passwords of every wanted role: the file's, plus a new one for each role it
-/// lacks (then the file is written again, through a temporary file only this run
-/// uses). The file is kept mode 0600.
+/// The passwords of every wanted secret key: the file's, a role's line of an older
+/// file taken over, plus a new one for each key still lacking (then the file is
+/// written again, through a temporary file only this run uses). The file is kept
+/// mode 0600.
 pub fn load_or_make(file: &Path, wanted: &[Wanted]) -> Result<BTreeMap<String, String>> {
     let mut passwords = if folder::exists(file) {
         let text = folder::read_no_follow(file).map_err(|e| bad_input(format!("{e:#}")))?;
@@ -80,14 +86,15 @@ pub fn load_or_make(file: &Path, wanted: &[Wanted]) -> Result<BTreeMap<String, S
     } else {
         BTreeMap::new()
     };
-    let mut added = false;
-    for w in wanted {
-        if !passwords.contains_key(&w.user) {
-            passwords.insert(w.user.clone(), new_password()?);
-            added = true;
-        }
+    let (taken_over, added) = complete(&mut passwords, wanted)?;
+    if !taken_over.is_empty() {
+        eprintln!(
+            "{}: the line of role {} now stands under its secret key (one line per key)",
+            file.display(),
+            taken_over.join(", ")
+        );
     }
-    if added || !folder::exists(file) {
+    if added || !taken_over.is_empty() || !folder::exists(file) {
         folder::write_private(file, &format(&passwords))?;
     }
     let meta = fs::symlink_metadata(file)?;
@@ -100,6 +107,41 @@ pub fn load_or_make(file: &Path, wanted: &[Wanted]) -> Result<BTreeMap<String, S
         fs::set_permissions(file, fs::Permissions::from_mode(0o600))?;
     }
     Ok(passwords)
+}
+
+/// Gives every wanted secret key a password: the line of its role from an older
+/// file when the key has none (that role line is then dropped), else a new one.
+/// Returns the roles taken over and whether a password was made.
+fn complete(
+    passwords: &mut BTreeMap<String, String>,
+    wanted: &[Wanted],
+) -> Result<(Vec<String>, bool)> {
+    let keys: BTreeSet<&str> = wanted.iter().map(|w| w.secret_key.as_str()).collect();
+    let mut taken_over = BTreeSet::new();
+    let mut added = false;
+    for w in wanted {
+        if passwords.contains_key(&w.secret_key) {
+            continue;
+        }
+        let old = (!keys.contains(w.user.as_str()))
+            .then(|| passwords.get(&w.user).cloned())
+            .flatten();
+        let password = match old {
+            Some(old) => {
+                taken_over.insert(w.user.clone());
+                old
+            }
+            None => {
+                added = true;
+                new_password()?
+            }
+        };
+        passwords.insert(w.secret_key.clone(), password);
+    }
+    for role in &taken_over {
+        passwords.remove(role);
+    }
+    Ok((taken_over.into_iter().collect(), added))
 }
 
 #[cfg(test)]
@@ -122,8 +164,8 @@ mod tests {
     #[test]
     fn errors_name_the_line_and_never_show_a_password() {
         for (text, expected) in [
-            ("a=1\nsecretwithoutequals\n", "2: expected ROLE=PASSWORD"),
-            ("Bad=1\n", "1: `Bad` is not a role name"),
+            ("a=1\nsecretwithoutequals\n", "2: expected KEY=PASSWORD"),
+            ("Bad=1\n", "1: `Bad` is not a secret key"),
             ("a=\n", "1: the password of `a`"),
             ("a=has space\n", "1: the password of `a`"),
             ("a=1\na=2\n", "2: `a` appears twice"),
@@ -132,6 +174,39 @@ mod tests {
             assert!(message.starts_with(expected), "{text:?}: {message}");
             assert!(!message.contains("secretwithout"), "{message}");
         }
+    }
+
+    fn want(key: &str, user: &str, secret_key: &str) -> Wanted {
+        Wanted {
+            key: key.into(),
+            user: user.into(),
+            db: user.into(),
+            id: user.to_uppercase(),
+            secret_key: secret_key.into(),
+        }
+    }
+
+    #[test]
+    fn an_older_file_of_role_lines_is_taken_over_by_key() {
+        let mut passwords = parse("explorer=old1\nvo-cutouts_password=kept\n").unwrap();
+        let wanted = [
+            want("notebook_db", "explorer", "notebook_password"),
+            want("lab_db", "explorer", "lab_password"),
+            want("vo_cutouts_db", "vo", "vo-cutouts_password"),
+            want("new_db", "fresh", "new_password"),
+        ];
+        let (taken, added) = complete(&mut passwords, &wanted).unwrap();
+        assert_eq!(taken, ["explorer"]);
+        assert!(added);
+        assert_eq!(passwords["notebook_password"], "old1");
+        assert_eq!(passwords["lab_password"], "old1");
+        assert_eq!(passwords["vo-cutouts_password"], "kept");
+        assert_eq!(passwords["new_password"].len(), 64);
+        assert!(!passwords.contains_key("explorer"));
+        // Complete already: nothing changes.
+        let before = passwords.clone();
+        assert_eq!(complete(&mut passwords, &wanted).unwrap(), (vec![], false));
+        assert_eq!(passwords, before);
     }
 
     #[test]

@@ -253,7 +253,8 @@ impl RunAs {
             .collect();
         Err(bad_input(format!(
             "the `{SERVER_USER}` user that runs the server (we are root) cannot enter {}; \
-             allow it with `chmod o+x {}`, or set CARGO_TARGET_DIR to a folder it can reach",
+             allow it with `chmod o+x {}`, or keep the deployment checkout (whose .git/pgdb/ holds the cluster) \
+             in a folder it can reach",
             listed.join(", "),
             words.join(" ")
         )))
@@ -317,9 +318,49 @@ pub fn saved_port(paths: &Paths) -> Option<u16> {
         .ok()
 }
 
+/// The locale the cluster's image initialises with (`en_US.utf8`), as this machine
+/// spells it, when `locale -a` lists it.
+pub const CLUSTER_LOCALE: &str = "en_US.UTF-8";
+/// The locale used when the machine lacks [`CLUSTER_LOCALE`].
+pub const FALLBACK_LOCALE: &str = "C.UTF-8";
+
+/// [`CLUSTER_LOCALE`] when `locale -a`'s output lists it (in any spelling:
+/// `en_US.utf8`, `en_US.UTF-8`), else `None`.
+pub fn cluster_locale_in(locale_a: &str) -> Option<&'static str> {
+    let norm = |name: &str| name.trim().to_ascii_lowercase().replace('-', "");
+    locale_a
+        .lines()
+        .any(|l| norm(l) == norm(CLUSTER_LOCALE))
+        .then_some(CLUSTER_LOCALE)
+}
+
+/// The locale for a new cluster, and a one-line notice when it is not the cluster's.
+fn choose_locale(sh: &Shell) -> (&'static str, Option<String>) {
+    let listed = output(cmd!(sh, "locale -a"), "locale -a")
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    match cluster_locale_in(&listed) {
+        Some(locale) => (locale, None),
+        None => (
+            FALLBACK_LOCALE,
+            Some(format!(
+                "note: this machine has no {CLUSTER_LOCALE} locale (`locale -a`), which the cluster's image \
+                 uses; the local cluster sorts text by {FALLBACK_LOCALE} (byte order) instead"
+            )),
+        ),
+    }
+}
+
 pub fn initdb(tools: &Tools, run_as: &RunAs, paths: &Paths) -> Result<()> {
     eprintln!("creating the cluster in {}", paths.data.display());
     let sh = shell()?;
+    let (locale, notice) = choose_locale(&sh);
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
+    let locale = format!("--locale={locale}");
     let data = &paths.data;
     let cmd = run_as.cmd(&sh, &tools.initdb).args([
         "-D".as_ref(),
@@ -329,7 +370,7 @@ pub fn initdb(tools: &Tools, run_as: &RunAs, paths: &Paths) -> Result<()> {
         "--auth-local=trust".as_ref(),
         "--auth-host=md5".as_ref(),
         "--encoding=UTF8".as_ref(),
-        "--no-locale".as_ref(),
+        locale.as_ref(),
         "--no-instructions".as_ref(),
     ]);
     output_ok(cmd, "initdb")?;
@@ -347,12 +388,15 @@ fn write_conf(run_as: &RunAs, paths: &Paths, port: u16) -> Result<()> {
     )?;
     let socket_dir = paths.run.to_str().ok_or_else(|| {
         bad_input(format!(
-            "{}: the path is not UTF-8; set CARGO_TARGET_DIR to another folder",
+            "{}: the path is not UTF-8; keep the deployment checkout (or XDG_STATE_HOME) in another folder",
             paths.run.display()
         ))
     })?;
-    let text = super::sql::conf_text(port, socket_dir)
-        .map_err(|e| bad_input(format!("{e:#}; set CARGO_TARGET_DIR to another folder")))?;
+    let text = super::sql::conf_text(port, socket_dir).map_err(|e| {
+        bad_input(format!(
+            "{e:#}; keep the deployment checkout (or XDG_STATE_HOME) in another folder"
+        ))
+    })?;
     folder::replace_file(&paths.conf(), &text, 0o600, run_as.handover())
 }
 
@@ -363,7 +407,7 @@ pub fn start(tools: &Tools, run_as: &RunAs, paths: &Paths, port: u16) -> Result<
     if socket.as_os_str().len() > MAX_SOCKET_PATH {
         return Err(bad_input(format!(
             "{}: the server's socket path is {} bytes, the system allows {MAX_SOCKET_PATH}; \
-             set CARGO_TARGET_DIR to a shorter folder",
+             keep the deployment checkout (or XDG_STATE_HOME) in a shorter folder",
             socket.display(),
             socket.as_os_str().len()
         )));
@@ -510,6 +554,17 @@ mod tests {
         assert!(can_traverse(0o750, 0, 104, 101, 104));
         assert!(can_traverse(0o700, 101, 0, 101, 104));
         assert!(!can_traverse(0o077, 101, 0, 101, 104));
+    }
+
+    #[test]
+    fn the_cluster_locale_in_any_spelling() {
+        assert_eq!(
+            cluster_locale_in("C\nC.utf8\nen_US.utf8\nPOSIX\n"),
+            Some(CLUSTER_LOCALE)
+        );
+        assert_eq!(cluster_locale_in("en_US.UTF-8\n"), Some(CLUSTER_LOCALE));
+        assert_eq!(cluster_locale_in("C\nC.utf8\nen_GB.utf8\nen_US\n"), None);
+        assert_eq!(cluster_locale_in(""), None);
     }
 
     #[test]

@@ -36,35 +36,36 @@ pub fn quote_setting(text: &str) -> Result<String> {
     ))
 }
 
-/// The SQL the container applies, for psql as the superuser: each role created if
-/// missing and given its login password again (so a changed password takes effect
-/// at every `up`), each database created if missing and owned by its role. On a
-/// server of version 15 or newer, `public` in each database is made writable by
-/// every role, as it is on the cluster's PostgreSQL 12.
+/// The SQL the container applies, for psql as the superuser, for entries in the
+/// container's order (`cluster::order`): per entry, its role created if missing and
+/// given its login password again (the password of its secret key, so a role shared
+/// by two keys ends with the last one's, as there), its database created if missing
+/// and owned by its role. On a server of version 15 or newer, `public` is first made
+/// PostgreSQL 12's (`pg12_public_sql`) in `template1` and `postgres`, and after in
+/// every database of `ordered`.
 pub fn apply_sql(
-    wanted: &[Wanted],
+    ordered: &[Wanted],
     passwords: &BTreeMap<String, String>,
     major: u32,
 ) -> Result<String> {
     let mut sql = String::new();
-    let mut roles_done = BTreeSet::new();
-    for w in wanted {
+    let mut dbs = BTreeSet::new();
+    if major >= 15 {
+        sql.push_str(&pg12_public_sql("template1"));
+        sql.push_str(&pg12_public_sql("postgres"));
+    }
+    for w in ordered {
         check_sql_identifier("user", &w.user)?;
         check_sql_identifier("database", &w.db)?;
-        if !roles_done.insert(w.user.as_str()) {
-            continue;
-        }
         let password = passwords
-            .get(&w.user)
-            .ok_or_else(|| anyhow!("no password for role `{}`", w.user))?;
+            .get(&w.secret_key)
+            .ok_or_else(|| anyhow!("no password for the secret key `{}`", w.secret_key))?;
         sql.push_str(&create_if_missing("ROLE", "pg_roles", "rolname", &w.user));
         sql.push_str(&format!(
             "ALTER ROLE {} WITH LOGIN PASSWORD {};\n",
             quote_ident(&w.user),
             quote_literal(password)
         ));
-    }
-    for w in wanted {
         sql.push_str(&create_if_missing(
             "DATABASE",
             "pg_database",
@@ -76,17 +77,29 @@ pub fn apply_sql(
             quote_ident(&w.db),
             quote_ident(&w.user)
         ));
+        dbs.insert(w.db.as_str());
     }
     if major >= 15 {
-        let dbs: BTreeSet<&str> = wanted.iter().map(|w| w.db.as_str()).collect();
         for db in dbs {
-            // The name is a checked plain identifier: psql's \connect takes it as is.
-            sql.push_str(&format!(
-                "\\connect {db}\nGRANT CREATE ON SCHEMA public TO PUBLIC;\n"
-            ));
+            sql.push_str(&pg12_public_sql(db));
         }
     }
     Ok(sql)
+}
+
+/// psql lines that give `db`'s schema `public` PostgreSQL 12's owner and rights:
+/// owned by the superuser `postgres`, CREATE and USAGE for every role (15 makes it
+/// `pg_database_owner`'s with USAGE alone). Only a `public` still owned by
+/// `pg_database_owner` changes owner; `db` is a checked plain identifier or a
+/// system database, which psql's `\connect` takes as is.
+pub fn pg12_public_sql(db: &str) -> String {
+    format!(
+        "\\connect {db}\n\
+         SELECT 'ALTER SCHEMA public OWNER TO postgres' FROM pg_namespace \
+         WHERE nspname = 'public' AND nspowner = 'pg_database_owner'::regrole\\gexec\n\
+         SELECT 'GRANT CREATE ON SCHEMA public TO PUBLIC' \
+         WHERE EXISTS (SELECT FROM pg_namespace WHERE nspname = 'public')\\gexec\n"
+    )
 }
 
 /// A psql line that runs `CREATE KIND name` only when no row of `catalog` has
@@ -124,14 +137,15 @@ pub fn version_notice(major: u32) -> Option<String> {
         return None;
     }
     let newer = if major > CLUSTER_MAJOR {
-        "extensions marked trusted (since 13, e.g. pgcrypto) install here without a superuser, \
-         and SQL features newer than 12 work here but fail there"
+        "trusted extensions (13: `CREATE EXTENSION pgcrypto` without a superuser), \
+         gen_random_uuid() (13), jsonb subscripting and multiranges (14), MERGE (15) work here \
+         and fail there (README: local-db)"
     } else {
         "SQL features of 12 that your server lacks fail here but work there"
     };
     Some(format!(
         "note: the local server is PostgreSQL {major}, the cluster runs {CLUSTER_MAJOR} \
-         (md5 passwords and a writable `public` are set as there): {newer}"
+         (md5 passwords and 12's `public` are set as there): {newer}"
     ))
 }
 
@@ -168,46 +182,65 @@ mod tests {
             key: key.into(),
             user: user.into(),
             db: db.into(),
+            id: key.trim_end_matches("_db").to_uppercase(),
+            secret_key: key.replace("_db", "_password"),
         }
     }
 
     #[test]
-    fn sql_creates_each_role_once_and_each_database() {
-        let wanted = [
-            want("jupyterhub_db", "jovyan", "jupyterhub"),
-            want("gafaelfawr_db", "gafaelfawr", "gafaelfawr"),
+    fn sql_applies_each_entry_in_order_with_its_key_password() {
+        let ordered = [
             want("lab_db", "jovyan", "lab"),
+            want("gafaelfawr_db", "gafaelfawr", "gafaelfawr"),
+            want("hub_db", "jovyan", "hub"),
         ];
-        let passwords: BTreeMap<String, String> = [("jovyan", "pw1"), ("gafaelfawr", "it's")]
-            .iter()
-            .map(|(r, p)| (r.to_string(), p.to_string()))
-            .collect();
-        let sql = apply_sql(&wanted, &passwords, 12).unwrap();
+        let passwords: BTreeMap<String, String> = [
+            ("lab_password", "pw1"),
+            ("gafaelfawr_password", "it's"),
+            ("hub_password", "pw3"),
+        ]
+        .iter()
+        .map(|(r, p)| (r.to_string(), p.to_string()))
+        .collect();
+        let sql = apply_sql(&ordered, &passwords, 12).unwrap();
         let expected = "\
 SELECT 'CREATE ROLE \"jovyan\"' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jovyan')\\gexec
 ALTER ROLE \"jovyan\" WITH LOGIN PASSWORD 'pw1';
-SELECT 'CREATE ROLE \"gafaelfawr\"' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gafaelfawr')\\gexec
-ALTER ROLE \"gafaelfawr\" WITH LOGIN PASSWORD 'it''s';
-SELECT 'CREATE DATABASE \"jupyterhub\"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'jupyterhub')\\gexec
-ALTER DATABASE \"jupyterhub\" OWNER TO \"jovyan\";
-SELECT 'CREATE DATABASE \"gafaelfawr\"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'gafaelfawr')\\gexec
-ALTER DATABASE \"gafaelfawr\" OWNER TO \"gafaelfawr\";
 SELECT 'CREATE DATABASE \"lab\"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'lab')\\gexec
 ALTER DATABASE \"lab\" OWNER TO \"jovyan\";
+SELECT 'CREATE ROLE \"gafaelfawr\"' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'gafaelfawr')\\gexec
+ALTER ROLE \"gafaelfawr\" WITH LOGIN PASSWORD 'it''s';
+SELECT 'CREATE DATABASE \"gafaelfawr\"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'gafaelfawr')\\gexec
+ALTER DATABASE \"gafaelfawr\" OWNER TO \"gafaelfawr\";
+SELECT 'CREATE ROLE \"jovyan\"' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jovyan')\\gexec
+ALTER ROLE \"jovyan\" WITH LOGIN PASSWORD 'pw3';
+SELECT 'CREATE DATABASE \"hub\"' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'hub')\\gexec
+ALTER DATABASE \"hub\" OWNER TO \"jovyan\";
 ";
         assert_eq!(sql, expected);
-        let sql15 = apply_sql(&wanted, &passwords, 15).unwrap();
-        assert_eq!(
-            sql15.strip_prefix(expected).unwrap(),
-            "\\connect gafaelfawr\nGRANT CREATE ON SCHEMA public TO PUBLIC;\n\
-             \\connect jupyterhub\nGRANT CREATE ON SCHEMA public TO PUBLIC;\n\
-             \\connect lab\nGRANT CREATE ON SCHEMA public TO PUBLIC;\n"
+        let sql15 = apply_sql(&ordered, &passwords, 15).unwrap();
+        let system = format!(
+            "{}{}",
+            pg12_public_sql("template1"),
+            pg12_public_sql("postgres")
         );
+        let rest = sql15.strip_prefix(&system).unwrap();
+        assert_eq!(
+            rest.strip_prefix(expected).unwrap(),
+            [
+                pg12_public_sql("gafaelfawr"),
+                pg12_public_sql("hub"),
+                pg12_public_sql("lab")
+            ]
+            .concat()
+        );
+        assert!(pg12_public_sql("lab").starts_with("\\connect lab\n"));
     }
 
     #[test]
     fn sql_refuses_bad_identifiers_and_missing_passwords() {
-        let passwords: BTreeMap<String, String> = [("a".to_string(), "p".to_string())].into();
+        let passwords: BTreeMap<String, String> =
+            [("k_password".to_string(), "p".to_string())].into();
         for (user, db) in [
             ("a\"; DROP", "x"),
             ("a", "Upper"),
@@ -219,10 +252,13 @@ ALTER DATABASE \"lab\" OWNER TO \"jovyan\";
                 "{user} {db}"
             );
         }
-        let err = apply_sql(&[want("k_db", "b", "b")], &passwords, 15)
+        let err = apply_sql(&[want("b_db", "b", "b")], &passwords, 15)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no password for role `b`"), "{err}");
+        assert!(
+            err.contains("no password for the secret key `b_password`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,285 @@
+//! The command line as a user meets it: `--help` texts, where options may stand,
+//! and what an edit leaves behind (a generator that Python still reads, the
+//! generator's permissions, a refusal of an empty name).
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch copy of a shared fixture tree.
+fn fixture(name: &str, test: &str) -> PathBuf {
+    let work = scratch(test);
+    copy_tree(&root().join("tests/fixtures").join(name), &work);
+    work
+}
+
+/// Runs the binary on a scratch tree, the repository options first.
+fn run(work: &Path, args: &[&str]) -> Output {
+    let mut all = repo_args(work);
+    all.extend(args.iter().map(|a| a.to_string()));
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    xtask(work, &refs)
+}
+
+#[test]
+fn main_help_describes_every_command_and_global_option() {
+    for args in [&["--help"][..], &["-h"][..], &[][..]] {
+        let out = xtask(&root(), args);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        for word in [
+            "add-db",
+            "remove-db",
+            "check",
+            "list",
+            "runbook",
+            "local-db",
+            "init",
+            "--phalanx DIR",
+            "--charts DIR",
+            "--help",
+            "EXIT STATUS",
+        ] {
+            assert!(
+                help.contains(word),
+                "{args:?}: the help lacks `{word}`:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn add_db_help_describes_every_option() {
+    for args in [
+        &["add-db", "--help"][..],
+        &["--help", "add-db"][..],
+        &["add-db", "-h"][..],
+    ] {
+        let out = xtask(&root(), args);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        for word in [
+            "NAME",
+            "--env ENV",
+            "--all-envs",
+            "--user U",
+            "--database D",
+            "--bump",
+            "patch, minor or major",
+            "--dry-run",
+            "--secret",
+            "--phalanx DIR",
+            "--charts DIR",
+        ] {
+            assert!(
+                help.contains(word),
+                "{args:?}: the add-db help lacks `{word}`:\n{help}"
+            );
+        }
+        assert!(
+            !help.contains("remove-db"),
+            "{args:?}: the main help instead of add-db's"
+        );
+    }
+}
+
+#[test]
+fn options_are_accepted_before_and_after_the_command_word() {
+    let reference = fixture("split-quoted", "cli-reference");
+    let out = run(
+        &reference,
+        &[
+            "add-db",
+            "exposurelog",
+            "--env",
+            "dev",
+            "--env",
+            "prod",
+            "--bump",
+            "minor",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let orders: [&[&str]; 3] = [
+        &[
+            "--env",
+            "dev",
+            "--bump=minor",
+            "add-db",
+            "exposurelog",
+            "--env=prod",
+        ],
+        &[
+            "--bump",
+            "minor",
+            "--env",
+            "dev,prod",
+            "add-db",
+            "exposurelog",
+        ],
+        &[
+            "add-db",
+            "--env",
+            "prod",
+            "exposurelog",
+            "--bump",
+            "minor",
+            "--env",
+            "dev",
+        ],
+    ];
+    for (n, args) in orders.iter().enumerate() {
+        let work = fixture("split-quoted", &format!("cli-order-{n}"));
+        let out = run(&work, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_same_tree(&work, &reference, &format!("{args:?}"));
+        // The repository options after the command word this time.
+        let work = fixture("split-quoted", &format!("cli-order-after-{n}"));
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(repo_args(&work));
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = xtask(&work, &refs);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert_same_tree(
+            &work,
+            &reference,
+            &format!("{args:?} then the repositories"),
+        );
+    }
+}
+
+#[test]
+fn the_edited_generator_still_parses_as_python_and_stays_executable() {
+    for (fixture_name, args) in [
+        (
+            "split-quoted",
+            &["add-db", "exposure_checker", "--all-envs"][..],
+        ),
+        (
+            "split-range",
+            &["add-db", "exposurelog", "--env", "base"][..],
+        ),
+    ] {
+        let work = fixture(fixture_name, &format!("cli-python-{fixture_name}"));
+        let generator = work.join("phalanx/installer/generate_secrets.py");
+        let before = std::fs::read_to_string(&generator).unwrap();
+        let out = run(&work, args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let after = std::fs::read_to_string(&generator).unwrap();
+        assert_ne!(
+            before, after,
+            "{fixture_name}: the generator did not change"
+        );
+        let python = Command::new("python3")
+            .args(["-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())"])
+            .arg(&generator)
+            .output()
+            .expect("python3 runs");
+        assert!(
+            python.status.success(),
+            "{fixture_name}: {}\n{after}",
+            text(&python.stderr)
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&generator).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o111,
+                0o111,
+                "{fixture_name}: the generator lost its executable bits ({mode:o})"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_empty_name_is_refused_and_nothing_changes() {
+    let work = fixture("split-quoted", "cli-empty-name");
+    let out = run(&work, &["add-db", "", "--env", "dev"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("invalid database name ``: it is empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_same_tree(
+        &work,
+        &root().join("tests/fixtures/split-quoted"),
+        "empty name",
+    );
+}
+
+#[test]
+fn unknown_options_and_commands_are_usage_errors() {
+    let work = fixture("split-quoted", "cli-usage");
+    for (args, expected) in [
+        (
+            &["add-db", "exposurelog", "--env", "dev", "--frobnicate"][..],
+            "unknown option `--frobnicate`",
+        ),
+        (
+            &["add-db", "exposurelog", "--env", "dev", "--all-envs"][..],
+            "not both",
+        ),
+        (
+            &["add-db", "exposurelog", "other", "--env", "dev"][..],
+            "unexpected argument `other`",
+        ),
+        (&["add-dbs", "exposurelog"][..], "unknown command `add-dbs`"),
+        (&["add-db", "exposurelog", "--env"][..], "--env"),
+    ] {
+        let out = run(&work, args);
+        assert_refused(&out, 2, expected, &format!("{args:?}"));
+        assert!(!text(&out.stderr).contains("panicked"), "{args:?}");
+    }
+    assert_same_tree(
+        &work,
+        &root().join("tests/fixtures/split-quoted"),
+        "usage errors",
+    );
+}
+
+#[test]
+fn a_misspelt_xtask_toml_key_is_bad_input_not_ignored() {
+    let work = fixture("split-quoted", "cli-toml-key");
+    std::fs::write(
+        work.join("xtask.toml"),
+        "phalanx = \"phalanx\"\ncharts = \"charts\"\n\n[kube_context]\ndev = \"gke-dev\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--quiet", "list"])
+        .current_dir(&work)
+        .output()
+        .expect("the xtask binary runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("xtask.toml: unknown key `kube_context` (did you mean `kube_contexts`?)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_lock_timeout_that_is_no_number_is_bad_input_and_nothing_changes() {
+    let work = fixture("split-quoted", "cli-lock-timeout");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["--quiet", "add-db", "exposurelog", "--env", "dev"])
+        .args(["--phalanx", &work.join("phalanx").display().to_string()])
+        .args(["--charts", &work.join("charts").display().to_string()])
+        .env("XTASK_LOCK_TIMEOUT", "soon")
+        .output()
+        .expect("the xtask binary runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("XTASK_LOCK_TIMEOUT=\"soon\": expected a number of seconds"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_same_tree(
+        &work,
+        &root().join("tests/fixtures/split-quoted"),
+        "lock timeout",
+    );
+}
