@@ -994,15 +994,12 @@ fn lines_with(dir: &Path, needle: &str) -> Vec<(String, String)> {
 
 #[test]
 fn a_second_checkout_between_a_kill_and_the_next_run_keeps_its_change() {
-    let renames = file_calls("second-checkout", ADD)
-        .iter()
-        .filter(|(s, _)| s == "rename")
-        .count();
-    for n in 1..=renames {
-        let context = format!("a kill at rename {n}");
+    // Every kill point: each file write, fsync and rename of add-db.
+    for (syscall, n) in file_calls("second-checkout", ADD) {
+        let context = format!("a kill at {syscall} {n}");
         let tree = Tree::sample("second-checkout");
         copy_tree(&tree.dir.join("phalanx"), &tree.dir.join("phalanx2"));
-        let kill = format!("inject=rename:signal=SIGKILL:when={n}");
+        let kill = format!("inject={syscall}:signal=SIGKILL:when={n}");
         assert!(!tree.strace(&[&kill], ADD).status.success(), "{context}");
         // The other checkout of the same charts repository adds its database.
         let charts = tree.dir.join("charts").display().to_string();
