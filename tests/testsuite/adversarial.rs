@@ -133,7 +133,8 @@ fn concurrent_runs_keep_every_database() {
 #[test]
 fn a_second_run_waits_then_names_the_holder() {
     let tree = Tree::sample("lock");
-    // The first run sleeps 3 s on its first rename, holding the lock.
+    // The first run sleeps 3 s on its first file's rename (the journal's is the
+    // first), holding the lock.
     let mut first = Command::new("strace")
         .args([
             "-f",
@@ -141,7 +142,7 @@ fn a_second_run_waits_then_names_the_holder() {
             "-o",
             "/dev/null",
             "-e",
-            "inject=rename:delay_enter=3000000:when=1",
+            "inject=rename:delay_enter=3000000:when=2",
         ])
         .arg(env!("CARGO_BIN_EXE_xtask"))
         .args(tree.args(ADD))
@@ -218,13 +219,13 @@ fn faults_converge(label: &str, command: &[&str], renames: usize) {
 
 #[test]
 fn every_injected_fault_in_add_db_converges_on_the_next_run() {
-    faults_converge("add", ADD, 8);
+    faults_converge("add", ADD, 9);
 }
 
 #[test]
 fn every_injected_fault_in_remove_db_converges_on_the_next_run() {
-    // The template block, both charts, the generator and two values files.
-    faults_converge("remove", &["remove-db", "narrativelog"], 6);
+    // The journal; the template block, both charts, the generator and two values files.
+    faults_converge("remove", &["remove-db", "narrativelog"], 7);
 }
 
 /// The `rename`, `fsync` and file (not standard output or error) `write` calls
@@ -495,11 +496,11 @@ fn deep_nesting_and_huge_files_are_clear_errors() {
     fs::write(&values, &deep).unwrap();
     for args in [ADD, &["list"]] {
         let out = tree.run(args);
-        assert_refused(&out, 2, "recursion limit", &format!("{args:?}"));
+        assert_refused(&out, 2, "nested more than 64 levels", &format!("{args:?}"));
     }
     let check = tree.run(&["check"]);
     assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
-    assert!(text(&check.stdout).contains("recursion limit"));
+    assert!(text(&check.stdout).contains("nested more than 64 levels"));
 
     let flow = format!("postgres: {}1{}\n", "{a: ".repeat(5000), "}".repeat(5000));
     fs::write(&values, flow).unwrap();
@@ -796,7 +797,7 @@ fn a_journal_of_another_user_is_not_followed() {
     fs::write(
         &journal,
         format!(
-            "xtask journal 1\n{}\t{}\t0000000000000000\nend\n",
+            "xtask journal 2\n{}\t{}\t-\t0000000000000000:0\nend\n",
             hex(&tree.values("base")),
             hex(&evil)
         ),
@@ -862,5 +863,568 @@ fn unreadable_folders_say_so() {
             message.contains(says) && message.contains("Permission denied"),
             "{folder}: {message}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Files that change between a kill and the next run
+// ---------------------------------------------------------------------------
+
+/// The files (relative to the tree) an undisturbed `command` on the sample changes.
+fn changed_files(label: &str, command: &[&str]) -> Vec<String> {
+    let tree = Tree::sample(&format!("{label}-changed"));
+    let before = read_tree(&tree.dir);
+    tree.ok(command);
+    read_tree(&tree.dir)
+        .into_iter()
+        .filter(|(name, bytes)| before.get(name) != Some(bytes))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// The next run after a kill stopped because files changed: it exited 1 naming
+/// `file`, touched nothing, and printed how to keep the files as they are. Runs
+/// that command (with bash), as an operator would.
+fn keep_as_they_are(tree: &Tree, out: &Output, before: &BTreeMap, file: &Path, context: &str) {
+    let message = text(&out.stderr);
+    let real = fs::canonicalize(file).unwrap();
+    assert!(
+        message.contains(&real.display().to_string()) && message.contains("nothing was touched"),
+        "{context}: the refusal does not name {}:\n{message}",
+        real.display()
+    );
+    assert_unchanged(&tree.dir, before, &format!("{context}: the refusal"));
+    let keep = message
+        .lines()
+        .find(|l| l.trim_start().starts_with("rm -f -- "))
+        .unwrap_or_else(|| panic!("{context}: no command to keep the files:\n{message}"));
+    let status = Command::new("bash").args(["-c", keep]).status().unwrap();
+    assert!(status.success(), "{context}: {keep}");
+}
+
+type BTreeMap = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// The tree below `dir` holds exactly `before` (but for the lock files a killed run
+/// left, which the next run removes); the failure names the files that differ.
+fn assert_unchanged(dir: &Path, before: &BTreeMap, context: &str) {
+    let now = read_tree(dir);
+    let differ: Vec<&String> = before
+        .keys()
+        .chain(now.keys())
+        .filter(|k| !k.ends_with("xtask.lock") && before.get(*k) != now.get(*k))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{context}: these files changed: {differ:?}"
+    );
+}
+
+/// A kill at every file write, fsync and rename of `command`, then an edit by the
+/// user to one of the files it changes, then the next run: the edit survives. The
+/// run finishes or drops the interrupted change, or stops (exit 1) naming the file
+/// and touching nothing; after the operator keeps the files as they are, the run
+/// succeeds.
+fn edits_after_a_kill_survive(label: &str, command: &[&str]) {
+    let files = changed_files(label, command);
+    assert!(files.len() >= 4, "{label}: {files:?}");
+    let kills: Vec<String> = file_calls(label, command)
+        .iter()
+        .map(|(syscall, n)| format!("inject={syscall}:signal=SIGKILL:when={n}"))
+        .collect();
+    let (mut stopped, mut went_on) = (0, 0);
+    for kill in &kills {
+        for file in &files {
+            let context = format!("{label} {kill}, then {file} edited");
+            let tree = Tree::sample(&format!("{label}-edited"));
+            let out = tree.strace(&[kill], command);
+            assert!(!out.status.success(), "{context}: the kill missed");
+            let path = tree.dir.join(file);
+            let mark = "# keep me: edited after the kill\n";
+            let mut edited = fs::read_to_string(&path).unwrap();
+            edited.push_str(mark);
+            fs::write(&path, &edited).unwrap();
+            let before = read_tree(&tree.dir);
+            let again = tree.run(command);
+            match again.status.code() {
+                Some(0) => went_on += 1,
+                Some(1) => {
+                    stopped += 1;
+                    keep_as_they_are(&tree, &again, &before, &path, &context);
+                    let last = tree.run(command);
+                    assert!(last.status.success(), "{context}: {}", text(&last.stderr));
+                }
+                _ => panic!("{context}: {:?}\n{}", again.status, text(&again.stderr)),
+            }
+            assert!(
+                fs::read_to_string(&path).unwrap().contains(mark),
+                "{context}: the edit is lost"
+            );
+            tree.assert_no_leftovers(&context);
+        }
+    }
+    // Kills before the renames end in a dropped change, kills after the first in a stop.
+    assert!(
+        stopped > 0 && went_on > 0,
+        "{label}: {stopped} stopped, {went_on} went on"
+    );
+}
+
+#[test]
+fn an_edit_between_a_kill_and_the_next_add_db_is_kept() {
+    edits_after_a_kill_survive("edit-add", ADD);
+}
+
+#[test]
+fn an_edit_between_a_kill_and_the_next_remove_db_is_kept() {
+    edits_after_a_kill_survive("edit-remove", &["remove-db", "narrativelog"]);
+}
+
+/// Lines of the files below `dir` that contain `needle`, per file.
+fn lines_with(dir: &Path, needle: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (name, bytes) in read_tree(dir) {
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            if line.contains(needle) {
+                found.push((name.clone(), line.to_string()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_second_checkout_between_a_kill_and_the_next_run_keeps_its_change() {
+    // Every kill point: each file write, fsync and rename of add-db.
+    for (syscall, n) in file_calls("second-checkout", ADD) {
+        let context = format!("a kill at {syscall} {n}");
+        let tree = Tree::sample("second-checkout");
+        copy_tree(&tree.dir.join("phalanx"), &tree.dir.join("phalanx2"));
+        let kill = format!("inject={syscall}:signal=SIGKILL:when={n}");
+        assert!(!tree.strace(&[&kill], ADD).status.success(), "{context}");
+        // The other checkout of the same charts repository adds its database.
+        let charts = tree.dir.join("charts").display().to_string();
+        let phalanx2 = tree.dir.join("phalanx2").display().to_string();
+        let other = xtask(
+            &tree.dir,
+            &[
+                "add-db",
+                "beta",
+                "--all-envs",
+                "--phalanx",
+                &phalanx2,
+                "--charts",
+                &charts,
+            ],
+        );
+        assert!(other.status.success(), "{context}: {}", text(&other.stderr));
+        let theirs = lines_with(&tree.dir.join("charts"), "BETA");
+        assert!(!theirs.is_empty(), "{context}: beta is not in the charts");
+        let before = read_tree(&tree.dir);
+        let again = tree.run(ADD);
+        if again.status.code() == Some(1) {
+            let chart_file = before
+                .keys()
+                .find(|k| k.starts_with("charts/") && text(&again.stderr).contains(k.as_str()))
+                .unwrap_or_else(|| panic!("{context}: names no chart:\n{}", text(&again.stderr)));
+            let chart_file = tree.dir.join(chart_file);
+            keep_as_they_are(&tree, &again, &before, &chart_file, &context);
+            let last = tree.run(ADD);
+            assert!(last.status.success(), "{context}: {}", text(&last.stderr));
+        } else {
+            assert!(again.status.success(), "{context}: {}", text(&again.stderr));
+        }
+        let now = lines_with(&tree.dir.join("charts"), "BETA");
+        for line in &theirs {
+            assert!(
+                now.contains(line),
+                "{context}: the other checkout's {line:?} is undone"
+            );
+        }
+        assert!(tree.ok(&["list"]).contains("alpha_db"), "{context}");
+        tree.assert_no_leftovers(&context);
+    }
+}
+
+/// A kill at the fifth rename of add-db (the journal's is the first): three files
+/// new, the rest old.
+fn killed_half_way(name: &str) -> Tree {
+    let tree = Tree::sample(name);
+    let out = tree.strace(&["inject=rename:signal=SIGKILL:when=5"], ADD);
+    assert!(!out.status.success());
+    assert!(tree.dir.join("phalanx/.xtask-journal").exists());
+    tree
+}
+
+#[test]
+fn dry_run_and_check_report_a_pending_journal_and_write_nothing() {
+    let tree = killed_half_way("dry-run-journal");
+    let before = read_tree(&tree.dir);
+    for args in [
+        &["add-db", "alpha", "--all-envs", "--dry-run"][..],
+        &["remove-db", "narrativelog", "--dry-run"],
+        &["check"],
+    ] {
+        let out = tree.run(args);
+        let message = text(&out.stderr);
+        assert!(
+            message.contains("an interrupted run did not finish") && !message.contains("replaced"),
+            "{args:?}: {message}"
+        );
+        assert_unchanged(&tree.dir, &before, &format!("{args:?}"));
+    }
+    // The next real run finishes it and says so per file.
+    let out = tree.run(ADD);
+    let message = text(&out.stderr);
+    assert!(out.status.success(), "{message}");
+    assert_eq!(message.matches("replaced ").count(), 5, "{message}");
+    assert_eq!(
+        message.matches("already held the new text").count(),
+        3,
+        "{message}"
+    );
+}
+
+#[test]
+fn a_renamed_file_restored_by_hand_stops_recovery() {
+    let pristine = Tree::sample("restored-pristine");
+    let tree = killed_half_way("restored");
+    let new_file = read_tree(&tree.dir)
+        .into_iter()
+        .find(|(name, bytes)| {
+            !name.contains(".xtask") && read_tree(&pristine.dir).get(name) != Some(bytes)
+        })
+        .map(|(name, _)| name)
+        .unwrap();
+    // `git checkout FILE`: the old text is back.
+    fs::copy(pristine.dir.join(&new_file), tree.dir.join(&new_file)).unwrap();
+    let before = read_tree(&tree.dir);
+    let out = tree.run(ADD);
+    assert_refused(&out, 1, "is gone or damaged", "restored file");
+    keep_as_they_are(
+        &tree,
+        &out,
+        &before,
+        &tree.dir.join(&new_file),
+        "restored file",
+    );
+    // Kept as they are: the run completes what is missing; `check` judges the rest.
+    tree.ok(ADD);
+    tree.assert_no_leftovers("restored file");
+}
+
+#[test]
+fn a_damaged_journal_is_reported_and_nothing_is_touched() {
+    for (label, damage) in [
+        (
+            "no-end",
+            &(|j: &str| j.replace("\nend\n", "\n")) as &dyn Fn(&str) -> String,
+        ),
+        ("bad-hex", &|j: &str| j.replacen("\t", "\tzz", 1)),
+        ("version", &|j: &str| {
+            j.replacen("journal 2", "journal 9", 1)
+        }),
+        ("empty", &|_: &str| String::new()),
+    ] {
+        let tree = killed_half_way("damaged-journal");
+        let journal = tree.dir.join("phalanx/.xtask-journal");
+        let damaged = damage(&fs::read_to_string(&journal).unwrap());
+        fs::write(&journal, damaged).unwrap();
+        let before = read_tree(&tree.dir);
+        let out = tree.run(ADD);
+        assert_refused(&out, 1, "cannot read this journal", label);
+        assert_unchanged(&tree.dir, &before, label);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Values and file names from pull requests: never code, never terminal controls
+// ---------------------------------------------------------------------------
+
+/// The sample with `narrativelog`'s `field` in values-base.yaml (the entry's key is
+/// on line 9) set to `value`.
+fn with_narrativelog(name: &str, field: &str, value: &str) -> Tree {
+    let tree = Tree::sample(name);
+    let values = tree.values("base");
+    let text = fs::read_to_string(&values).unwrap();
+    let old = format!("    {field}: 'narrativelog'\n");
+    assert!(text.contains(&old), "{text}");
+    fs::write(
+        &values,
+        text.replace(&old, &format!("    {field}: {value}\n")),
+    )
+    .unwrap();
+    tree
+}
+
+#[test]
+fn an_sql_value_in_a_values_file_is_refused_at_its_line() {
+    for field in ["user", "db"] {
+        let tree = with_narrativelog(
+            &format!("sql-{field}"),
+            field,
+            "'narrativelog; DROP DATABASE gafaelfawr; --'",
+        );
+        let before = read_tree(&tree.dir);
+        for args in [
+            &["runbook", "narrativelog", "--remove"][..],
+            &["runbook", "narrativelog", "--remove", "--script"],
+            &["runbook", "narrativelog"],
+            &["remove-db", "narrativelog"],
+        ] {
+            let out = tree.run(args);
+            let context = format!("{field} {args:?}");
+            assert_refused(&out, 2, "values-base.yaml:9: invalid", &context);
+            assert!(
+                !text(&out.stdout).contains("DROP DATABASE gafaelfawr"),
+                "{context}"
+            );
+            assert_unchanged(&tree.dir, &before, &context);
+        }
+    }
+}
+
+/// No raw escape, bell or C1 control in what the tool printed.
+fn assert_no_controls(out: &Output, context: &str) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let shown = text(bytes);
+        assert!(
+            !shown.contains(['\x1b', '\x07', '\u{9b}', '\r']),
+            "{context}: raw control characters on {stream}:\n{shown:?}"
+        );
+    }
+}
+
+#[test]
+fn a_file_name_is_never_a_command_nor_a_terminal_control() {
+    let tree = Tree::sample("evil-names");
+    let folder = tree.dir.join("phalanx/services/postgres");
+    let base = fs::read_to_string(tree.values("base")).unwrap();
+    for name in [
+        "values-evil\ntouch INJECTED #.yaml",
+        "values-x\x1b]0;pwned\x07\u{9b}31m.yaml",
+    ] {
+        fs::write(folder.join(name), &base).unwrap();
+    }
+    let script = tree.dir.join("steps.sh");
+    for args in [
+        &["runbook", "narrativelog"][..],
+        &["runbook", "narrativelog", "--remove"],
+        &["runbook", "narrativelog", "--script"],
+        &["list"],
+        &["check"],
+        &["check", "--format", "github"],
+        &["check", "--format", "json"],
+        &["add-db", "alpha", "--all-envs"],
+    ] {
+        let out = tree.run(args);
+        let context = format!("{args:?}");
+        if args[0] == "check" {
+            // Two `bad-environment-name` errors, shown escaped.
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{context}: {}",
+                text(&out.stderr)
+            );
+            assert_eq!(text(&out.stdout).matches("bad-environment-name").count(), 2);
+            assert!(text(&out.stdout).contains(r"values-evil\ntouch INJECTED #.yaml"));
+        } else {
+            assert!(out.status.success(), "{context}: {}", text(&out.stderr));
+        }
+        assert_no_controls(&out, &context);
+        let stdout = text(&out.stdout);
+        assert!(
+            !stdout.lines().any(|l| l.trim_start().starts_with("touch")),
+            "{context}: a command from a file name:\n{stdout}"
+        );
+        assert!(
+            text(&out.stderr).contains(r"values-evil\ntouch INJECTED #.yaml: skipped"),
+            "{context}: {}",
+            text(&out.stderr)
+        );
+        if args.contains(&"--script") {
+            fs::write(&script, &stdout).unwrap();
+            assert_bash_syntax(&script, &context);
+        }
+    }
+    // The skipped files are left as they were.
+    assert_eq!(
+        fs::read_to_string(folder.join("values-evil\ntouch INJECTED #.yaml")).unwrap(),
+        base
+    );
+}
+
+#[test]
+fn control_characters_in_values_are_shown_escaped() {
+    let tree = with_narrativelog("escaped-values", "user", "\"narr\\e[2J\\a\"");
+    for args in [
+        &["check"][..],
+        &["check", "--format", "github"],
+        &["check", "--format", "json"],
+        &["list"],
+        &["runbook", "narrativelog"],
+    ] {
+        let out = tree.run(args);
+        let context = format!("{args:?}");
+        assert_no_controls(&out, &context);
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(
+            all.contains(r"narr\x1b[2J\x07") || all.contains(r"narr\u001b[2J\u0007"),
+            "{context}: the value is not shown escaped:\n{all}"
+        );
+    }
+}
+
+#[test]
+fn suggested_commands_quote_words_from_files() {
+    let tree = Tree::sample("quoted-help");
+    let values = tree.values("base");
+    let text_before = fs::read_to_string(&values).unwrap();
+    fs::write(
+        &values,
+        text_before.replace(
+            "  vault_secrets:",
+            "  \"x;touch PASTED_db\":\n    user: xuser\n    db: xdb\n  vault_secrets:",
+        ),
+    )
+    .unwrap();
+    let out = tree.run(&["check"]);
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("add-db 'x;touch PASTED' --env base"),
+        "{report}"
+    );
+    assert!(!report.contains("add-db x;touch"), "{report}");
+}
+
+#[test]
+fn annotations_are_relative_to_the_workspace_from_any_folder() {
+    let tree = with_narrativelog("annotations", "user", "'Bad'");
+    let sub = tree.dir.join("phalanx/services/postgres");
+    let annotation = |cwd: &Path, workspace: Option<&Path>| -> String {
+        let mut command = xtask_command(cwd);
+        command.args(tree.args(&["check", "--format", "github"]));
+        command.env_remove("GITHUB_WORKSPACE");
+        if let Some(w) = workspace {
+            command.env("GITHUB_WORKSPACE", w);
+        }
+        let out = command.output().unwrap();
+        text(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("::error"))
+            .unwrap_or_else(|| panic!("no annotation:\n{}", text(&out.stdout)))
+            .to_string()
+    };
+    for cwd in [&tree.dir, &sub] {
+        let file = |line: String| {
+            line.split("file=")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            file(annotation(cwd, None)),
+            "services/postgres/values-base.yaml",
+            "from {}",
+            cwd.display()
+        );
+        assert_eq!(
+            file(annotation(cwd, Some(&tree.dir))),
+            "phalanx/services/postgres/values-base.yaml",
+            "from {}",
+            cwd.display()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Ctrl-C during an edit
+// ---------------------------------------------------------------------------
+
+/// add-db sent a real SIGINT (by `strace`, so at a known point) on entering its
+/// `when`-th `syscall`; the call itself still runs.
+fn interrupted_at(tree: &Tree, syscall: &str, when: usize) -> Output {
+    tree.strace(
+        &[&format!("inject={syscall}:signal=SIGINT:when={when}")],
+        ADD,
+    )
+}
+
+#[test]
+fn ctrl_c_during_the_renames_finishes_them_and_says_so() {
+    let reference = Tree::sample("ctrl-c-reference");
+    reference.ok(ADD);
+    let tree = Tree::sample("ctrl-c-renames");
+    // Renames: the journal's, then the first file's; held at the second file's.
+    let out = interrupted_at(&tree, "rename", 3);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains("interrupted by Ctrl-C (SIGINT)")
+            && message.contains("the change is complete"),
+        "{message}"
+    );
+    assert_same_tree(&tree.dir, &reference.dir, "after Ctrl-C at a rename");
+    tree.assert_no_leftovers("after Ctrl-C at a rename");
+}
+
+#[test]
+fn ctrl_c_while_staging_changes_no_file_and_says_so() {
+    let pristine = Tree::sample("ctrl-c-pristine");
+    let tree = Tree::sample("ctrl-c-staging");
+    // fsyncs: the journal and its folder, then the first temporary file.
+    let out = interrupted_at(&tree, "fsync", 3);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains("interrupted by Ctrl-C (SIGINT)") && message.contains("no file changed"),
+        "{message}"
+    );
+    assert_same_tree(&tree.dir, &pristine.dir, "after Ctrl-C while staging");
+    tree.assert_no_leftovers("after Ctrl-C while staging");
+}
+
+#[test]
+fn two_repositories_sharing_one_state_folder_share_one_lock() {
+    for shape in ["symlink", "gitdir file"] {
+        let tree = Tree::sample(&format!("shared-state-{}", shape.replace(' ', "-")));
+        fs::create_dir(tree.dir.join("phalanx/.git")).unwrap();
+        let charts_git = tree.dir.join("charts/.git");
+        if shape == "symlink" {
+            std::os::unix::fs::symlink("../phalanx/.git", &charts_git).unwrap();
+        } else {
+            fs::write(&charts_git, "gitdir: ../phalanx/.git\n").unwrap();
+        }
+        let mut command = xtask_command(&tree.dir);
+        command.args(tree.args(ADD)).env("XTASK_LOCK_TIMEOUT", "1");
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{shape}: {}", text(&out.stderr));
+        assert!(
+            !tree.dir.join("phalanx/.git/xtask.lock").exists(),
+            "{shape}"
+        );
+        assert!(tree.ok(&["list"]).contains("alpha_db"), "{shape}");
+    }
+}
+
+#[test]
+fn ctrl_c_while_planning_ends_the_run_with_no_file_changed() {
+    let tree = Tree::sample("ctrl-c-planning");
+    let before = read_tree(&tree.dir);
+    // Writes: the repositories line and its end on stderr, the two lock records,
+    // then the first diff on stdout, while the run is still planning.
+    let out = interrupted_at(&tree, "write", 5);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{message}");
+    assert!(
+        message.contains("interrupted while planning: no file was changed"),
+        "{message}"
+    );
+    assert_unchanged(&tree.dir, &before, "after Ctrl-C while planning");
+    for name in read_tree(&tree.dir).keys() {
+        assert!(!name.contains(".xtask-"), "{name} was left behind");
     }
 }

@@ -300,6 +300,7 @@ cases! {
     applications_stray_values_list
     applications_unsorted_add
     applications_unsorted_remove
+    check_bad_environment_name
     check_bad_values_entry
     check_clean_applications
     check_clean_consumers

@@ -1,5 +1,5 @@
 //! The runbook's script run for real: its Vault phases against an OpenBao dev server
-//! (`vault` resolves to `bao`), traced with strace to prove that no password is ever
+//! (`vault` runs `bao`), traced with strace to prove that no password is ever
 //! an argument; and every generated script, for every layout and mode, clean under
 //! `shellcheck` and `bash -n`. The kubectl and Argo CD phases need a cluster and are
 //! not run here.
@@ -25,6 +25,64 @@ fn tool(name: &str) -> PathBuf {
         }
     }
     panic!("`{name}` is missing: run `bash .ci/run`, which installs it");
+}
+
+/// Writes `bin_dir/vault`: a script that runs `bao` by the path it was found at.
+/// Not a symlink: a version manager's shim (mise, asdf, a Python entry point)
+/// found as `bao` may dispatch on its own name, and would then look for a tool
+/// called `vault`; not the shim's resolved target either, which is the manager
+/// itself. Run by its path, the shim sees the name `bao` and finds the real one.
+fn vault_runs(bao: &Path, bin_dir: &Path) {
+    let quoted = format!("'{}'", bao.display().to_string().replace('\'', r"'\''"));
+    let vault = bin_dir.join("vault");
+    fs::write(&vault, format!("#!/bin/sh\nexec {quoted} \"$@\"\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&vault, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_shim_that_dispatches_on_its_name_runs_as_bao() {
+    let work = scratch("runbook-vault-shim");
+    let real = tool("bao");
+    // A version manager in the style of mise: one program, linked under each
+    // tool's name, that runs the tool its own name says.
+    let manager = work.join("manager");
+    fs::write(
+        &manager,
+        format!(
+            "#!/bin/sh\ncase \"$(basename \"$0\")\" in\n  bao) exec '{}' \"$@\" ;;\n  \
+             *) echo \"manager: no tool named $(basename \"$0\")\" >&2; exit 127 ;;\nesac\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&manager, fs::Permissions::from_mode(0o755)).unwrap();
+    let shims = work.join("shims");
+    fs::create_dir_all(&shims).unwrap();
+    std::os::unix::fs::symlink(&manager, shims.join("bao")).unwrap();
+    // A symlink named `vault` to the shim is what fails.
+    let linked = work.join("linked");
+    fs::create_dir_all(&linked).unwrap();
+    std::os::unix::fs::symlink(shims.join("bao"), linked.join("vault")).unwrap();
+    let out = Command::new(linked.join("vault"))
+        .arg("version")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    let bin_dir = work.join("bin");
+    fs::create_dir_all(&bin_dir).unwrap();
+    vault_runs(&shims.join("bao"), &bin_dir);
+    let out = Command::new(bin_dir.join("vault"))
+        .arg("version")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && text(&out.stdout).contains("OpenBao"),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
 
 struct Bao {
@@ -63,7 +121,7 @@ impl Bao {
             .expect("bao server starts");
         let bin_dir = work.join("bin");
         fs::create_dir_all(&bin_dir).unwrap();
-        std::os::unix::fs::symlink(&bao, bin_dir.join("vault")).unwrap();
+        vault_runs(&bao, &bin_dir);
         let server = Bao {
             child,
             addr: format!("http://127.0.0.1:{port}"),

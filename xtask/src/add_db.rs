@@ -20,9 +20,7 @@ use crate::flags::{self, AppCopy, SecretChoice};
 use crate::fsio::{command_line, Session};
 use crate::layout::RepoFile;
 use crate::model::resolve::{Reason, Source};
-use crate::names::{
-    check_sql_identifier, container, env_id_of, name_of_values_key, parse_db_name, DbName,
-};
+use crate::names::{container, env_id_of, name_of_values_key, parse_db_name, DbName, SqlIdent};
 use crate::plan::Plan;
 use crate::runbook::{self, Target};
 
@@ -31,9 +29,9 @@ impl flags::AddDb {
         let db = parse_db_name(&self.name)?;
         let user = self.user.clone().unwrap_or_else(|| db.name.clone());
         let database = self.database.clone().unwrap_or_else(|| db.name.clone());
-        check_sql_identifier("user", &user)?;
-        check_sql_identifier("database", &database)?;
-        let session = Session::begin(&config.repositories(), &command_line())?;
+        let user = SqlIdent::parse("user", &user)?;
+        let database = SqlIdent::parse("database", &database)?;
+        let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
         let envs: Vec<String> = dep
             .layout
@@ -115,8 +113,11 @@ impl flags::AddDb {
                 db.name,
                 envs.join(", "),
                 crate::flags::program_name(),
-                db.name,
-                envs.join(" --env ")
+                crate::shell::quote(&db.name),
+                envs.iter()
+                    .map(|e| crate::shell::quote(e))
+                    .collect::<Vec<_>>()
+                    .join(" --env ")
             );
             return Ok(());
         }

@@ -11,6 +11,9 @@
 //!     Then big files: `add-db` run as a child process on a tree whose values
 //!     file is just under the size limit (15 MiB), and on one of 50 MB (refused by
 //!     the limit), printing each run's time and peak memory (`getrusage`).
+//!     Last, the YAML reader on texts of just under 16 MiB in hostile and plain
+//!     shapes (deep brackets, deep blocks, long lines, many keys, aliases): each
+//!     must be read or refused in under a second (the reader is linear).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,7 @@ impl flags::Bench {
         // First, while this process is small: a child's peak memory counts the
         // pages it shares with us when it starts.
         big_files(&out)?;
+        yaml_shapes()?;
         let mut trees: Vec<(String, PathBuf, usize)> = vec![("sample".into(), sample, 0)];
         for (dbs, envs) in [(50, 20), (200, 80)] {
             let dir = out.join(format!("{dbs}x{envs}"));
@@ -135,6 +139,97 @@ fn big_files(out: &Path) -> Result<()> {
             format!("{:.1} MB", children_peak_kib() as f64 / 1024.0),
             result.chars().take(90).collect::<String>()
         );
+    }
+    Ok(())
+}
+
+/// A text of about `size` bytes: `head`, then `unit` repeated, then `tail`.
+fn repeated(head: &str, unit: &str, tail: &str, size: usize) -> String {
+    let count = size.saturating_sub(head.len() + tail.len()) / unit.len().max(1);
+    format!("{head}{}{tail}", unit.repeat(count))
+}
+
+/// `head`, then distinct `kNNNNNNNNNN: v` lines up to about `size` bytes.
+fn keys(head: &str, size: usize) -> String {
+    let mut text = String::from(head);
+    let mut i = 0;
+    while text.len() < size {
+        let _ = writeln!(text, "k{i:010}: v");
+        i += 1;
+    }
+    text
+}
+
+/// Times `files::parse_yaml` on texts just under the size limit, in shapes that
+/// make a YAML parser slow, and fails if one takes a second or more.
+fn yaml_shapes() -> Result<()> {
+    let size = crate::fsio::MAX_FILE_SIZE as usize - 1024;
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let block: String = (0..60)
+        .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+        .collect();
+    let shapes: Vec<(&str, String)> = vec![
+        ("`[` x 16 Mi", repeated("a: ", "[", "", size)),
+        ("`{a: ` x 4 Mi", repeated("a: ", "{a: ", "", size)),
+        ("`- ` x 8 Mi", repeated("", "- ", "x\n", size)),
+        (
+            "brackets 60 deep, many",
+            repeated("a: [", &format!("{}, ", deep(60)), "1]\n", size),
+        ),
+        (
+            "blocks 60 deep, many",
+            repeated("", &block.replacen("k0:", "- k0:", 1), "", size),
+        ),
+        ("plain keys", keys("", size)),
+        (
+            "flow maps per line",
+            repeated("", "- {user: a, db: [b, c], n: 1}\n", "", size),
+        ),
+        ("one long string", repeated("a: '", "x", "'\n", size)),
+        (
+            "aliases",
+            repeated("a: &x [1, 2]\nb:\n", "  - *x\n", "", size),
+        ),
+        ("block sequence", repeated("a:\n", "  - 1\n", "", size)),
+        ("plain keys at the limit", keys("", 399_000 * 15)),
+        (
+            "keys at the full-parse limit",
+            keys("anchored: &x 1\n", 149_000 * 15),
+        ),
+        (
+            "sequence at that limit",
+            repeated("a:\n", "  - an item\n", "", 74_000 * 12),
+        ),
+        (
+            "flow at that limit",
+            repeated("a: [", "[1, 2, 3, text], ", "1]\n", 29_000 * 17),
+        ),
+    ];
+    outln!(
+        "\n{:<26} {:>10} {:>12}  result",
+        "YAML reader on",
+        "size",
+        "time"
+    );
+    for (label, text) in shapes {
+        let start = Instant::now();
+        let result = crate::files::parse_yaml(&text);
+        let elapsed = start.elapsed();
+        let result = match result {
+            Ok(_) => "read".to_string(),
+            Err(e) => format!("refused at line {}: {}", e.line.unwrap_or(0), e.message),
+        };
+        outln!(
+            "{label:<26} {:>10} {:>12}  {}",
+            format!("{:.1} MB", text.len() as f64 / 1e6),
+            show(elapsed),
+            result.chars().take(70).collect::<String>()
+        );
+        if elapsed >= Duration::from_secs(1) && !cfg!(debug_assertions) {
+            return Err(bad_input(format!(
+                "the YAML reader took {elapsed:?} on {label}"
+            )));
+        }
     }
     Ok(())
 }

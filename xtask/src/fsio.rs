@@ -7,15 +7,16 @@
 //! differs.
 //!
 //! Writing ([`Session::write_all`]): every edit command first takes an exclusive
-//! lock per repository ([`Session::begin`]), held for its whole read-plan-write,
+//! lock per repository ([`Session::begin_with`]), held for its whole read-plan-write,
 //! and finishes what an interrupted run left (the journal, below). Then, for a set
 //! of files:
 //!
 //! 1. each target is resolved (a symlink is edited at its target); a target with
 //!    several hard links, an immutable file, a target changed since it was read or,
 //!    when running as root, a path another user could redirect is refused;
-//! 2. a journal listing `target <- temporary file, hash of the new bytes` is
-//!    written and fsynced, naming each temporary file before it exists;
+//! 2. a journal listing each target, its temporary file, and the fingerprints of
+//!    the bytes it holds and of its new bytes is written and fsynced, naming each
+//!    temporary file before it exists;
 //! 3. each new text (with the file's byte order mark and CRLF endings put back)
 //!    goes to its temporary file beside its target, created with
 //!    `O_EXCL|O_NOFOLLOW` under an unpredictable name, with the target's mode (and
@@ -24,23 +25,24 @@
 //! 4. each temporary file is renamed over its target and the folders fsynced;
 //! 5. the journal is removed.
 //!
-//! A run that finds a journal rolls it forward: a temporary file whose bytes match
-//! is renamed, a target that already holds the new bytes is left. If some piece is
-//! missing (the run died while writing temporary files), nothing was renamed yet,
-//! so the temporary files it names are removed instead. Either way every file ends old or
-//! new and no temporary file stays behind.
+//! A run that finds a journal finishes the renames, but only over the exact bytes
+//! they were planned against, or drops the change if no rename happened yet; if
+//! files changed in between it stops and touches nothing (see the `journal`
+//! module). A dry run and `check` only report a journal.
 
 use anyhow::{anyhow, Context, Result};
 use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write as _};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{bad_input, refused};
+
+mod journal;
+use journal::{Entry, Fingerprint};
 
 /// The largest file the tool reads: far above any real values file.
 pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
@@ -199,32 +201,33 @@ pub fn denormalize(text: &str, shape: Shape) -> String {
 // ---------------------------------------------------------------------------
 
 /// Where a repository keeps the tool's lock and journal: inside `.git/` when the
-/// repository has one (never committed), else dotfiles in its root.
-fn state_dir(repo: &Path) -> PathBuf {
+/// repository has one (never committed), else dotfiles in its root; `true` when it
+/// is a `.git` folder. The folder is resolved (a `.git` symlink, or a `.git` file
+/// naming its `gitdir:`), so two paths to one state folder share one lock.
+fn state_dir(repo: &Path) -> (PathBuf, bool) {
+    let resolve = |dir: PathBuf| fs::canonicalize(&dir).unwrap_or(dir);
     let git = repo.join(".git");
     if git.is_dir() {
-        return git;
+        return (resolve(git), true);
     }
     // A worktree or submodule: `.git` is a file saying `gitdir: <dir>`.
     if let Ok(text) = fs::read_to_string(&git) {
         if let Some(dir) = text.trim().strip_prefix("gitdir:") {
             let dir = repo.join(dir.trim());
             if dir.is_dir() {
-                return dir;
+                return (resolve(dir), true);
             }
         }
     }
-    repo.to_path_buf()
+    (resolve(repo.to_path_buf()), false)
 }
 
 /// The tool's state file `name` for a repository: in its state folder, or as a
 /// dotfile when that folder is the repository's root.
 fn state_file(repo: &Path, name: &str) -> PathBuf {
-    let dir = state_dir(repo);
-    if dir == repo {
-        dir.join(format!(".{name}"))
-    } else {
-        dir.join(name)
+    match state_dir(repo) {
+        (dir, true) => dir.join(name),
+        (dir, false) => dir.join(format!(".{name}")),
     }
 }
 
@@ -395,26 +398,37 @@ pub struct Session {
 }
 
 impl Session {
-    /// Locks each repository (in a fixed order, so two runs cannot deadlock) and
-    /// finishes any change an interrupted run left.
-    pub fn begin(repos: &[&Path], command: &str) -> Result<Session> {
-        let mut repos: Vec<PathBuf> = repos
+    /// Locks each repository's state folder (in a fixed order, so two runs cannot
+    /// deadlock) and finishes any change an interrupted run left; for a dry run
+    /// (`read_only`) that journal is only reported, never followed.
+    pub fn begin_with(repos: &[&Path], command: &str, read_only: bool) -> Result<Session> {
+        let repos: Vec<PathBuf> = repos
             .iter()
             .filter(|r| r.is_dir())
             .map(|r| fs::canonicalize(r).unwrap_or_else(|_| r.to_path_buf()))
             .collect();
         // The journal lives with the first repository (the deployment's).
         let journal = repos.first().map(|r| journal_path(r));
-        repos.sort();
-        repos.dedup();
+        // One lock per state folder: two repositories may resolve to one.
+        let mut by_lock: Vec<(PathBuf, &PathBuf)> =
+            repos.iter().map(|r| (lock_path(r), r)).collect();
+        by_lock.sort();
+        by_lock.dedup_by(|a, b| a.0 == b.0);
         let timeout = lock_timeout()?;
         let mut locks = Vec::new();
-        for repo in &repos {
+        for (_, repo) in &by_lock {
             locks.push(Lock::acquire(repo, command, timeout)?);
         }
-        for repo in &repos {
-            recover(&journal_path(repo))?;
+        for (_, repo) in &by_lock {
+            let pending = journal_path(repo);
+            if !read_only {
+                journal::recover(&pending)?;
+            } else if fs::symlink_metadata(&pending).is_ok() {
+                eprintln!("warning: {}", journal::describe_pending(&pending));
+            }
         }
+        // From here on Ctrl-C leaves every file old or new, and says which.
+        crate::interrupt::install();
         Ok(Session {
             _locks: locks,
             journal,
@@ -448,12 +462,14 @@ pub fn command_line() -> String {
         .join(" ")
 }
 
-/// A journal an interrupted run left in one of these repositories, if any.
-pub fn pending_journal(repos: &[&Path]) -> Option<PathBuf> {
+/// What a journal an interrupted run left in one of these repositories says, if
+/// there is one (for `check`, which never follows it).
+pub fn pending_journal(repos: &[&Path]) -> Option<String> {
     repos
         .iter()
         .map(|r| journal_path(r))
         .find(|j| fs::symlink_metadata(j).is_ok())
+        .map(|j| journal::describe_pending(&j))
 }
 
 /// One planned write: the text the file held when it was read (normalized, as
@@ -472,13 +488,24 @@ pub fn write_all(writes: &[Write<'_>]) -> Result<()> {
     write_files(writes, None)
 }
 
-struct Staged {
-    target: PathBuf,
-    temp: PathBuf,
-    hash: u64,
+/// [`write_files_now`] with Ctrl-C and SIGTERM recorded rather than obeyed (see
+/// `interrupt`): one that came once the renames began stops the run after them.
+fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
+    crate::interrupt::writing();
+    let result = write_files_now(writes, journal);
+    crate::interrupt::written(result.is_ok());
+    result?;
+    if crate::interrupt::pending() {
+        return Err(crate::interrupt::stopped(&format!(
+            "it came while the files were being replaced, so all {} were: the change is \
+             complete, and the command stopped before the rest of its output",
+            writes.len()
+        )));
+    }
+    Ok(())
 }
 
-fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
+fn write_files_now(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
     // 1. Resolve and check every target before anything is written.
     let mut prepared = Vec::new();
     for w in writes {
@@ -486,33 +513,66 @@ fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
     }
     // 2. The journal, naming every temporary file before it exists, so that a run
     //    killed while writing them leaves nothing a later run does not know of.
-    let staged: Vec<Staged> = prepared
+    let staged: Vec<Entry> = prepared
         .iter()
-        .map(|(target, bytes, _)| Staged {
-            target: target.clone(),
-            temp: temp_name(target),
-            hash: hash(bytes),
+        .map(|p| Entry {
+            target: p.real.clone(),
+            temp: temp_name(&p.real),
+            old: p.old,
+            new: Fingerprint::of(&p.bytes),
         })
         .collect();
     if let Some(journal) = journal {
-        if let Err(e) = write_journal(journal, &staged) {
+        if let Err(e) = journal::write(journal, &staged) {
             let _ = fs::remove_file(journal);
             return Err(e.context("nothing was changed"));
         }
     }
-    // 3. The temporary files, all or none.
-    for (index, (s, (_, bytes, meta))) in staged.iter().zip(&prepared).enumerate() {
-        if let Err(e) = stage(&s.temp, &s.target, bytes, meta.as_ref()) {
-            for done in &staged[..index] {
-                let _ = fs::remove_file(&done.temp);
-            }
-            if let Some(journal) = journal {
-                let _ = remove_journal(journal);
-            }
-            return Err(e.context("nothing was changed"));
+    // 3. The temporary files, all or none; an interrupt until the last one is
+    //    complete undoes them.
+    let undo = |count: usize| {
+        for done in &staged[..count] {
+            let _ = fs::remove_file(&done.temp);
+        }
+        if let Some(journal) = journal {
+            let _ = journal::remove(journal);
+        }
+    };
+    for (index, (s, p)) in staged.iter().zip(&prepared).enumerate() {
+        let staged_now = if crate::interrupt::pending() {
+            Err(crate::interrupt::stopped(
+                "no file was replaced yet, so none was: no file changed",
+            ))
+        } else {
+            stage(&s.temp, &s.target, &p.bytes, p.meta.as_ref())
+                .map_err(|e| e.context("nothing was changed"))
+        };
+        if let Err(e) = staged_now {
+            undo(index);
+            return Err(e);
         }
     }
+    if crate::interrupt::pending() {
+        undo(staged.len());
+        return Err(crate::interrupt::stopped(
+            "no file was replaced yet, so none was: no file changed",
+        ));
+    }
     // 4. The renames.
+    rename_all(&staged, journal)?;
+    for dir in distinct_parents(staged.iter().map(|s| s.target.as_path())) {
+        sync_dir(&dir)?;
+    }
+    // 5. Done.
+    if let Some(journal) = journal {
+        journal::remove(journal)?;
+    }
+    Ok(())
+}
+
+/// Renames each temporary file over its target; an error names the files
+/// already replaced and the journal that lets the next run finish.
+fn rename_all(staged: &[Entry], journal: Option<&Path>) -> Result<()> {
     for (index, s) in staged.iter().enumerate() {
         if let Err(e) = fs::rename(&s.temp, &s.target) {
             let done: Vec<String> = staged[..index]
@@ -537,18 +597,20 @@ fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
             ));
         }
     }
-    for dir in distinct_parents(staged.iter().map(|s| s.target.as_path())) {
-        sync_dir(&dir)?;
-    }
-    // 5. Done.
-    if let Some(journal) = journal {
-        remove_journal(journal)?;
-    }
     Ok(())
 }
 
-/// The real path of a target, its new bytes in the file's shape, and its metadata.
-fn prepare<'a>(w: &Write<'a>) -> Result<(PathBuf, Cow<'a, [u8]>, Option<fs::Metadata>)> {
+/// A checked target: its real path, its new bytes in the file's shape, its
+/// metadata and the fingerprint of the bytes it holds (none for a new file).
+struct Prepared<'a> {
+    real: PathBuf,
+    bytes: Cow<'a, [u8]>,
+    meta: Option<fs::Metadata>,
+    old: Option<Fingerprint>,
+}
+
+/// Resolves and checks a target (see [`Prepared`]).
+fn prepare<'a>(w: &Write<'a>) -> Result<Prepared<'a>> {
     let shown = w.path.display();
     let real = match fs::canonicalize(w.path) {
         Ok(real) => real,
@@ -561,7 +623,12 @@ fn prepare<'a>(w: &Write<'a>) -> Result<(PathBuf, Cow<'a, [u8]>, Option<fs::Meta
             if is_root() {
                 refuse_foreign_path(w.path, None)?;
             }
-            return Ok((w.path.to_path_buf(), Cow::Borrowed(w.text.as_bytes()), None));
+            return Ok(Prepared {
+                real: w.path.to_path_buf(),
+                bytes: Cow::Borrowed(w.text.as_bytes()),
+                meta: None,
+                old: None,
+            });
         }
         Err(e) => return Err(bad_input(format!("{shown}: cannot resolve: {e}"))),
     };
@@ -609,7 +676,12 @@ fn prepare<'a>(w: &Write<'a>) -> Result<(PathBuf, Cow<'a, [u8]>, Option<fs::Meta
     } else {
         Cow::Owned(denormalize(w.text, shape).into_bytes())
     };
-    Ok((real, bytes, Some(meta)))
+    Ok(Prepared {
+        real,
+        bytes,
+        meta: Some(meta),
+        old: Some(Fingerprint::of(&current)),
+    })
 }
 
 /// Refuses a target a rename cannot replace: an immutable or append-only file, or
@@ -751,155 +823,6 @@ fn distinct_parents<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
     dirs
 }
 
-/// FNV-1a, 64 bits: enough to tell a finished temporary file from another text.
-fn hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-// ---------------------------------------------------------------------------
-// The journal
-// ---------------------------------------------------------------------------
-
-const JOURNAL_HEADER: &str = "xtask journal 1";
-
-fn write_journal(path: &Path, staged: &[Staged]) -> Result<()> {
-    let mut text = format!("{JOURNAL_HEADER}\n");
-    for s in staged {
-        text.push_str(&format!(
-            "{}\t{}\t{:016x}\n",
-            hex::encode(s.target.as_os_str().as_bytes()),
-            hex::encode(s.temp.as_os_str().as_bytes()),
-            s.hash
-        ));
-    }
-    text.push_str("end\n");
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("cannot create the journal {}", path.display()))?;
-    (&file)
-        .write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write the journal {}", path.display()))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-fn remove_journal(path: &Path) -> Result<()> {
-    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
-}
-
-fn parse_journal(text: &str) -> Option<Vec<Staged>> {
-    let mut lines = text.lines();
-    if lines.next()? != JOURNAL_HEADER {
-        return None;
-    }
-    let mut entries = Vec::new();
-    for line in lines {
-        if line == "end" {
-            return Some(entries);
-        }
-        let mut fields = line.split('\t');
-        let path = |s: &str| -> Option<PathBuf> {
-            Some(PathBuf::from(OsStr::from_bytes(&hex::decode(s).ok()?)))
-        };
-        let target = path(fields.next()?)?;
-        let temp = path(fields.next()?)?;
-        let hash = u64::from_str_radix(fields.next()?, 16).ok()?;
-        entries.push(Staged { target, temp, hash });
-    }
-    // No `end`: the run died while writing the journal, before any temporary file.
-    None
-}
-
-fn hash_of_file(path: &Path) -> Option<u64> {
-    let meta = fs::symlink_metadata(path).ok()?;
-    if !meta.file_type().is_file() {
-        return None;
-    }
-    read_bytes(path).ok().map(|b| hash(&b))
-}
-
-/// Finishes (or undoes, if it never reached its renames) what an interrupted run
-/// recorded in `journal`, then removes the journal.
-fn recover(journal: &Path) -> Result<()> {
-    let Ok(meta) = fs::symlink_metadata(journal) else {
-        return Ok(());
-    };
-    // Only a journal this user wrote is followed: renaming what another user's
-    // journal names would let that user replace any file we may write.
-    if !is_ours(journal) || meta.nlink() != 1 {
-        return Err(refused(format!(
-            "{}: not a journal of this user (a link, or owned by uid {}); remove it, then run again",
-            journal.display(),
-            meta.uid()
-        )));
-    }
-    let text = read_text(journal).map_err(bad_input)?;
-    let entries: Vec<Staged> = parse_journal(&text)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(is_temp_of_target)
-        .collect();
-    let ready = |s: &Staged| is_ours(&s.temp) && hash_of_file(&s.temp) == Some(s.hash);
-    let done = |s: &Staged| hash_of_file(&s.target) == Some(s.hash);
-    let complete = entries.iter().all(|s| ready(s) || done(s));
-    let mut finished = Vec::new();
-    for s in &entries {
-        if complete && ready(s) && !done(s) {
-            fs::rename(&s.temp, &s.target).with_context(|| {
-                format!(
-                    "cannot finish the interrupted change recorded in {}: cannot replace {}",
-                    journal.display(),
-                    s.target.display()
-                )
-            })?;
-            finished.push(s.target.display().to_string());
-        } else if is_ours(&s.temp) {
-            let _ = fs::remove_file(&s.temp);
-        }
-    }
-    for dir in distinct_parents(entries.iter().map(|s| s.target.as_path())) {
-        let _ = sync_dir(&dir);
-    }
-    remove_journal(journal)?;
-    if complete && !finished.is_empty() {
-        eprintln!(
-            "note: finished the change an interrupted run left: replaced {}",
-            finished.join(", ")
-        );
-    } else if !complete {
-        eprintln!("note: an interrupted run had changed no file; removed its temporary files");
-    }
-    Ok(())
-}
-
-/// Whether a journal entry's temporary file is named as this tool names them,
-/// beside its target: `.<target name>.xtask-<16 hex digits>.tmp`.
-fn is_temp_of_target(s: &Staged) -> bool {
-    let (Some(name), Some(temp_name)) = (s.target.file_name(), s.temp.file_name()) else {
-        return false;
-    };
-    let expected = format!(".{}.xtask-", name.to_string_lossy());
-    let temp_name = temp_name.to_string_lossy();
-    s.temp.parent() == s.target.parent()
-        && temp_name
-            .strip_prefix(&expected)
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .is_some_and(|hex| hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-/// A temporary file this user created: a regular file we own.
-fn is_ours(path: &Path) -> bool {
-    fs::symlink_metadata(path)
-        .is_ok_and(|m| m.file_type().is_file() && m.uid() == unsafe { libc::geteuid() })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -969,68 +892,6 @@ mod tests {
         assert_eq!(err.0, Some(2), "{err:?}");
         assert!(err.1.contains("mixed line endings"));
         assert_eq!(normalize(b"a\n\xff\n").unwrap_err().0, Some(2));
-    }
-
-    #[test]
-    fn journal_rolls_forward_or_back() {
-        let dir = scratch("journal");
-        let a = dir.join("a");
-        let b = dir.join("b");
-        fs::write(&a, "a-new").unwrap();
-        fs::write(&b, "b-old").unwrap();
-        let tb = dir.join(".b.xtask-0000000000000001.tmp");
-        fs::write(&tb, "b-new").unwrap();
-        let journal = dir.join("journal");
-        let entries = [
-            Staged {
-                target: a.clone(),
-                temp: dir.join(".a.xtask-0000000000000001.tmp"),
-                hash: hash(b"a-new"),
-            },
-            Staged {
-                target: b.clone(),
-                temp: tb.clone(),
-                hash: hash(b"b-new"),
-            },
-        ];
-        write_journal(&journal, &entries).unwrap();
-        recover(&journal).unwrap();
-        assert_eq!(fs::read_to_string(&b).unwrap(), "b-new");
-        assert!(!tb.exists() && !journal.exists());
-
-        // A temporary file cut short: nothing was renamed, so everything stays old.
-        fs::write(&a, "a-old").unwrap();
-        fs::write(&b, "b-old").unwrap();
-        fs::write(&tb, "b-ne").unwrap();
-        let ta = dir.join(".a.xtask-0000000000000001.tmp");
-        fs::write(&ta, "a-new").unwrap();
-        write_journal(&journal, &entries).unwrap();
-        recover(&journal).unwrap();
-        assert_eq!(fs::read_to_string(&a).unwrap(), "a-old");
-        assert_eq!(fs::read_to_string(&b).unwrap(), "b-old");
-        assert!(!tb.exists() && !ta.exists() && !journal.exists());
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_journal_entry_must_name_a_temporary_file_beside_its_target() {
-        let entry = |target: &str, temp: &str| Staged {
-            target: PathBuf::from(target),
-            temp: PathBuf::from(temp),
-            hash: 0,
-        };
-        assert!(is_temp_of_target(&entry(
-            "/r/values.yaml",
-            "/r/.values.yaml.xtask-0123456789abcdef.tmp"
-        )));
-        for temp in [
-            "/elsewhere/.values.yaml.xtask-0123456789abcdef.tmp",
-            "/r/.other.yaml.xtask-0123456789abcdef.tmp",
-            "/r/evil",
-            "/r/.values.yaml.xtask-1.tmp",
-        ] {
-            assert!(!is_temp_of_target(&entry("/r/values.yaml", temp)), "{temp}");
-        }
     }
 
     #[test]

@@ -127,6 +127,21 @@ fn template_in(root: &Path, chart_dir: &str) -> Option<RepoFile> {
 
 /// The `values-<env>.yaml` (or `.yml`) files of a folder, with their environments,
 /// sorted by environment.
+/// Says once per run that a `values-*.yaml` file whose name is no environment
+/// name (a line break, a `;`, an escape...) is skipped: such a name would reach
+/// shell lines, so it never becomes an environment.
+fn warn_skipped(file: &str, problem: &str) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if !warned.iter().any(|w| w == file) {
+        eprintln!(
+            "warning: {}: skipped, not an environment: {problem}; rename the file",
+            crate::shell::escape(file)
+        );
+        warned.push(file.to_string());
+    }
+}
+
 fn values_files_in(root: &Path, dir: &str) -> Result<Vec<(String, RepoFile)>> {
     let full = root.join(dir);
     let entries = std::fs::read_dir(&full)
@@ -139,6 +154,10 @@ fn values_files_in(root: &Path, dir: &str) -> Result<Vec<(String, RepoFile)>> {
             let env = env
                 .strip_suffix(".yaml")
                 .or_else(|| env.strip_suffix(".yml"))?;
+            if let Some(problem) = crate::names::env_name_problem(env) {
+                warn_skipped(&format!("{dir}/{file_name}"), &problem);
+                return None;
+            }
             Some((
                 env.to_string(),
                 RepoFile::new(root, &format!("{dir}/{file_name}")),
@@ -292,6 +311,29 @@ impl Layout {
             }
         }
         Ok(layout)
+    }
+
+    /// The `values-*.yaml` files skipped because their name is no environment name:
+    /// each file (repository-relative) with the reason, sorted (`bad-environment-name`).
+    pub fn skipped_environment_files(&self) -> Vec<(String, String)> {
+        let dir = &self.values_dir.relative;
+        let Ok(entries) = std::fs::read_dir(self.phalanx.join(dir)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, String)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let file_name = e.file_name().to_string_lossy().into_owned();
+                let env = file_name.strip_prefix("values-")?;
+                let env = env
+                    .strip_suffix(".yaml")
+                    .or_else(|| env.strip_suffix(".yml"))?;
+                let problem = crate::names::env_name_problem(env)?;
+                Some((format!("{dir}/{file_name}"), problem))
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Every environment, from the `values-<env>.yaml` (or `.yml`) files, sorted.

@@ -33,6 +33,7 @@ mod flags;
 mod fsio;
 mod git;
 mod init;
+mod interrupt;
 mod layout;
 mod list;
 mod local_db;
@@ -66,7 +67,8 @@ pub fn main() -> ExitCode {
             for cause in error.chain().skip(1) {
                 message.push_str(&format!("\n  caused by: {cause}"));
             }
-            eprintln!("{message}");
+            // Values and file names quoted in a message cannot drive the terminal.
+            eprintln!("{}", shell::escape_but(&message, &['\n']));
             ExitCode::from(error::exit_status(&error) as u8)
         }
     }
@@ -106,12 +108,8 @@ fn run() -> anyhow::Result<u8> {
         Command::RemoveDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Check(cmd) => {
             let config = repositories()?;
-            if let Some(journal) = fsio::pending_journal(&config.repositories()) {
-                eprintln!(
-                    "warning: {} records a change an interrupted run did not finish; the next add-db or \
-                     remove-db finishes it",
-                    journal.display()
-                );
+            if let Some(pending) = fsio::pending_journal(&config.repositories()) {
+                eprintln!("warning: {pending}");
             }
             cmd.run(config)
         }

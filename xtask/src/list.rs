@@ -303,6 +303,15 @@ pub fn text(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
         );
         table.push(cells);
     }
+    // Keys and values come from files: their control characters are shown escaped.
+    let table: Vec<Vec<String>> = table
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|cell| crate::shell::escape(&cell).into_owned())
+                .collect()
+        })
+        .collect();
     let columns = table[0].len();
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -313,7 +322,10 @@ pub fn text(layout: &str, source: &str, envs: &[&str], rows: &[Row]) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = format!("layout: {layout}; secret source: {source}\n");
+    let mut out = format!(
+        "layout: {layout}; secret source: {}\n",
+        crate::shell::escape(source)
+    );
     for row in &table {
         let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {

@@ -322,6 +322,71 @@ fn check_identifier(what: &str, value: &str, is_name: bool) -> Result<()> {
     Ok(())
 }
 
+/// A role or database name that passed [`check_sql_identifier`]: the one way a
+/// value from a file or the command line becomes SQL, part of a file name or a
+/// shell word (it then needs no quoting anywhere).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SqlIdent(String);
+
+impl SqlIdent {
+    /// Checks a value given on the command line (`what` names it: `user`).
+    pub fn parse(what: &str, value: &str) -> Result<SqlIdent> {
+        check_sql_identifier(what, value)?;
+        Ok(SqlIdent(value.to_string()))
+    }
+
+    /// Checks a value read from a file; the error starts with `at` (`path:line`).
+    pub fn parse_at(at: &str, what: &str, value: &str) -> Result<SqlIdent> {
+        SqlIdent::parse(what, value)
+            .map_err(|e| bad_input(format!("{at}: {}", crate::shell::escape(&e.to_string()))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for SqlIdent {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SqlIdent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The longest environment name, in bytes (a Kubernetes label value's limit).
+const MAX_ENV_BYTES: usize = 63;
+
+/// Why `name` (from a `values-<name>.yaml` file name) is not an environment name,
+/// or `None`: ASCII letters, digits, `-`, `_` and `.`, starting with a letter or
+/// digit, at most 63 bytes. Environment names go into shell lines, Vault paths
+/// and file names, so nothing else is one.
+pub fn env_name_problem(name: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() {
+        Some("the environment name is empty".into())
+    } else if name.len() > MAX_ENV_BYTES {
+        Some(format!(
+            "the environment name is {} bytes long; at most {MAX_ENV_BYTES}",
+            name.len()
+        ))
+    } else if let Some(bad) = name.chars().find(|c| !allowed(*c)) {
+        Some(format!(
+            "the environment name holds {}; use letters, digits, `-`, `_` and `.`",
+            crate::shell::escape(&format!("{bad:?}"))
+        ))
+    } else if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        Some("the environment name must start with a letter or digit".into())
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,5 +455,53 @@ mod tests {
         check_sql_identifier("database", "exposurelog_db").unwrap();
         check_sql_identifier("user", "root").unwrap();
         assert!(check_sql_identifier("user", "user").is_err());
+    }
+
+    #[test]
+    fn checked_identifiers_name_where_the_value_was_read() {
+        assert_eq!(
+            SqlIdent::parse("user", "lovelog").unwrap().as_str(),
+            "lovelog"
+        );
+        let error = SqlIdent::parse_at(
+            "values-a.yaml:7",
+            "user",
+            "narrativelog; DROP DATABASE x; --",
+        )
+        .unwrap_err();
+        assert_eq!(crate::error::exit_status(&error), 2);
+        assert!(
+            error
+                .to_string()
+                .starts_with("values-a.yaml:7: invalid user"),
+            "{error}"
+        );
+        let error = SqlIdent::parse_at("v:1", "db", "a\x1b[2Jb")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains('\x1b') && error.contains("\\x1b"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn environment_names() {
+        for good in ["idfdev", "usdf-rsp-dev", "base", "tucson_teststand.1", "X2"] {
+            assert_eq!(env_name_problem(good), None, "{good}");
+        }
+        for bad in [
+            "",
+            "evil\ntouch INJECTED #",
+            "a b",
+            "-x",
+            ".hidden",
+            "x;y",
+            "a$(b)",
+            "é",
+        ] {
+            assert!(env_name_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(!env_name_problem("a\x07").unwrap().contains('\x07'));
     }
 }

@@ -32,7 +32,7 @@ use crate::runbook::{self, targets, Target};
 impl flags::RemoveDb {
     pub fn run(self, config: Config) -> Result<()> {
         let db = parse_db_name(&self.name)?;
-        let session = Session::begin(&config.repositories(), &command_line())?;
+        let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
         let key = db.values_key();
         let chosen: Vec<String> = if self.envs.is_empty() {

@@ -94,13 +94,14 @@ pub fn assert_same_tree(actual: &Path, expected: &Path, context: &str) {
 }
 
 /// The real binary, to run in `cwd` without colour and without the pull-request
-/// base a CI job would give it; the caller adds arguments.
+/// base and workspace a CI job would give it; the caller adds arguments.
 pub fn xtask_command(cwd: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
         .current_dir(cwd)
         .env("NO_COLOR", "1")
-        .env_remove("GITHUB_BASE_REF");
+        .env_remove("GITHUB_BASE_REF")
+        .env_remove("GITHUB_WORKSPACE");
     command
 }
 

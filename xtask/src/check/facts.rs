@@ -37,6 +37,9 @@ pub struct Facts {
     pub app_secrets: Vec<AppSecretFacts>,
     /// Values files in a postgres folder that is not the chart's (`stray-values-file`).
     pub stray_values: Vec<String>,
+    /// `values-*.yaml` files whose name is no environment name, with the reason
+    /// (`bad-environment-name`).
+    pub bad_env_files: Vec<(String, String)>,
     /// The secret source's path when it does not exist (`secret-source-absent`).
     pub secret_source_absent: Option<String>,
     /// Files that did not parse (`yaml-syntax`).
@@ -192,6 +195,7 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         .iter()
         .map(|f| f.relative.clone())
         .collect();
+    facts.bad_env_files = layout.skipped_environment_files();
     match (base, layout.charts.as_deref()) {
         (Some(Base::Given(_)), None) => eprintln!(
             "note: --base is ignored: the {} layout does not publish its chart, so its version need not move",

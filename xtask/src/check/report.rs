@@ -1,5 +1,7 @@
 //! The last stage of `check`: the findings sorted and printed as text, JSON or
-//! GitHub Actions annotations.
+//! GitHub Actions annotations. Text from files and file names is shown with its
+//! control characters escaped in every format, so a hostile file cannot drive the
+//! terminal or the log viewer.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -7,6 +9,7 @@ use std::path::PathBuf;
 use super::{Finding, Repository, Severity};
 use crate::config::relative_path;
 use crate::layout::Layout;
+use crate::shell::{escape, escape_but};
 
 /// Every finding of one run, sorted by path and line.
 #[derive(Clone, Debug)]
@@ -98,12 +101,12 @@ impl Report {
             |f| {
                 format!(
                     "{}:{}: {}[{}]: {}\n  = help: {}\n",
-                    self.shown_path(f),
+                    escape(&self.shown_path(f)),
                     f.line,
                     f.severity.as_str(),
                     f.rule,
-                    f.message,
-                    f.help
+                    escape(&f.message),
+                    escape(&f.help)
                 )
             },
             counts,
@@ -144,17 +147,39 @@ impl Report {
 
 impl Report {
     /// GitHub Actions workflow commands: one `::error` or `::warning` annotation per
-    /// finding, then the summary line.
+    /// finding, then the summary line. GitHub resolves an annotation's `file=` from
+    /// the workspace, so paths are relative to `GITHUB_WORKSPACE` when it is set,
+    /// else to the finding's repository, whatever the current folder.
     pub fn github(&self) -> String {
+        let workspace = std::env::var_os("GITHUB_WORKSPACE")
+            .filter(|w| !w.is_empty())
+            .map(|w| std::fs::canonicalize(&w).unwrap_or_else(|_| PathBuf::from(w)));
+        self.github_from(workspace.as_deref())
+    }
+
+    /// [`Report::github`] with the workspace given.
+    fn github_from(&self, workspace: Option<&std::path::Path>) -> String {
+        let path = |f: &Finding| {
+            let root = self.repositories.iter().find(|(r, _)| *r == f.repo);
+            match (root, workspace) {
+                (Some((_, root)), Some(ws)) => {
+                    relative_path(ws, &root.join(&f.path)).display().to_string()
+                }
+                _ => f.path.clone(),
+            }
+        };
         self.per_finding(
             |f| {
                 format!(
                     "::{} file={},line={},title={}::{}\n",
                     f.severity.as_str(),
-                    github_property(&self.shown_path(f)),
+                    github_property(&escape(&path(f))),
                     f.line,
                     github_property(f.rule),
-                    github_data(&format!("{} (help: {})", f.message, f.help))
+                    github_data(&escape_but(
+                        &format!("{} (help: {})", f.message, f.help),
+                        &['\r', '\n']
+                    ))
                 )
             },
             counts,
@@ -208,7 +233,8 @@ fn repositories_object(repositories: &[(Repository, PathBuf)]) -> String {
     format!("{{{}}}", fields.join(", "))
 }
 
-/// A JSON string literal.
+/// A JSON string literal; every control character (also DEL and the C1 range,
+/// which JSON allows raw but terminals act on) is a `\u` escape.
 pub fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
@@ -219,7 +245,7 @@ pub fn json_string(text: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
+            c if c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -245,6 +271,72 @@ mod tests {
             "::error file=a%2Cb%3Ac.yaml,line=3,title=yaml-syntax::50%25 off%0D%0Aline 2: x (help: h)\n\
              ::warning file=g.py,line=9,title=unused-password::m (help: h, again)\n\
              1 error, 1 warning\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_from_files_are_escaped_in_every_format() {
+        let mut report = Report::new(vec![Finding::new(
+            "bad-values-entry",
+            "services/postgres/values-\x1b]0;pwned\x07.yaml",
+            2,
+            "s",
+        )
+        .says("user `a\x1b[2Jb\u{9b}31m`", "help \x07")]);
+        report.repositories = vec![(Repository::Phalanx, PathBuf::from("/r/phalanx"))];
+        for (format, out) in [
+            ("text", report.text()),
+            ("github", report.github_from(None)),
+            ("json", report.json()),
+        ] {
+            assert!(
+                !out.contains(['\x1b', '\x07', '\u{9b}']),
+                "{format}: {out:?}"
+            );
+            assert!(
+                out.contains("x1b") || out.contains("u001b"),
+                "{format}: {out}"
+            );
+        }
+        assert!(report.json().contains("\\u009b31m"));
+    }
+
+    #[test]
+    fn annotations_are_relative_to_the_workspace_else_the_repository() {
+        let mut report = Report::new(vec![
+            Finding::new("yaml-syntax", "charts/postgres/Chart.yaml", 1, "s"),
+            Finding::new("yaml-syntax", "services/postgres/values-a.yaml", 2, "s"),
+        ]);
+        report.repositories = vec![
+            (Repository::Phalanx, PathBuf::from("/w/phalanx")),
+            (Repository::Charts, PathBuf::from("/w/charts")),
+        ];
+        report.findings[0].repo = Repository::Charts;
+        // The current folder does not matter.
+        report.cwd = Some(PathBuf::from("/w/phalanx/services/postgres"));
+        let files = |out: String| -> Vec<String> {
+            out.lines()
+                .filter_map(|l| {
+                    l.split_once("file=")?
+                        .1
+                        .split_once(',')
+                        .map(|(f, _)| f.to_string())
+                })
+                .collect()
+        };
+        assert_eq!(
+            files(report.github_from(None)),
+            [
+                "charts/postgres/Chart.yaml",
+                "services/postgres/values-a.yaml"
+            ]
+        );
+        assert_eq!(
+            files(report.github_from(Some(std::path::Path::new("/w/phalanx")))),
+            [
+                "../charts/charts/postgres/Chart.yaml",
+                "services/postgres/values-a.yaml"
+            ]
         );
     }
 

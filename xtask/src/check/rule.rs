@@ -28,6 +28,7 @@ pub enum Rule {
     PointerUnknownDatabase,
     PointerUserMismatch,
     UnusedDatabase,
+    BadEnvironmentName,
 }
 
 use Rule::*;
@@ -167,6 +168,12 @@ const TABLE: &[(Rule, &str, Severity, &str)] = &[
         Warning,
         "an entry no enabled application uses",
     ),
+    (
+        BadEnvironmentName,
+        "bad-environment-name",
+        Error,
+        "a values-<env>.yaml whose <env> is no safe name (skipped)",
+    ),
 ];
 
 impl Rule {
@@ -204,7 +211,7 @@ mod tests {
     #[test]
     fn the_table_has_every_variant_once() {
         let all: Vec<Rule> = Rule::all().collect();
-        assert_eq!(all.len(), 22);
+        assert_eq!(all.len(), 23);
         for (i, rule) in all.iter().enumerate() {
             assert!(!all[..i].contains(rule), "{rule:?} twice");
             assert_eq!(Rule::of(rule.id()), Some(*rule));

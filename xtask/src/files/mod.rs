@@ -235,10 +235,33 @@ pub fn unquote(text: &str) -> &str {
 }
 
 /// Parses YAML text as a document, with duplicate keys refused, for verification and
-/// for `yaml-syntax` findings: the plain subset fast, the rest with serde_yaml.
+/// for `yaml-syntax` findings: the plain subset fast, the rest with serde_yaml; a
+/// text nested deeper than `yaml_fast::MAX_DEPTH_ANY`, or with more nodes than
+/// `yaml_fast::MAX_NODES` (`MAX_NODES_FULL_PARSE` outside the plain subset), is refused first,
+/// so the time is linear in the text's size and bounded whatever its shape.
 pub fn parse_yaml(text: &str) -> FileResult<serde_yaml::Value> {
+    // Linear in the text: depth and size are bounded before any parser runs.
+    let scan = yaml_fast::scan(text);
+    if let Some((line, message)) = scan.too_deep {
+        return Err(FileError::at(line, format!("YAML not read: {message}")));
+    }
+    let too_big = |limit: usize, what: &str| {
+        FileError::whole(format!(
+            "YAML not read: about {} nodes{what}, more than the {limit} this tool reads",
+            scan.nodes
+        ))
+    };
+    if scan.nodes > yaml_fast::MAX_NODES {
+        return Err(too_big(yaml_fast::MAX_NODES, ""));
+    }
     if let Some(value) = yaml_fast::parse(text) {
         return Ok(value);
+    }
+    if scan.nodes > yaml_fast::MAX_NODES_FULL_PARSE {
+        return Err(too_big(
+            yaml_fast::MAX_NODES_FULL_PARSE,
+            " outside the plain subset of values files (one `key: value` per line)",
+        ));
     }
     serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| {
         let location = e.location().map(|l| (l.line(), l.column()));

@@ -12,6 +12,103 @@
 
 use serde_yaml::{Mapping, Value};
 
+/// The deepest nesting a YAML text may have: far above real files (a values file
+/// nests four levels), below serde_yaml's recursion limit (128). serde_yaml's
+/// scanner does work proportional to the nesting depth for every token, so a
+/// text nested without bound (`[` x 100,000) takes time quadratic in its size;
+/// bounded, every text reads in time linear in its size.
+pub const MAX_DEPTH_ANY: usize = 64;
+
+/// The most nodes (lines, flow and anchor indicators) any text may have: this
+/// reader spends about a microsecond per key, so this bounds it to well under a
+/// second; the largest values files have a few thousand.
+pub const MAX_NODES: usize = 400_000;
+
+/// The most nodes a text outside the plain subset may have: serde_yaml spends up
+/// to 2 microseconds per node (a mapping key), so this bounds its time to about
+/// half a second. A values file has a few thousand.
+pub const MAX_NODES_FULL_PARSE: usize = 150_000;
+
+/// The fragments (one-line flow values, escaped strings) the fast reader hands
+/// to serde_yaml one by one, in number and in bytes, before it leaves the whole
+/// text to it instead (which then has to pass [`MAX_NODES_FULL_PARSE`]).
+const MAX_FRAGMENTS: usize = 20_000;
+const MAX_FRAGMENT_BYTES: usize = 512 * 1024;
+
+/// What the fast reader handed to serde_yaml so far: fragments and bytes.
+#[derive(Default)]
+struct Fragments {
+    count: usize,
+    bytes: usize,
+}
+
+/// What a linear scan learns of a text before any YAML parser sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Scan {
+    /// The first line where the text may nest deeper than [`MAX_DEPTH_ANY`].
+    pub too_deep: Option<(usize, String)>,
+    /// An upper bound of its nodes: its non-blank lines and its flow, anchor and
+    /// alias indicators.
+    pub nodes: usize,
+}
+
+/// Scans a text in linear time (see [`Scan`]). The depth is an upper bound: the
+/// stack of increasing indentations, the block indicators (`- `, `? `) that open a
+/// line, and the open flow brackets (anywhere, also in quotes and comments: only
+/// unbalanced ones in real text would count).
+pub fn scan(text: &str) -> Scan {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow: usize = 0;
+    let mut nodes = 0;
+    for (index, line) in text.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        let indent = line.len() - body.len();
+        let mut block = 0;
+        if flow == 0 && !body.is_empty() && !body.starts_with('#') {
+            while indents.last().is_some_and(|&i| i >= indent) {
+                indents.pop();
+            }
+            indents.push(indent);
+            let mut rest = body;
+            while let Some(after) = ["- ", "? ", ": "].iter().find_map(|p| rest.strip_prefix(p)) {
+                block += 1;
+                rest = after.trim_start_matches(' ');
+            }
+        }
+        let mut deepest = flow;
+        nodes += usize::from(!body.is_empty()) + block;
+        for b in body.bytes() {
+            match b {
+                b'[' | b'{' => {
+                    flow += 1;
+                    deepest = deepest.max(flow);
+                    nodes += 1;
+                }
+                b']' | b'}' => flow = flow.saturating_sub(1),
+                b',' | b'&' | b'*' => nodes += 1,
+                _ => {}
+            }
+        }
+        let depth = indents.len() + block + deepest;
+        if depth > MAX_DEPTH_ANY {
+            return Scan {
+                too_deep: Some((
+                    index + 1,
+                    format!(
+                        "nested more than {MAX_DEPTH_ANY} levels deep (indentation, `- ` and brackets); \
+                         no values file nests so deep, so it is not read"
+                    ),
+                )),
+                nodes,
+            };
+        }
+    }
+    Scan {
+        too_deep: None,
+        nodes,
+    }
+}
+
 /// The document's value, or `None` when the text is outside the subset.
 pub fn parse(text: &str) -> Option<Value> {
     let mut lines = Vec::new();
@@ -32,7 +129,8 @@ pub fn parse(text: &str) -> Option<Value> {
         return None;
     }
     let mut pos = 0;
-    let map = block(&lines, &mut pos, 0, 0)?;
+    let mut fragments = Fragments::default();
+    let map = block(&lines, &mut pos, 0, 0, &mut fragments)?;
     (pos == lines.len()).then_some(Value::Mapping(map))
 }
 
@@ -42,7 +140,13 @@ const MAX_DEPTH: usize = 100;
 
 /// The mapping whose keys stand at `indent`, from `lines[*pos]` on, `depth` levels
 /// below the top.
-fn block(lines: &[(usize, &str)], pos: &mut usize, indent: usize, depth: usize) -> Option<Mapping> {
+fn block(
+    lines: &[(usize, &str)],
+    pos: &mut usize,
+    indent: usize,
+    depth: usize,
+    fragments: &mut Fragments,
+) -> Option<Mapping> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -59,12 +163,12 @@ fn block(lines: &[(usize, &str)], pos: &mut usize, indent: usize, depth: usize) 
         let value = if rest.is_empty() {
             match lines.get(*pos) {
                 Some(&(child, _)) if child > indent => {
-                    Value::Mapping(block(lines, pos, child, depth + 1)?)
+                    Value::Mapping(block(lines, pos, child, depth + 1, fragments)?)
                 }
                 _ => Value::Null,
             }
         } else {
-            scalar(rest)?
+            scalar(rest, fragments)?
         };
         if map.insert(Value::String(key), value).is_some() {
             return None;
@@ -112,8 +216,17 @@ fn key_and_rest(body: &str) -> Option<(String, &str)> {
     Some((key.to_string(), rest.trim()))
 }
 
-/// A one-line value, typed as serde_yaml types it.
-fn scalar(text: &str) -> Option<Value> {
+/// A one-line value, typed as serde_yaml types it; `fragments` counts what is
+/// handed to serde_yaml, up to [`MAX_FRAGMENTS`] and [`MAX_FRAGMENT_BYTES`].
+fn scalar(text: &str, fragments: &mut Fragments) -> Option<Value> {
+    let mut serde = |text: &str| {
+        fragments.count += 1;
+        fragments.bytes += text.len();
+        if fragments.count > MAX_FRAGMENTS || fragments.bytes > MAX_FRAGMENT_BYTES {
+            return None;
+        }
+        serde_yaml::from_str(text).ok()
+    };
     let first = text.chars().next()?;
     match first {
         '\'' => {
@@ -126,7 +239,7 @@ fn scalar(text: &str) -> Option<Value> {
         '"' => {
             let inner = text.strip_prefix('"')?.strip_suffix('"')?;
             if inner.contains(['"', '\\']) {
-                return serde_yaml::from_str(text).ok();
+                return serde(text);
             }
             Some(Value::String(inner.to_string()))
         }
@@ -148,7 +261,7 @@ fn scalar(text: &str) -> Option<Value> {
             if text.starts_with("- ") || text == "-" {
                 return None;
             }
-            serde_yaml::from_str(text).ok()
+            serde(text)
         }
         _ => None,
     }
@@ -176,6 +289,53 @@ mod tests {
         for text in texts {
             assert_eq!(parse(text), Some(serde(text)), "{text:?}");
         }
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_any_parser_runs() {
+        for text in [
+            "a: 1\n",
+            "a:\n  b:\n    c: [1, {d: [2]}]\n",
+            "# [[[[ a comment's brackets are counted, and balanced ]]]]\n",
+            &"- - - - x\n".repeat(10),
+            &format!("a: {}{}\n", "[".repeat(60), "]".repeat(60)),
+        ] {
+            assert_eq!(scan(text).too_deep, None, "{text:?}");
+        }
+        let deep_block: String = (0..70)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        for (text, line) in [
+            (format!("a:\n  b: {}\n", "[".repeat(100_000)), 2),
+            (format!("x: {}", "{a: ".repeat(100)), 1),
+            (format!("ok: 1\n{}x\n", "- ".repeat(100)), 2),
+            (deep_block, 65),
+        ] {
+            assert_eq!(
+                scan(&text).too_deep.map(|(l, _)| l),
+                Some(line),
+                "{}",
+                &text[..40]
+            );
+        }
+    }
+
+    #[test]
+    fn big_texts_outside_the_subset_are_refused_by_size_not_time() {
+        let text = format!("a:\n{}", "  - 1\n".repeat(MAX_NODES_FULL_PARSE));
+        assert!(scan(&text).nodes > MAX_NODES_FULL_PARSE);
+        let start = std::time::Instant::now();
+        let error = super::super::parse_yaml(&text).unwrap_err();
+        assert!(
+            error.message.contains("nodes outside the plain subset"),
+            "{error:?}"
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+        // `[` x 100,000: refused at once, in a debug build too.
+        let start = std::time::Instant::now();
+        let error = super::super::parse_yaml(&"[".repeat(100_000)).unwrap_err();
+        assert!(error.message.contains("nested more than"), "{error:?}");
+        assert!(start.elapsed() < std::time::Duration::from_millis(500));
     }
 
     #[test]

@@ -44,7 +44,7 @@ use crate::error::{bad_input, refused};
 use crate::files::secrets_yaml;
 use crate::flags::{self, RunbookMode};
 use crate::layout::Kind;
-use crate::names::DbName;
+use crate::names::{DbName, SqlIdent};
 use crate::shell::quote;
 
 pub use script::render_script;
@@ -129,8 +129,9 @@ pub struct Step {
 #[derive(Clone, Debug)]
 pub struct Target {
     pub env: String,
-    pub user: String,
-    pub database: String,
+    /// Checked identifiers: they go into SQL, shell lines and the dump file name.
+    pub user: SqlIdent,
+    pub database: SqlIdent,
     /// Whether another entry of the environment still uses the role.
     pub role_shared: bool,
     /// Whether the committed files already hold the database here (so the password
@@ -948,35 +949,41 @@ pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Tar
         return Err(bad_input(format!(
             "no environment has `{key}`; add it with `{} add-db {}` or name environments with --env",
             crate::flags::program_name(),
-            db.name
+            quote(&db.name)
         )));
     }
-    Ok(names
+    names
         .into_iter()
         .map(|env| {
-            let values = dep.env(&env).map(|e| &e.parsed);
+            let loaded = dep.env(&env);
+            let values = loaded.map(|e| &e.parsed);
             let entry = values.and_then(|v| v.entry(&key));
-            let user = entry
-                .and_then(|e| e.user.clone())
-                .unwrap_or_else(|| db.name.clone());
-            let database = entry
-                .and_then(|e| e.db.clone())
-                .unwrap_or_else(|| db.name.clone());
+            // A value from the file becomes SQL and shell words only once checked,
+            // refused at its file and line.
+            let at = match (loaded, entry) {
+                (Some(l), Some(e)) => format!("{}:{}", l.env.values, e.line),
+                _ => format!("values-{env}.yaml"),
+            };
+            let checked = |what: &str, value: Option<&String>| {
+                SqlIdent::parse_at(&at, what, value.unwrap_or(&db.name))
+            };
+            let user = checked("user", entry.and_then(|e| e.user.as_ref()))?;
+            let database = checked("db", entry.and_then(|e| e.db.as_ref()))?;
             let role_shared = values.is_some_and(|v| {
                 v.entries
                     .iter()
                     .any(|e| e.key != key && e.user.as_deref() == Some(user.as_str()))
             });
             let exists = committed(dep, &env, &key);
-            Target {
+            Ok(Target {
                 env,
                 user,
                 database,
                 role_shared,
                 exists,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A warning per named environment whose values file lacks the database: adding or
@@ -993,7 +1000,7 @@ fn envs_without_entry(dep: &Deployment, db: &DbName, targets: &[Target]) -> Vec<
                 e.env.name,
                 e.env.values.relative,
                 crate::flags::program_name(),
-                db.name,
+                quote(&db.name),
                 quote(&e.env.name)
             )
         })

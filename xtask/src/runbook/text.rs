@@ -59,17 +59,20 @@ pub(super) fn step_body(step: &Step) -> String {
 pub(super) fn comment(note: &str) -> String {
     let mut out = String::new();
     for line in note.split('\n') {
-        out.push_str(&format!("# {}\n", line.trim_end_matches('\r')));
+        // Control characters (an escape sequence in a file name) are shown escaped.
+        let line = crate::shell::escape(line.trim_end_matches('\r'));
+        out.push_str(&format!("# {line}\n"));
     }
     out
 }
 
 /// The heading of a step: `## ENV: title`, or `## title` for the whole deployment.
 pub(super) fn heading(step: &Step) -> String {
-    match &step.env {
+    let heading = match &step.env {
         Some(env) => format!("{env}: {}", step.title),
         None => step.title.clone(),
-    }
+    };
+    crate::shell::escape(&heading).into_owned()
 }
 
 pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {

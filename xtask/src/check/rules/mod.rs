@@ -31,6 +31,7 @@ pub fn rules(facts: &Facts) -> Vec<Finding> {
     consumers::unresolved_copies(facts, &mut out);
     consumers::pointers(facts, &mut out);
     consumers::unused_database(facts, &mut out);
+    values::bad_environment_name(facts, &mut out);
     out
 }
 

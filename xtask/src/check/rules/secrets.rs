@@ -105,7 +105,7 @@ pub(super) fn unused_password(facts: &Facts, out: &mut Vec<Finding>) {
             format!(
                 "remove it if its database is gone (`{} remove-db {}`), or add the database's block",
                 crate::flags::program_name(),
-                name_of_secret_key(&key.key).unwrap_or("NAME")
+                crate::shell::quote(name_of_secret_key(&key.key).unwrap_or("NAME"))
             ),
         ));
     }
@@ -239,7 +239,9 @@ pub(super) fn copy_without_source(facts: &Facts, out: &mut Vec<Finding>) {
                     "remove the copy in {}, or give postgres the key (`{} add-db {}`)",
                     copy.path,
                     crate::flags::program_name(),
-                    name_of_secret_key(&copy.key).map_or("NAME".to_string(), |n| n.replace('-', "_"))
+                    crate::shell::quote(
+                        &name_of_secret_key(&copy.key).map_or("NAME".to_string(), |n| n.replace('-', "_"))
+                    )
                 ),
             ),
         );

@@ -28,10 +28,11 @@ pub(super) fn db_without_template(facts: &Facts, out: &mut Vec<Finding>) {
                     entry.key, template.path
                 ),
                 format!(
-                    "add the block with `{} add-db {name} --env {}` (it adds only what is missing), \
+                    "add the block with `{} add-db {} --env {}` (it adds only what is missing), \
                      or remove the entry",
                     crate::flags::program_name(),
-                    env.name
+                    crate::shell::quote(name),
+                    crate::shell::quote(&env.name)
                 ),
             ));
         }

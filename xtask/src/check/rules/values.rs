@@ -109,6 +109,17 @@ pub(super) fn missing_vault_path(facts: &Facts, out: &mut Vec<Finding>) {
 }
 
 /// `stray-values-file`: a values file in a postgres folder without the chart.
+/// `bad-environment-name`: a `values-<env>.yaml` whose `<env>` is no environment
+/// name; every command skips it, so what it holds is never deployed by this tool.
+pub(super) fn bad_environment_name(facts: &Facts, out: &mut Vec<Finding>) {
+    for (path, problem) in &facts.bad_env_files {
+        out.push(Finding::new("bad-environment-name", path, 1, path.as_str()).says(
+            format!("{path} is skipped: {problem}"),
+            "rename the file to values-<env>.yaml with <env> of letters, digits, `-`, `_` and `.`, or delete it".to_string(),
+        ));
+    }
+}
+
 pub(super) fn stray_values_file(facts: &Facts, out: &mut Vec<Finding>) {
     let chart_dir = facts
         .envs
