@@ -25,7 +25,7 @@ fn run(work: &Path, args: &[&str]) -> Output {
 
 #[test]
 fn main_help_describes_every_command_and_global_option() {
-    for args in [&["--help"][..], &["-h"][..], &[][..]] {
+    for args in [&["--help"][..], &["-h"][..]] {
         let out = xtask(&root(), args);
         assert!(out.status.success(), "{args:?}");
         let help = text(&out.stdout);
@@ -284,4 +284,56 @@ fn a_lock_timeout_that_is_no_number_is_bad_input_and_nothing_changes() {
         &root().join("tests/fixtures/split-quoted"),
         "lock timeout",
     );
+}
+
+/// Issue 21, item 3: typos that used to succeed.
+#[test]
+fn typos_fail_and_point_at_the_right_thing() {
+    let work = fixture("split-quoted", "cli-typos");
+    // Without arguments: the usage, on stderr, exit 2.
+    let out = xtask(&root(), &[]);
+    assert_refused(&out, 2, "no command given", "no arguments");
+    assert!(
+        text(&out.stderr).contains("COMMANDS:"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    for (args, code, expected) in [
+        (
+            &["version"][..],
+            2,
+            "unknown command `version` (did you mean `--version`?)",
+        ),
+        (
+            &["runbook", "jupyterhb"][..],
+            1,
+            "`jupyterhb` is not a database of this deployment (did you mean `jupyterhub`?)",
+        ),
+        (
+            &["runbook", "nosuchdb", "--env", "dev"][..],
+            1,
+            "`nosuchdb` is not a database of this deployment",
+        ),
+        (
+            &["remove-db", "vo_cutuots"][..],
+            1,
+            "`vo_cutuots` is not a database of this deployment (did you mean `vo_cutouts`?)",
+        ),
+        (
+            &["add-db", "x", "--env", "dev", "--secret", "copy:x"][..],
+            2,
+            "copy needs APP:KEY",
+        ),
+    ] {
+        let out = run(&work, args);
+        assert_refused(&out, code, expected, &format!("{args:?}"));
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+    }
+    assert_same_tree(&work, &root().join("tests/fixtures/split-quoted"), "typos");
+    // bench is runnable (its help) but not in the operator's help.
+    let help = text(&xtask(&root(), &["--help"]).stdout);
+    assert!(!help.contains("bench"), "{help}");
+    let bench = xtask(&root(), &["bench", "--help"]);
+    assert!(bench.status.success() && text(&bench.stdout).contains("--runs"));
 }

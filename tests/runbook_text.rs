@@ -23,6 +23,42 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `git` with a fixed author, committer and dates, so a commit's hash (which the
+/// runbook's header names) is the same on every run.
+fn git_fixed(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// Commits `work/phalanx` and pushes it to a bare "remote" `work/remote.git`, whose
+/// default branch (`origin/HEAD` -> `origin/main`) is then what is deployed.
+fn deployed_upstream(work: &Path) {
+    let phalanx = work.join("phalanx");
+    git_fixed(&phalanx, &["init", "-q"]);
+    git_fixed(&phalanx, &["add", "-A"]);
+    git_fixed(&phalanx, &["commit", "-qm", "fixture"]);
+    git_fixed(work, &["init", "-q", "--bare", "remote.git"]);
+    git_fixed(&phalanx, &["remote", "add", "origin", "../remote.git"]);
+    git_fixed(&phalanx, &["push", "-q", "origin", "HEAD:main"]);
+    git_fixed(&phalanx, &["fetch", "-q", "origin"]);
+    git_fixed(&phalanx, &["remote", "set-head", "origin", "main"]);
+}
+
 fn run_case(case: &Path) -> Result<(), String> {
     let name = case.file_name().unwrap().to_string_lossy().into_owned();
     let work = scratch(&format!("runbook-text-{name}"));
@@ -32,9 +68,7 @@ fn run_case(case: &Path) -> Result<(), String> {
         fs::copy(case.join("xtask.toml"), work.join("xtask.toml")).unwrap();
     }
     if case.join("git").exists() {
-        git(&work.join("phalanx"), &["init", "-q"]);
-        git(&work.join("phalanx"), &["add", "-A"]);
-        git(&work.join("phalanx"), &["commit", "-qm", "fixture"]);
+        deployed_upstream(&work);
     }
     let repo = repo_args(&work);
     if case.join("setup").is_file() {
@@ -386,4 +420,88 @@ fn one_configured_context_for_two_environments_is_refused() {
     all.extend(repo.iter().map(String::as_str));
     let out = xtask(&work, &all);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Issue 21, item 1: what is deployed is the remote's default branch, never local
+/// HEAD. A database committed locally (for the pull request) still gets every step;
+/// once the remote has it, only the verification; `--deployed REV` names another.
+#[test]
+fn what_is_deployed_comes_from_the_upstream_not_local_head() {
+    let work = sample_copy("runbook-upstream");
+    let phalanx = work.join("phalanx");
+    let repo = repo_args(&work);
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(repo.iter().map(String::as_str));
+        xtask(&work, &all)
+    };
+    let runbook = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // Not git at all: every step (each with its check), and the header says why.
+    let text_form = runbook(&["runbook", "jupyterhub", "--env", "idfdev"]);
+    assert!(
+        text_form.contains("Put jupyterhub_password into Vault where it is absent"),
+        "{text_form}"
+    );
+    assert!(
+        text_form.contains("# What is deployed: unknown"),
+        "{text_form}"
+    );
+    // The remote has the deployment without newdb; then newdb is committed locally.
+    git_fixed(&phalanx, &["init", "-q"]);
+    git_fixed(&phalanx, &["add", "-A"]);
+    git_fixed(&phalanx, &["commit", "-qm", "deployed"]);
+    git_fixed(&work, &["init", "-q", "--bare", "remote.git"]);
+    git_fixed(&phalanx, &["remote", "add", "origin", "../remote.git"]);
+    git_fixed(&phalanx, &["push", "-q", "origin", "main"]);
+    let out = run(&["add-db", "newdb", "--env", "idfdev"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    git_fixed(&phalanx, &["commit", "-qam", "newdb, for the pull request"]);
+    let full = "Put newdb_password into Vault where it is absent";
+    // No origin/HEAD (the remote was not cloned): origin/main, which lacks newdb.
+    let text_form = runbook(&["runbook", "newdb", "--env", "idfdev"]);
+    assert!(
+        text_form.contains(full),
+        "local HEAD counted as deployed:\n{text_form}"
+    );
+    assert!(
+        text_form.contains("# What is deployed: origin/main (origin/main, commit "),
+        "{text_form}"
+    );
+    // --deployed main: the local branch, which has newdb: only the verification.
+    let text_form = runbook(&["runbook", "newdb", "--env", "idfdev", "--deployed", "main"]);
+    assert!(!text_form.contains(full), "{text_form}");
+    assert!(text_form.contains("this only verifies it"), "{text_form}");
+    assert!(
+        text_form.contains("# What is deployed: main (--deployed, commit "),
+        "{text_form}"
+    );
+    // Once the remote's default branch has it: only the verification.
+    git_fixed(&phalanx, &["push", "-q", "origin", "main"]);
+    git_fixed(&phalanx, &["remote", "set-head", "origin", "main"]);
+    let text_form = runbook(&["runbook", "newdb", "--env", "idfdev"]);
+    assert!(!text_form.contains(full), "{text_form}");
+    assert!(
+        text_form.contains("# What is deployed: origin/main (origin/HEAD, commit "),
+        "{text_form}"
+    );
+    // A --deployed that is no revision is bad input.
+    let out = run(&[
+        "runbook",
+        "newdb",
+        "--env",
+        "idfdev",
+        "--deployed",
+        "nosuchrev",
+    ]);
+    assert_refused(
+        &out,
+        2,
+        "--deployed nosuchrev: not a revision of",
+        "--deployed",
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -235,6 +235,11 @@ pub const RUNBOOK: Spec = Spec {
             Kind::Switch,
             "Print the steps as a bash script taking the phase as its argument",
         ),
+        opt(
+            "deployed",
+            Kind::Value("GIT-REV"),
+            "The deployed revision of the deployment repository (default: origin/HEAD, else origin/main)",
+        ),
     ],
     description: "\
 Without --rotate or --remove: the steps after add-db, in the order that is safe
@@ -344,6 +349,9 @@ pub const HELP: Spec = Spec {
 pub const COMMANDS: &[&Spec] = &[
     &ADD_DB, &REMOVE_DB, &CHECK, &LIST, &RUNBOOK, &LOCAL_DB, &INIT, &BENCH, &HELP,
 ];
+
+/// Commands for the tool's developers: runnable, left out of the main help.
+pub const HIDDEN: &[&str] = &["bench"];
 
 /// The rule ids `check` reports, with their severity and what each finds.
 pub const CHECK_RULES: &[(&str, &str, &str)] = &[
@@ -491,6 +499,8 @@ pub struct Runbook {
     pub envs: Vec<String>,
     pub mode: RunbookMode,
     pub script: bool,
+    /// `--deployed REV`: what is deployed, instead of the remote's default branch.
+    pub deployed: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -636,7 +646,7 @@ pub fn main_help() -> String {
         "{program}: add, remove and check the databases of a Phalanx-style internal PostgreSQL\n\n\
          USAGE:\n    {program} [GLOBAL OPTIONS] <COMMAND> [OPTIONS]\n\nCOMMANDS:\n"
     );
-    for spec in COMMANDS {
+    for spec in COMMANDS.iter().filter(|s| !HIDDEN.contains(&s.name)) {
         writeln!(out, "    {:12} {}", spec.name, spec.summary).unwrap();
     }
     out.push_str("\nGLOBAL OPTIONS (before or after the command):\n");
@@ -912,11 +922,18 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
     if global.has("version") {
         return Ok(flags(Command::Print(version_text())));
     }
-    if word.is_empty() {
+    if word.is_empty() && global.has("help") {
         return Ok(flags(Command::Print(main_help())));
     }
+    if word.is_empty() {
+        return Err(bad_input(format!(
+            "no command given; `{} --help` describes them\n\n{}",
+            program_name(),
+            main_help()
+        )));
+    }
     let spec = find_command(&word).ok_or_else(|| {
-        let hint = suggestion(&word, COMMANDS.iter().map(|s| s.name), "");
+        let hint = command_hint(&word);
         bad_input(format!(
             "unknown command `{word}`{hint}; see `{} --help`",
             program_name()
@@ -940,6 +957,18 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
     let given = validate(checked_spec, &label, raw.options)?;
     let command = build(spec, rest, &given)?;
     Ok(flags(command))
+}
+
+/// " (did you mean ...?)" for an unknown command word: a global option written
+/// as a command (`version`) points at the option.
+fn command_hint(word: &str) -> String {
+    match GLOBAL
+        .iter()
+        .find(|o| o.long == word && o.kind == Kind::Switch)
+    {
+        Some(o) => format!(" (did you mean `--{}`?)", o.long),
+        None => suggestion(word, COMMANDS.iter().map(|s| s.name), ""),
+    }
 }
 
 /// `help`, `help COMMAND`, `help local-db ACTION`.
@@ -1033,6 +1062,7 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 envs: given.values("env"),
                 mode,
                 script: given.has("script"),
+                deployed: given.value("deployed"),
             })
         }
         "local-db" => {
@@ -1109,10 +1139,16 @@ fn secret_choice(value: Option<&str>) -> Result<SecretChoice> {
                     key: key.to_string(),
                 }
             }
-            _ => {
+            _ if s.starts_with("copy:") || s == "copy" => {
                 return Err(bad_input(format!(
-                    "unknown --secret `{s}`: use generate, static or copy:APP:KEY"
+                    "invalid --secret `{s}`: copy needs APP:KEY (the application and its key: copy:APP:KEY)"
                 )))
+            }
+            _ => {
+                let hint = suggestion(s, ["generate", "static", "copy"].into_iter(), "");
+                return Err(bad_input(format!(
+                    "unknown --secret `{s}`{hint}: use generate, static or copy:APP:KEY"
+                )));
             }
         },
     })
@@ -1192,8 +1228,17 @@ mod tests {
             ),
             (
                 &["add-db", "x", "--env", "a", "--secret", "copy:a"][..],
-                "copy:APP:KEY",
+                "invalid --secret `copy:a`: copy needs APP:KEY",
             ),
+            (
+                &["add-db", "x", "--env", "a", "--secret", "genrate"][..],
+                "did you mean `generate`?",
+            ),
+            (
+                &["version"][..],
+                "unknown command `version` (did you mean `--version`?)",
+            ),
+            (&[][..], "no command given"),
             (
                 &["add-db", "x", "--env", "a", "--app", "a b"][..],
                 "invalid --app",
@@ -1289,8 +1334,9 @@ mod tests {
 
     #[test]
     fn help_and_version_everywhere() {
-        assert_eq!(printed(&[]), main_help());
         assert_eq!(printed(&["--help"]), main_help());
+        assert!(!main_help().contains("bench"), "bench is for developers");
+        assert!(printed(&["bench", "--help"]).contains("--runs"));
         assert_eq!(printed(&["help"]), main_help());
         assert_eq!(printed(&["add-db", "--help"]), command_help(&ADD_DB, ""));
         assert_eq!(printed(&["help", "add-db"]), command_help(&ADD_DB, ""));
@@ -1341,7 +1387,7 @@ mod tests {
             assert!(check.contains(id), "check --help lacks rule {id}");
         }
         let main = main_help();
-        for spec in COMMANDS {
+        for spec in COMMANDS.iter().filter(|s| !HIDDEN.contains(&s.name)) {
             assert!(main.contains(spec.name), "main help lacks {}", spec.name);
         }
     }

@@ -31,6 +31,7 @@ mod flags;
 mod fsio;
 mod git;
 mod init;
+mod known;
 mod layout;
 mod list;
 mod local_db;

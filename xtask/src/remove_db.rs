@@ -30,6 +30,13 @@ impl flags::RemoveDb {
         let db = parse_db_name(&self.name)?;
         let session = Session::begin(&config.repositories(), &command_line())?;
         let dep = Deployment::load(config)?;
+        // A name no file holds and close to one that some file does is a typo; with
+        // no close name it was removed already (a second run changes nothing).
+        if !crate::known::is_known(&dep, &db)
+            && !crate::known::did_you_mean(&dep, &db.name).is_empty()
+        {
+            crate::known::require(&dep, &db, "nothing to remove")?;
+        }
         let key = db.values_key();
         let chosen: Vec<String> = if self.envs.is_empty() {
             dep.envs.iter().map(|e| e.env.name.clone()).collect()
@@ -48,7 +55,7 @@ impl flags::RemoveDb {
         let runbook_targets: Vec<Target> = if having.is_empty() {
             Vec::new()
         } else {
-            targets(&dep, &db, &having)?
+            targets(&dep, &db, &having, None)?
         };
 
         let mut plan = Plan::default();

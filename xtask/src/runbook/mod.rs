@@ -42,6 +42,7 @@ use crate::deployment::{Deployment, Secrets};
 use crate::error::{bad_input, refused};
 use crate::files::secrets_yaml;
 use crate::flags::{self, RunbookMode};
+use crate::git::Upstream;
 use crate::layout::Kind;
 use crate::names::DbName;
 use crate::shell::quote;
@@ -258,6 +259,8 @@ pub struct Runbook {
     pub mode: RunbookMode,
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
+    /// What the runbook took as deployed (`compared_with`), for its header.
+    pub compared: Option<String>,
 }
 
 impl Runbook {
@@ -266,7 +269,7 @@ impl Runbook {
         let nothing_merged = self.mode == RunbookMode::Add
             && !self.steps.iter().any(|s| s.phase == Phase::BeforeMerge);
         if phase == Phase::AfterMerge && nothing_merged {
-            "the committed files already hold the database: this only verifies it"
+            "the deployed files already hold the database: this only verifies it"
         } else {
             phase.precondition(dep, self.mode)
         }
@@ -658,6 +661,7 @@ pub fn build(
         mode,
         steps: b.steps,
         warnings: b.warnings,
+        compared: None,
     })
 }
 
@@ -893,27 +897,42 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     }
 }
 
-/// Whether the database is in the committed (`HEAD`) version of an environment's
-/// values file; false outside git.
-fn committed(dep: &Deployment, env: &str, values_key: &str) -> bool {
-    let Some(values) = dep.env(env) else {
+/// Whether the database is in the deployed version (`upstream`) of an environment's
+/// values file; false without one (then every step is printed, each with its check).
+fn committed(dep: &Deployment, env: &str, values_key: &str, upstream: Option<&Upstream>) -> bool {
+    let (Some(values), Some(upstream)) = (dep.env(env), upstream) else {
         return false;
     };
     let root: &Path = &dep.layout.phalanx;
-    let revision = format!("HEAD:./{}", values.env.values.relative);
-    let output = crate::git::git(root, &["show", &revision]);
-    match output {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            crate::files::values::parse(&text, dep.layout.nesting)
-                .is_ok_and(|v| v.entry(values_key).is_some())
+    crate::git::show(root, &upstream.rev, &values.env.values.relative).is_some_and(|text| {
+        crate::files::values::parse(&text, dep.layout.nesting)
+            .is_ok_and(|v| v.entry(values_key).is_some())
+    })
+}
+
+/// The runbook's header line on what it takes as deployed.
+pub fn compared_with(upstream: Option<&Upstream>) -> String {
+    match upstream {
+        Some(u) => format!(
+            "What is deployed: {} ({}, commit {}); an environment whose values file there already \
+             has the database only gets the verification.",
+            u.rev, u.source, u.commit
+        ),
+        None => {
+            "What is deployed: unknown (no origin/HEAD or origin/main, and no --deployed REV): \
+                 every step is printed, and each checks before it changes anything."
+                .to_string()
         }
-        _ => false,
     }
 }
 
 /// The targets of a database in the named environments (or every one that has it).
-pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Target>> {
+pub fn targets(
+    dep: &Deployment,
+    db: &DbName,
+    envs: &[String],
+    upstream: Option<&Upstream>,
+) -> Result<Vec<Target>> {
     let key = db.values_key();
     let names: Vec<String> = if envs.is_empty() {
         dep.envs
@@ -951,7 +970,7 @@ pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Tar
                     .iter()
                     .any(|e| e.key != key && e.user.as_deref() == Some(user.as_str()))
             });
-            let exists = committed(dep, &env, &key);
+            let exists = committed(dep, &env, &key, upstream);
             Target {
                 env,
                 user,
@@ -1003,8 +1022,20 @@ impl flags::Runbook {
         }
         let db = crate::names::parse_db_name(&self.name)?;
         let dep = Deployment::load(config)?;
-        let targets = targets(&dep, &db, &self.envs)?;
+        let upstream = crate::git::upstream(&dep.layout.phalanx, self.deployed.as_deref())?;
+        let deployed_has = |db: &DbName| {
+            dep.envs
+                .iter()
+                .any(|e| committed(&dep, &e.env.name, &db.values_key(), upstream.as_ref()))
+        };
+        // A database the files no longer hold may still be deployed (its removal
+        // merged, its runbook not yet run).
+        if !(self.mode == RunbookMode::Remove && deployed_has(&db)) {
+            crate::known::require(&dep, &db, "there is no runbook for it")?;
+        }
+        let targets = targets(&dep, &db, &self.envs, upstream.as_ref())?;
         let mut runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
+        runbook.compared = Some(compared_with(upstream.as_ref()));
         if self.mode != RunbookMode::Remove {
             runbook
                 .warnings

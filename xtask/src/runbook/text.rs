@@ -79,6 +79,9 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
         dep.layout.kind,
         super::password_source(dep)
     );
+    if let Some(compared) = &runbook.compared {
+        out.push_str(&comment(compared));
+    }
     out.push_str(
         "#\n# Paste into bash (the helpers use bash; zsh and sh do not run them). Paste the\n\
          # helpers once per shell, then ONE block at a time (a block ends at a blank\n\
