@@ -82,12 +82,19 @@ fn run_case(case: &Path) -> Result<(), String> {
     }
     let mut args = lines(&case.join("args"));
     args.extend(repo);
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = xtask(&work, &refs);
+    // The helpers file goes to $XDG_RUNTIME_DIR/pgdb: the scratch folder here, shown
+    // as $WORK in the expected text.
+    let out = xtask_command(&work)
+        .arg("--quiet")
+        .args(&args)
+        .env("XDG_RUNTIME_DIR", &work)
+        .output()
+        .unwrap();
     if !out.status.success() {
         return Err(format!("{name}: {:?} failed: {}", args, text(&out.stderr)));
     }
-    let actual = text(&out.stdout);
+    let actual = text(&out.stdout).replace(&work.display().to_string(), "$WORK");
+    helpers_file_is_private(&work, &actual).map_err(|e| format!("{name}: {e}"))?;
     if let Some(block) = prompt_before_other_lines(&actual) {
         return Err(format!(
             "{name}: a block asks a question and goes on with other lines; pasted, the question \
@@ -112,6 +119,48 @@ fn run_case(case: &Path) -> Result<(), String> {
             "{name}: the runbook differs from {} at {first}\n--- actual\n{actual}",
             expected_file.display()
         ));
+    }
+    Ok(())
+}
+
+/// The file a text runbook sources exists outside the repository, mode 0600, and
+/// holds the helpers (a script embeds them and sources nothing).
+fn helpers_file_is_private(work: &Path, runbook: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(line) = runbook.lines().find(|l| l.starts_with(". ")) else {
+        return if runbook.starts_with("#!") {
+            Ok(())
+        } else {
+            Err(format!("the text sources no helpers file:\n{runbook}"))
+        };
+    };
+    let path = line
+        .trim_start_matches(". ")
+        .trim_matches('\'')
+        .replace("$WORK", &work.display().to_string());
+    let path = Path::new(&path);
+    if path.starts_with(work.join("phalanx")) || !path.starts_with(work.join("pgdb")) {
+        return Err(format!(
+            "{} is not in $XDG_RUNTIME_DIR/pgdb",
+            path.display()
+        ));
+    }
+    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o777 != 0o600 {
+        return Err(format!(
+            "{} has mode {:o}",
+            path.display(),
+            meta.permissions().mode()
+        ));
+    }
+    let content = fs::read_to_string(path).unwrap();
+    for helper in ["delete_vault_key()", "confirm()", "PGDB_DUMP_DIR="] {
+        if !content.contains(helper) {
+            return Err(format!("{} lacks {helper}", path.display()));
+        }
+    }
+    if runbook.contains("delete_vault_key() {") {
+        return Err("the text repeats the helpers it sources".into());
     }
     Ok(())
 }
@@ -261,10 +310,11 @@ fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     // The helpers use `read -rsp` and `printf -v`: zsh reads `-p` as a coprocess.
+    // The line that loads the helpers file, whose first lines are the check.
     let guard = runbook
-        .split("\n\n")
-        .find(|block| block.contains("BASH_VERSION"))
-        .unwrap_or_else(|| panic!("no bash check before the helpers:\n{runbook}"));
+        .lines()
+        .find(|l| l.starts_with(". "))
+        .unwrap_or_else(|| panic!("no line loads the helpers:\n{runbook}"));
     let pasted = |shell: &str| {
         let out = Command::new(shell).args(["-c", guard]).output().unwrap();
         text(&out.stderr)
@@ -290,10 +340,15 @@ fn the_drop_block_does_nothing_without_its_dump() {
     // Pasted after a dump that failed (or was skipped), and confirmed: no kubectl runs
     // (there is none on this PATH: a call would say `command not found`).
     let shell = format!("{helpers}\nKUBE_CONTEXT_base=ctx\n{drop}\n");
+    assert!(
+        drop.contains("$PGDB_DUMP_DIR/narrativelog-base.dump"),
+        "{drop}"
+    );
     let mut child = Command::new("/bin/bash")
         .args(["-c", &shell])
         .current_dir(&work)
         .env("PATH", "/nonexistent")
+        .env("PGDB_DUMP_DIR", "/dumps")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -304,7 +359,7 @@ fn the_drop_block_does_nothing_without_its_dump() {
     let ran = child.wait_with_output().unwrap();
     let stderr = text(&ran.stderr);
     assert!(
-        stderr.contains("There is no dump narrativelog-base.dump"),
+        stderr.contains("There is no dump /dumps/narrativelog-base.dump"),
         "{stderr}"
     );
     assert!(!stderr.contains("command not found"), "{stderr}");

@@ -31,6 +31,7 @@ macro_rules! confirm_function {
     };
 }
 
+mod helpers_file;
 mod script;
 mod text;
 
@@ -459,11 +460,11 @@ impl Builder<'_> {
     fn sync(&mut self, phase: Phase, env: &str, site: &EnvSite) {
         let argocd = match &site.context {
             Some(context) => format!(
-                "argocd app sync postgres --core --kube-context {}",
+                "argocd app sync argocd/postgres --core --kube-context {}",
                 quote(context)
             ),
             None => format!(
-                "argocd app sync postgres --core --kube-context {}",
+                "argocd app sync argocd/postgres --core --kube-context {}",
                 context_word(site)
             ),
         };
@@ -476,6 +477,11 @@ impl Builder<'_> {
         ));
         step.notes
             .push("Syncing restarts postgres: mind the maintenance window.".into());
+        step.notes.push(
+            "argocd/postgres names the Application in the Argo CD namespace: with --core, a bare name is \
+             looked up in the context's current namespace."
+                .into(),
+        );
         step.commands.extend([argocd, wait.clone()]);
         if !recreate {
             let kubectl = kubectl(site);
@@ -850,6 +856,9 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             Some(env),
             format!("Dump {} to a local file", target.database),
         );
+        step.notes.push(format!(
+            "To $PGDB_DUMP_DIR/{file} (default ~/.local/state/pgdb/dumps), outside the repository."
+        ));
         step.commands.push(format!(
             "dump_database {context} {} {}",
             quote(&target.database),
@@ -871,7 +880,7 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         };
         let step = b.step(Phase::AfterMerge, Some(env), format!("Drop {what}"));
         step.notes.push(format!(
-            "DROP DATABASE cannot be undone: keep {file} until you are sure."
+            "DROP DATABASE cannot be undone: keep $PGDB_DUMP_DIR/{file} until you are sure."
         ));
         step.confirm = Some(format!("Drop {what} in {env} (dumped to {file})?"));
         step.commands.push(format!(
@@ -1011,7 +1020,8 @@ pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
     if script {
         out!("{}", render_script(runbook, dep));
     } else {
-        out!("{}", render_text(runbook, dep));
+        let helpers = helpers_file::write(&text::helpers_file_text(), &dep.layout.phalanx);
+        out!("{}", render_text(runbook, dep, helpers.as_deref()));
     }
 }
 
