@@ -337,3 +337,121 @@ fn typos_fail_and_point_at_the_right_thing() {
     let bench = xtask(&root(), &["bench", "--help"]);
     assert!(bench.status.success() && text(&bench.stdout).contains("--runs"));
 }
+
+/// A check fixture as a git repository whose bare "remote" (`origin/main`, the
+/// upstream of `main`) holds one old mistake: `oldbad_db` without a template block.
+fn deployment_with_an_old_finding(test: &str) -> PathBuf {
+    let work = fixture("check/split", test);
+    let phalanx = work.join("phalanx");
+    let values = phalanx.join("services/postgres/values-base.yaml");
+    let text_before = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(
+        &values,
+        text_before.replacen(
+            "postgres:\n",
+            "postgres:\n  oldbad_db:\n    user: \"oldbad\"\n    db: \"oldbad\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    git(&phalanx, &["init", "-q", "-b", "main"]);
+    git(&phalanx, &["add", "-A"]);
+    git(
+        &phalanx,
+        &["commit", "-qm", "deployed, with an old mistake"],
+    );
+    git(&work, &["init", "-q", "--bare", "remote.git"]);
+    git(&phalanx, &["remote", "add", "origin", "../remote.git"]);
+    git(&phalanx, &["push", "-q", "-u", "origin", "main"]);
+    work
+}
+
+/// Adds `newbad_db` (no template block either) to the summit values file.
+fn add_a_new_mistake(work: &Path) {
+    let values = work.join("phalanx/services/postgres/values-summit.yaml");
+    let text_before = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(
+        &values,
+        text_before.replacen(
+            "postgres:\n",
+            "postgres:\n  newbad_db:\n    user: \"newbad\"\n    db: \"newbad\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+}
+
+/// Issue 21, item 2: `check --new-only` judges the change, not the repository's past.
+#[test]
+fn check_new_only_reports_what_the_working_tree_introduces() {
+    let work = deployment_with_an_old_finding("cli-new-only");
+    // The whole check sees the old mistake.
+    let out = run(&work, &["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("oldbad_db"));
+    // A harmless change passes --new-only; the old finding is counted on stderr.
+    std::fs::write(work.join("phalanx/README.md"), "notes\n").unwrap();
+    let out = run(&work, &["check", "--new-only"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("oldbad_db"), "{stdout}");
+    assert!(
+        stderr.contains("finding already in ") || stderr.contains("findings already in "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(the merge base with the upstream branch)"),
+        "{stderr}"
+    );
+    // Even when committed locally (the base is the merge base, not HEAD).
+    add_a_new_mistake(&work);
+    git(&work.join("phalanx"), &["commit", "-qam", "a new mistake"]);
+    let out = run(&work, &["check", "--new-only"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("newbad_db"), "{stdout}");
+    assert!(!stdout.contains("oldbad_db"), "{stdout}");
+    // --base names the revision; one that does not exist is bad input.
+    let out = run(&work, &["check", "--new-only", "--base", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = run(&work, &["check", "--new-only", "--base", "nosuchrev"]);
+    assert_refused(
+        &out,
+        2,
+        "--base nosuchrev: not a revision",
+        "--base nosuchrev",
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// `check --baseline FILE`: the old findings from `check --format json > FILE`, for
+/// a repository without history.
+#[test]
+fn check_baseline_sets_aside_the_findings_of_its_file() {
+    let work = deployment_with_an_old_finding("cli-baseline");
+    std::fs::remove_dir_all(work.join("phalanx/.git")).unwrap();
+    let json = run(&work, &["check", "--format", "json"]);
+    let baseline = work.join("baseline.json");
+    std::fs::write(&baseline, &json.stdout).unwrap();
+    let file = baseline.display().to_string();
+    let out = run(&work, &["check", "--baseline", &file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains(&format!("already in {file} not shown")));
+    add_a_new_mistake(&work);
+    let out = run(&work, &["check", "--baseline", &file]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("newbad_db") && !stdout.contains("oldbad_db"),
+        "{stdout}"
+    );
+    // A file that is not a check's JSON: bad input, naming it.
+    std::fs::write(&baseline, "[1, 2]\n").unwrap();
+    let out = run(&work, &["check", "--baseline", &file]);
+    assert_refused(
+        &out,
+        2,
+        &format!("{file}: no `findings` list"),
+        "bad baseline",
+    );
+}

@@ -190,6 +190,16 @@ pub const CHECK: Spec = Spec {
             Kind::Value("GIT-REV"),
             "Also check that the chart version increased since this revision when its templates changed (default: origin/$GITHUB_BASE_REF when set)",
         ),
+        opt(
+            "new-only",
+            Kind::Switch,
+            "Report only findings the working tree introduces since --base (default: the merge base with the upstream branch); old ones are counted",
+        ),
+        opt(
+            "baseline",
+            Kind::Value("FILE"),
+            "Report only findings not in FILE (written by `check --format json > FILE`); old ones are counted",
+        ),
     ],
     description: "\
 Exit status 0 when there is no error (warnings allowed), 1 when there is one, 2 when
@@ -479,6 +489,10 @@ pub struct RemoveDb {
 pub struct Check {
     pub format: Format,
     pub base: Option<String>,
+    /// `--new-only`: findings introduced since the base revision.
+    pub new_only: bool,
+    /// `--baseline FILE`: findings not in FILE.
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -1038,9 +1052,14 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
         }),
         "check" => {
             positional(name, rest, "", 0)?;
+            if given.has("new-only") && given.has("baseline") {
+                return Err(bad_input("give either --new-only or --baseline, not both"));
+            }
             Command::Check(Check {
                 format: format(),
                 base: given.value("base"),
+                new_only: given.has("new-only"),
+                baseline: given.value("baseline").map(PathBuf::from),
             })
         }
         "list" => {
