@@ -455,3 +455,123 @@ fn check_baseline_sets_aside_the_findings_of_its_file() {
         "bad baseline",
     );
 }
+
+/// Issue 21, item 7: `completion bash|zsh|fish`, derived from the declared flags.
+/// Bash runs its script (completing a command, an option, a choice and local-db's
+/// actions); zsh and fish check their scripts' syntax where installed (a note on
+/// stderr says which were not).
+#[test]
+fn completion_scripts_complete_the_declared_flags() {
+    let work = scratch("cli-completion");
+    let mut scripts = Vec::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = xtask(&root(), &["completion", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let file = work.join(format!("pgdb.{shell}"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        scripts.push((shell, file));
+    }
+    assert_refused(
+        &xtask(&root(), &["completion", "bahs"]),
+        2,
+        "did you mean `bash`?",
+        "bahs",
+    );
+    assert_bash_syntax(&scripts[0].1, "completion bash");
+    let complete = |words: &str| {
+        let shell = format!(
+            "source {}\nCOMP_WORDS=({words})\nCOMP_CWORD=$((${{#COMP_WORDS[@]}} - 1))\n_pgdb\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            scripts[0].1.display()
+        );
+        let out = Command::new("bash").args(["-c", &shell]).output().unwrap();
+        assert!(out.status.success(), "{words}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(complete("pgdb rem"), "remove-db\n");
+    assert!(!complete("pgdb b").contains("bench"), "bench is hidden");
+    assert_eq!(complete("pgdb check --new"), "--new-only\n");
+    assert_eq!(complete("pgdb --quiet check --format j"), "json\n");
+    assert_eq!(complete("pgdb add-db x --bump m"), "minor\nmajor\n");
+    let actions = complete("pgdb --phalanx /tmp local-db ''");
+    for action in ["up", "down", "status"] {
+        assert!(actions.lines().any(|l| l == action), "{actions}");
+    }
+    for (shell, file, check) in [
+        ("zsh", &scripts[1].1, vec!["-n"]),
+        ("fish", &scripts[2].1, vec!["--no-execute"]),
+    ] {
+        match Command::new(shell).args(&check).arg(file).output() {
+            Ok(out) => assert!(out.status.success(), "{shell}: {}", text(&out.stderr)),
+            Err(_) => eprintln!(
+                "note: {shell} is not installed: its completion script's syntax is not checked"
+            ),
+        }
+    }
+}
+
+/// The key structure of a JSON value: objects by their keys (in order), lists by
+/// their first entry, anything else by nothing (a string and `null` may stand for
+/// each other: an example shows one case).
+fn shape(value: &serde_yaml::Value) -> String {
+    match value {
+        serde_yaml::Value::Mapping(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", k.as_str().unwrap_or("?"), shape(v)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        serde_yaml::Value::Sequence(items) => match items.first() {
+            Some(first) => format!("[{}]", shape(first)),
+            None => "[]".into(),
+        },
+        _ => "_".into(),
+    }
+}
+
+/// Issue 21, item 7: the JSON shapes documented in docs/json.md, checked against
+/// real output: every example parses and the command above it prints the same keys.
+#[test]
+fn the_json_examples_in_the_docs_are_what_the_commands_print() {
+    let docs = std::fs::read_to_string(root().join("docs/json.md")).unwrap();
+    let mut examples = 0;
+    for part in docs.split("<!-- example: ").skip(1) {
+        let (command, rest) = part
+            .split_once(" -->\n```json\n")
+            .expect("an example block");
+        let example = rest.split("\n```").next().unwrap();
+        let documented: serde_yaml::Value =
+            serde_yaml::from_str(example).unwrap_or_else(|e| panic!("{command}: {e}"));
+        let work = sample_copy(&format!("cli-json-{examples}"));
+        // `--deployed HEAD` needs a commit.
+        git(&work.join("phalanx"), &["init", "-q"]);
+        git(&work.join("phalanx"), &["add", "-A"]);
+        git(&work.join("phalanx"), &["commit", "-qm", "deployed"]);
+        let args: Vec<&str> = command.split(' ').collect();
+        let out = run(&work, &args);
+        assert!(out.status.success(), "{command}: {}", text(&out.stderr));
+        let printed: serde_yaml::Value = serde_yaml::from_str(&text(&out.stdout))
+            .unwrap_or_else(|e| panic!("{command} printed no JSON: {e}\n{}", text(&out.stdout)));
+        assert_eq!(shape(&printed), shape(&documented), "{command}");
+        assert_eq!(printed["schema_version"], serde_yaml::Value::from(1));
+        examples += 1;
+    }
+    assert_eq!(examples, 2);
+}
+
+/// `add-db --no-runbook`: the diff alone on stdout; the runbook is `runbook NAME`'s.
+#[test]
+fn add_db_no_runbook_prints_the_diff_alone() {
+    let work = sample_copy("cli-no-runbook");
+    let out = run(
+        &work,
+        &["add-db", "newdb", "--env", "idfdev", "--no-runbook"],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("+  newdb_db:"), "{stdout}");
+    assert!(stdout.contains("Wrote 5 files"), "{stdout}");
+    assert!(!stdout.contains("# Runbook"), "{stdout}");
+    let runbook = run(&work, &["runbook", "newdb", "--env", "idfdev"]);
+    assert!(text(&runbook.stdout).starts_with("# Runbook: adding the `newdb` database"));
+}

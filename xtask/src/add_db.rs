@@ -101,6 +101,13 @@ impl flags::AddDb {
                 exists: false,
             })
             .collect();
+        if plan.is_empty() && self.format == flags::Format::Json {
+            outln!(
+                "{}",
+                plan_json(&db, &dep, &plan, self.dry_run, None).pretty()
+            );
+            return Ok(());
+        }
         if plan.is_empty() {
             outln!(
                 "Nothing to change: `{}` is already complete in {}.\nSee `{} runbook {} --env {}` for the deployment steps.",
@@ -124,6 +131,18 @@ impl flags::AddDb {
             consumers: self.app.iter().map(|a| a.application.clone()).collect(),
         };
         let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
+        if self.format == flags::Format::Json {
+            plan.write_quietly(&session, self.dry_run)?;
+            for w in &runbook.warnings {
+                eprintln!("warning: {w}");
+            }
+            let runbook = (!self.no_runbook).then_some(&runbook);
+            outln!(
+                "{}",
+                plan_json(&db, &dep, &plan, self.dry_run, runbook).pretty()
+            );
+            return Ok(());
+        }
         plan.print_diff();
         plan.apply(&session, self.dry_run)?;
         if let Secrets::Absent(file) = &dep.secrets {
@@ -134,8 +153,10 @@ impl flags::AddDb {
                 dep.secret_key_of(&db)
             );
         }
-        outln!();
-        runbook::print(&runbook, &dep, false);
+        if !self.no_runbook {
+            outln!();
+            runbook::print(&runbook, &dep, false);
+        }
         Ok(())
     }
 }
@@ -359,4 +380,47 @@ fn plan(
         }
     }
     Ok(plan)
+}
+
+/// `add-db --format json`: the files with their diffs, whether they were written,
+/// and the runbook (`null` with `--no-runbook` or when nothing changes).
+fn plan_json(
+    db: &DbName,
+    dep: &Deployment,
+    plan: &Plan,
+    dry_run: bool,
+    runbook: Option<&runbook::Runbook>,
+) -> runbook::json::Json {
+    use runbook::json::Json;
+    let charts = dep.layout.charts.as_deref();
+    let files = plan
+        .diffs()
+        .into_iter()
+        .map(|(file, diff)| {
+            let repo = match charts {
+                Some(c) if file.path.starts_with(c) => "charts",
+                _ => "phalanx",
+            };
+            Json::Object(vec![
+                ("repo", Json::string(repo)),
+                ("path", Json::string(file.relative.as_str())),
+                ("diff", Json::String(diff)),
+            ])
+        })
+        .collect::<Vec<_>>();
+    let written = !dry_run && !files.is_empty();
+    Json::Object(vec![
+        (
+            "schema_version",
+            Json::Number(runbook::json::SCHEMA_VERSION),
+        ),
+        ("database", Json::string(db.name.as_str())),
+        ("dry_run", Json::Bool(dry_run)),
+        ("written", Json::Bool(written)),
+        ("files", Json::Array(files)),
+        (
+            "runbook",
+            runbook.map_or(Json::Null, |r| runbook::to_json(r, dep)),
+        ),
+    ])
 }

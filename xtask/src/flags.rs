@@ -146,6 +146,16 @@ pub const ADD_DB: Spec = Spec {
             Kind::Switch,
             "Print the diff and the runbook, write nothing",
         ),
+        opt(
+            "format",
+            Kind::Choice(FORMATS),
+            "Output: text (default) or json (files, diffs and runbook; see docs/json.md)",
+        ),
+        opt(
+            "no-runbook",
+            Kind::Switch,
+            "Print only the diff (the runbook later: `runbook NAME --env ENV`)",
+        ),
     ],
     description: "\
 Adds the template block, bumps the chart and moves the umbrella dependency (split
@@ -250,6 +260,11 @@ pub const RUNBOOK: Spec = Spec {
             Kind::Value("GIT-REV"),
             "The deployed revision of the deployment repository (default: origin/HEAD, else origin/main)",
         ),
+        opt(
+            "format",
+            Kind::Choice(FORMATS),
+            "Output: text (default) or json (phases and steps; see docs/json.md)",
+        ),
     ],
     description: "\
 Without --rotate or --remove: the steps after add-db, in the order that is safe
@@ -347,6 +362,18 @@ pub const BENCH: Spec = Spec {
     description: "Run with `cargo run --release -p xtask -- bench` for real figures.",
 };
 
+pub const COMPLETION: Spec = Spec {
+    name: "completion",
+    summary: "Print a shell completion script (bash, zsh or fish)",
+    args: &[("SHELL", "bash, zsh or fish")],
+    options: &[],
+    description: "\
+Prints the completion script of the installed `pgdb` for the shell, e.g.
+`pgdb completion bash > ~/.local/share/bash-completion/completions/pgdb`,
+`pgdb completion zsh > \"${fpath[1]}/_pgdb\"`, or
+`pgdb completion fish > ~/.config/fish/completions/pgdb.fish`.",
+};
+
 pub const HELP: Spec = Spec {
     name: "help",
     summary: "Print help of the tool or of a command",
@@ -357,7 +384,16 @@ pub const HELP: Spec = Spec {
 
 /// Every command, in the order the main help lists them.
 pub const COMMANDS: &[&Spec] = &[
-    &ADD_DB, &REMOVE_DB, &CHECK, &LIST, &RUNBOOK, &LOCAL_DB, &INIT, &BENCH, &HELP,
+    &ADD_DB,
+    &REMOVE_DB,
+    &CHECK,
+    &LIST,
+    &RUNBOOK,
+    &LOCAL_DB,
+    &INIT,
+    &BENCH,
+    &COMPLETION,
+    &HELP,
 ];
 
 /// Commands for the tool's developers: runnable, left out of the main help.
@@ -476,6 +512,10 @@ pub struct AddDb {
     pub secret: SecretChoice,
     pub app: Option<AppCopy>,
     pub dry_run: bool,
+    /// `--format json`: one JSON object (files, diffs, runbook) on stdout.
+    pub format: Format,
+    /// `--no-runbook`: the diff alone.
+    pub no_runbook: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -515,6 +555,8 @@ pub struct Runbook {
     pub script: bool,
     /// `--deployed REV`: what is deployed, instead of the remote's default branch.
     pub deployed: Option<String>,
+    /// `--format json`: phases and steps as JSON.
+    pub format: Format,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1043,6 +1085,8 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 secret: secret_choice(given.value("secret").as_deref())?,
                 app: given.value("app").map(|a| app_copy(&a)).transpose()?,
                 dry_run: given.has("dry-run"),
+                format: format(),
+                no_runbook: given.has("no-runbook"),
             })
         }
         "remove-db" => Command::RemoveDb(RemoveDb {
@@ -1068,6 +1112,9 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
         }
         "runbook" => {
             let db = positional(name, rest, "a database NAME", 1)?.remove(0);
+            if given.has("script") && given.value("format").as_deref() == Some("json") {
+                return Err(bad_input("give either --script or --format json, not both"));
+            }
             let mode = match (given.has("rotate"), given.has("remove")) {
                 (true, true) => {
                     return Err(bad_input("give either --rotate or --remove, not both"))
@@ -1082,6 +1129,7 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 mode,
                 script: given.has("script"),
                 deployed: given.value("deployed"),
+                format: format(),
             })
         }
         "local-db" => {
@@ -1142,6 +1190,17 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 }
             };
             Command::Bench(Bench { runs })
+        }
+        "completion" => {
+            let shell = positional(name, rest, "a SHELL: bash, zsh or fish", 1)?.remove(0);
+            let script = crate::completion::script(&shell).ok_or_else(|| {
+                let hint = suggestion(&shell, crate::completion::SHELLS.iter().copied(), "");
+                bad_input(format!(
+                    "unknown shell `{shell}`{hint}: use {}",
+                    one_of(crate::completion::SHELLS)
+                ))
+            })?;
+            Command::Print(script)
         }
         _ => unreachable!("every declared command is built above"),
     })

@@ -22,6 +22,7 @@ macro_rules! outln {
 mod add_db;
 mod bench;
 mod check;
+mod completion;
 mod config;
 mod deployment;
 mod diff;

@@ -32,6 +32,7 @@ macro_rules! confirm_function {
 }
 
 mod helpers_file;
+pub mod json;
 mod script;
 mod text;
 
@@ -262,6 +263,10 @@ pub struct Runbook {
     pub warnings: Vec<String>,
     /// What the runbook took as deployed (`compared_with`), for its header.
     pub compared: Option<String>,
+    /// The database's name.
+    pub database: String,
+    /// The revision taken as deployed, when one was (for JSON).
+    pub upstream: Option<Upstream>,
 }
 
 impl Runbook {
@@ -668,6 +673,8 @@ pub fn build(
         steps: b.steps,
         warnings: b.warnings,
         compared: None,
+        database: db.name.clone(),
+        upstream: None,
     })
 }
 
@@ -1012,6 +1019,12 @@ fn envs_without_entry(dep: &Deployment, db: &DbName, targets: &[Target]) -> Vec<
         .collect()
 }
 
+/// The runbook as JSON (`runbook_json`), with the helpers file written first.
+pub fn to_json(runbook: &Runbook, dep: &Deployment) -> json::Json {
+    let helpers = helpers_file::write(&text::helpers_file_text(), &dep.layout.phalanx);
+    json::runbook_json(runbook, dep, helpers.as_deref())
+}
+
 /// Prints a runbook in the chosen form, and its warnings on stderr.
 pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
     for w in &runbook.warnings {
@@ -1046,12 +1059,20 @@ impl flags::Runbook {
         let targets = targets(&dep, &db, &self.envs, upstream.as_ref())?;
         let mut runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
         runbook.compared = Some(compared_with(upstream.as_ref()));
+        runbook.upstream = upstream;
         if self.mode != RunbookMode::Remove {
             runbook
                 .warnings
                 .extend(envs_without_entry(&dep, &db, &targets));
         }
-        print(&runbook, &dep, self.script);
+        if self.format == flags::Format::Json {
+            for w in &runbook.warnings {
+                eprintln!("warning: {w}");
+            }
+            outln!("{}", to_json(&runbook, &dep).pretty());
+        } else {
+            print(&runbook, &dep, self.script);
+        }
         Ok(())
     }
 }
