@@ -1317,6 +1317,15 @@ mod tests {
                 "unknown command `version` (did you mean `--version`?)",
             ),
             (&[][..], "no command given"),
+            (&["check", "--new-only", "--baseline", "f"][..], "not both"),
+            (
+                &["runbook", "x", "--script", "--format", "json"][..],
+                "not both",
+            ),
+            (
+                &["completion", "powershell"][..],
+                "unknown shell `powershell`: use bash, zsh or fish",
+            ),
             (
                 &["add-db", "x", "--env", "a", "--app", "a b"][..],
                 "invalid --app",

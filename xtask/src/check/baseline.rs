@@ -6,6 +6,7 @@
 //! are set aside as there were, so a second copy of an old mistake is new.
 //!
 //! - `--new-only` compares with a revision of the deployment repository: `--base REV`,
+//!   else in a GitHub pull-request job the merge base with `origin/$GITHUB_BASE_REF`,
 //!   else the merge base of `HEAD` with its upstream branch (`@{upstream}`, else
 //!   `origin/HEAD`, else `origin/main`), else `HEAD` itself (a repository without a
 //!   remote: what the commit being made changes). That revision's tree is exported
@@ -96,15 +97,18 @@ pub fn parse_baseline(text: &str, file: &Path) -> Result<Vec<Key>> {
         .collect()
 }
 
+/// The merge base of `HEAD` and `other` in the repository at `root`, if both exist.
+pub fn merge_base(root: &Path, other: &str) -> Option<String> {
+    let out = crate::git::git(root, &["merge-base", "HEAD", other]).ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|c| !c.is_empty())
+}
+
 /// The revision `--new-only` compares with, and how it was chosen.
 pub fn default_base(root: &Path) -> Option<(String, &'static str)> {
-    let merge_base = |other: &str| {
-        let out = crate::git::git(root, &["merge-base", "HEAD", other]).ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-            .filter(|c| !c.is_empty())
-    };
+    let merge_base = |other: &str| merge_base(root, other);
     for (other, how) in [
         ("@{upstream}", "the merge base with the upstream branch"),
         ("origin/HEAD", "the merge base with origin/HEAD"),

@@ -98,8 +98,13 @@ impl flags::Check {
         if !self.new_only {
             return Ok(None);
         }
-        let (rev, how) = match base {
-            Some(Base::Given(rev)) => (rev.clone(), "--base"),
+        let github = match base {
+            Some(Base::FromGithub(rev)) => baseline::merge_base(&layout.phalanx, rev),
+            _ => None,
+        };
+        let (rev, how) = match (base, github) {
+            (Some(Base::Given(rev)), _) => (rev.clone(), "--base"),
+            (_, Some(commit)) => (commit, "the merge base with $GITHUB_BASE_REF"),
             _ => match baseline::default_base(&layout.phalanx) {
                 Some((rev, how)) => (rev, how),
                 None => {
