@@ -2,7 +2,9 @@
 //! keys of every environment (`<name>_db`), the template's blocks, and the secret
 //! source's keys (`<name>_password`). A name none of them holds is a typo until
 //! shown otherwise: `runbook` and `remove-db` refuse it (exit 1) with the closest
-//! known name.
+//! known name. What shows otherwise is history ([`in_history`]): a database that the
+//! values files held at the last commit or at the deployed revision was removed
+//! already, so a second `remove-db` changes nothing and succeeds.
 
 use anyhow::Result;
 
@@ -76,4 +78,31 @@ pub fn require(dep: &Deployment, db: &DbName, what: &str) -> Result<()> {
         db.name,
         did_you_mean(dep, &db.name)
     )))
+}
+
+/// Whether an environment's values file held the database at local `HEAD` or at the
+/// deployed revision (`git::upstream`); `None` when git does not track the values
+/// files (no repository, a folder it ignores, no commit yet).
+pub fn in_history(dep: &Deployment, db: &DbName) -> Option<bool> {
+    let root = &dep.layout.phalanx;
+    crate::git::commit_of(root, "HEAD")?;
+    let mut args = vec!["ls-files", "--"];
+    args.extend(dep.envs.iter().map(|e| e.env.values.relative.as_str()));
+    let tracked = crate::git::git(root, &args).ok()?;
+    if !tracked.status.success() || tracked.stdout.is_empty() {
+        return None;
+    }
+    let upstream = crate::git::upstream(root, None).ok().flatten();
+    let revisions: Vec<String> = std::iter::once("HEAD".to_string())
+        .chain(upstream.map(|u| u.rev))
+        .collect();
+    let key = db.values_key();
+    Some(revisions.iter().any(|rev| {
+        dep.envs.iter().any(|e| {
+            crate::git::show(root, rev, &e.env.values.relative).is_some_and(|text| {
+                crate::files::values::parse(&text, dep.layout.nesting)
+                    .is_ok_and(|v| v.entry(&key).is_some())
+            })
+        })
+    }))
 }

@@ -30,12 +30,19 @@ impl flags::RemoveDb {
         let db = parse_db_name(&self.name)?;
         let session = Session::begin(&config.repositories(), &command_line())?;
         let dep = Deployment::load(config)?;
-        // A name no file holds and close to one that some file does is a typo; with
-        // no close name it was removed already (a second run changes nothing).
-        if !crate::known::is_known(&dep, &db)
-            && !crate::known::did_you_mean(&dep, &db.name).is_empty()
-        {
-            crate::known::require(&dep, &db, "nothing to remove")?;
+        // A name no file holds is a typo unless history shows it was removed already
+        // (then there is nothing to change); without history, only a note.
+        if !crate::known::is_known(&dep, &db) {
+            match crate::known::in_history(&dep, &db) {
+                Some(false) => crate::known::require(&dep, &db, "nothing to remove")?,
+                Some(true) => {}
+                None => {
+                    let hint = crate::known::did_you_mean(&dep, &db.name);
+                    if !hint.is_empty() {
+                        eprintln!("note: no file of this deployment names `{}`{hint}", db.name);
+                    }
+                }
+            }
         }
         let key = db.values_key();
         let chosen: Vec<String> = if self.envs.is_empty() {

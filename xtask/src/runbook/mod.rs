@@ -1046,15 +1046,16 @@ impl flags::Runbook {
         let db = crate::names::parse_db_name(&self.name)?;
         let dep = Deployment::load(config)?;
         let upstream = crate::git::upstream(&dep.layout.phalanx, self.deployed.as_deref())?;
-        let deployed_has = |db: &DbName| {
-            dep.envs
-                .iter()
-                .any(|e| committed(&dep, &e.env.name, &db.values_key(), upstream.as_ref()))
-        };
         // A database the files no longer hold may still be deployed (its removal
-        // merged, its runbook not yet run).
-        if !(self.mode == RunbookMode::Remove && deployed_has(&db)) {
-            crate::known::require(&dep, &db, "there is no runbook for it")?;
+        // committed or merged, its runbook not yet run).
+        let removed = || crate::known::in_history(&dep, &db) == Some(true);
+        if !(self.mode == RunbookMode::Remove && removed()) {
+            let advice = format!(
+                "there is no runbook for it; add it with `{} add-db {}` (and --env), which prints its runbook",
+                crate::flags::program_name(),
+                db.name
+            );
+            crate::known::require(&dep, &db, &advice)?;
         }
         let targets = targets(&dep, &db, &self.envs, upstream.as_ref())?;
         let mut runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
