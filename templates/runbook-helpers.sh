@@ -270,8 +270,11 @@ secret_ready_for_sync() { # CONTEXT KEY
 # Stops unless the server has the database.
 check_database() { # CONTEXT DATABASE
   local found
-  found="$(printf '%s\n' "SELECT datname FROM pg_database WHERE datname = :'name';" \
-    | kubectl --context "$1" -n postgres exec -i deployment/postgres -- psql -U postgres -tA -v name="$2")"
+  if ! found="$(printf '%s\n' "SELECT datname FROM pg_database WHERE datname = :'name';" \
+    | kubectl --context "$1" -n postgres exec -i deployment/postgres -- psql -U postgres -tA -v name="$2")"; then
+    echo "Cannot ask the server in $1 about $2 (kubectl exec or psql failed)." >&2
+    return 1
+  fi
   if [ "$found" = "$2" ]; then
     echo "The database $2 exists."
   else
