@@ -235,16 +235,17 @@ fn blocks_a_bad_commit_and_passes_a_good_one(repo: &Path, home: &Path) {
     assert!(shown.contains("(no files to check)Skipped"), "{shown}");
 }
 
-/// Issue 21, item 2: the hook judges the commit, not the repository's past. The
-/// deployment's upstream (a bare "remote") already has a mistake; a harmless commit
-/// touching the postgres files passes with the old finding counted, a commit that
-/// adds a mistake is blocked showing only that one, and a commit touching only an
-/// application's `secrets.yaml` or an environment's values runs the hook.
-#[test]
-fn the_hook_blocks_new_findings_only_and_runs_for_every_file_check_reads() {
-    require_pre_commit();
-    let work = scratch("precommit-new-only");
-    let repo = deployment(&work);
+/// Adds a `NAME_db` entry (which no template block has) to `values`.
+fn add_entry(values: &Path, name: &str) {
+    let before = fs::read_to_string(values).unwrap();
+    let entry = format!("postgres:\n  {name}_db:\n    user: \"{name}\"\n    db: \"{name}\"\n");
+    fs::write(values, before.replacen("postgres:\n", &entry, 1)).unwrap();
+}
+
+/// A scratch split deployment with the local snippet installed, committed with an old
+/// mistake (`oldbad_db`) and pushed to a bare "remote" that `main` tracks.
+fn deployment_with_an_upstream(work: &Path) -> std::path::PathBuf {
+    let repo = deployment(work);
     fs::create_dir_all(repo.join(".cargo")).unwrap();
     fs::write(
         repo.join(".cargo/config.toml"),
@@ -259,27 +260,37 @@ fn the_hook_blocks_new_findings_only_and_runs_for_every_file_check_reads() {
         repo.join(".pre-commit-config.yaml"),
     )
     .unwrap();
-    let values = repo.join("services/postgres/values-base.yaml");
-    let add_entry = |name: &str| {
-        let before = fs::read_to_string(&values).unwrap();
-        let entry = format!("postgres:\n  {name}_db:\n    user: \"{name}\"\n    db: \"{name}\"\n");
-        fs::write(&values, before.replacen("postgres:\n", &entry, 1)).unwrap();
-    };
-    add_entry("oldbad");
-    let git_ok = |args: &[&str]| ok(&run(&repo, "git", args, &work), &format!("git {args:?}"));
-    git_ok(&["init", "-q"]);
-    git_ok(&["add", "."]);
-    git_ok(&["commit", "-q", "-m", "deployed, with an old mistake"]);
-    ok(
-        &run(&work, "git", &["init", "-q", "--bare", "remote.git"], &work),
-        "git init --bare",
+    add_entry(&repo.join("services/postgres/values-base.yaml"), "oldbad");
+    let git_ok =
+        |dir: &Path, args: &[&str]| ok(&run(dir, "git", args, work), &format!("git {args:?}"));
+    git_ok(&repo, &["init", "-q"]);
+    git_ok(&repo, &["add", "."]);
+    git_ok(
+        &repo,
+        &["commit", "-q", "-m", "deployed, with an old mistake"],
     );
-    git_ok(&["remote", "add", "origin", "../remote.git"]);
-    git_ok(&["push", "-q", "-u", "origin", "main"]);
+    git_ok(work, &["init", "-q", "--bare", "remote.git"]);
+    git_ok(&repo, &["remote", "add", "origin", "../remote.git"]);
+    git_ok(&repo, &["push", "-q", "-u", "origin", "main"]);
     ok(
-        &run(&repo, "pre-commit", &["install"], &work),
+        &run(&repo, "pre-commit", &["install"], work),
         "pre-commit install",
     );
+    repo
+}
+
+/// Issue 21, item 2: the hook judges the commit, not the repository's past. The
+/// deployment's upstream (a bare "remote") already has a mistake; a harmless commit
+/// touching the postgres files passes with the old finding counted, a commit that
+/// adds a mistake is blocked showing only that one, and a commit touching only an
+/// application's `secrets.yaml` or an environment's values runs the hook.
+#[test]
+fn the_hook_blocks_new_findings_only_and_runs_for_every_file_check_reads() {
+    require_pre_commit();
+    let work = scratch("precommit-new-only");
+    let repo = deployment_with_an_upstream(&work);
+    let values = repo.join("services/postgres/values-base.yaml");
+    let git_ok = |args: &[&str]| ok(&run(&repo, "git", args, &work), &format!("git {args:?}"));
     let commit = |message: &str| {
         git_ok(&["add", "-A"]);
         let out = run(&repo, "git", &["commit", "-m", message], &work);
@@ -296,7 +307,7 @@ fn the_hook_blocks_new_findings_only_and_runs_for_every_file_check_reads() {
     assert!(shown.contains("postgres databases agree"), "{shown}");
 
     // A new mistake: blocked, and only it is shown.
-    add_entry("newbad");
+    add_entry(&values, "newbad");
     let (passed, shown) = commit("a new mistake");
     assert!(!passed, "the commit went through:\n{shown}");
     assert!(shown.contains("newbad_db"), "{shown}");

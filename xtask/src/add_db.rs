@@ -101,12 +101,9 @@ impl flags::AddDb {
                 exists: false,
             })
             .collect();
-        if plan.is_empty() && self.format == flags::Format::Json {
-            outln!(
-                "{}",
-                plan_json(&db, &dep, &plan, self.dry_run, None).pretty()
-            );
-            return Ok(());
+        let json = self.format == flags::Format::Json;
+        if plan.is_empty() && json {
+            return print_json(&db, &dep, &plan, self.dry_run, None);
         }
         if plan.is_empty() {
             outln!(
@@ -131,17 +128,10 @@ impl flags::AddDb {
             consumers: self.app.iter().map(|a| a.application.clone()).collect(),
         };
         let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
-        if self.format == flags::Format::Json {
+        if json {
             plan.write_quietly(&session, self.dry_run)?;
-            for w in &runbook.warnings {
-                eprintln!("warning: {w}");
-            }
             let runbook = (!self.no_runbook).then_some(&runbook);
-            outln!(
-                "{}",
-                plan_json(&db, &dep, &plan, self.dry_run, runbook).pretty()
-            );
-            return Ok(());
+            return print_json(&db, &dep, &plan, self.dry_run, runbook);
         }
         plan.print_diff();
         plan.apply(&session, self.dry_run)?;
@@ -380,6 +370,21 @@ fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Prints `plan_json` on stdout, the runbook's warnings on stderr.
+fn print_json(
+    db: &DbName,
+    dep: &Deployment,
+    plan: &Plan,
+    dry_run: bool,
+    runbook: Option<&runbook::Runbook>,
+) -> Result<()> {
+    for w in runbook.iter().flat_map(|r| &r.warnings) {
+        eprintln!("warning: {w}");
+    }
+    outln!("{}", plan_json(db, dep, plan, dry_run, runbook).pretty());
+    Ok(())
 }
 
 /// `add-db --format json`: the files with their diffs, whether they were written,
