@@ -1050,11 +1050,16 @@ impl flags::Runbook {
         // committed or merged, its runbook not yet run).
         let removed = || crate::known::in_history(&dep, &db) == Some(true);
         if !(self.mode == RunbookMode::Remove && removed()) {
-            let advice = format!(
-                "there is no runbook for it; add it with `{} add-db {}` (and --env), which prints its runbook",
-                crate::flags::program_name(),
-                db.name
-            );
+            // A typo gets the closest name; a new name, how to add it.
+            let advice = if crate::known::did_you_mean(&dep, &db.name).is_empty() {
+                format!(
+                    "there is no runbook for it; add it with `{} add-db {}` (and --env), which prints its runbook",
+                    crate::flags::program_name(),
+                    db.name
+                )
+            } else {
+                "there is no runbook for it".to_string()
+            };
             crate::known::require(&dep, &db, &advice)?;
         }
         let targets = targets(&dep, &db, &self.envs, upstream.as_ref())?;
