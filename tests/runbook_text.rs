@@ -560,3 +560,44 @@ fn what_is_deployed_comes_from_the_upstream_not_local_head() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Where the helpers file cannot go (no writable folder, or a folder inside the
+/// deployment repository), the text embeds the helpers instead of loading a file.
+#[test]
+fn the_helpers_are_embedded_where_no_private_file_can_be_written() {
+    let work = sample_copy("runbook-helpers-embedded");
+    let inside = work.join("phalanx/.cache");
+    let args = ["--quiet", "runbook", "jupyterhub", "--env", "base"];
+    for (what, cache, home) in [
+        (
+            "no writable folder",
+            Path::new("/proc/none"),
+            Path::new("/proc/none"),
+        ),
+        (
+            "inside the repository",
+            inside.as_path(),
+            Path::new("/proc/none"),
+        ),
+    ] {
+        let out = xtask_command(&work)
+            .args(args)
+            .args(repo_args(&work))
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("XDG_CACHE_HOME", cache)
+            .env("HOME", home)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let runbook = text(&out.stdout);
+        assert!(
+            runbook.contains("delete_vault_key() {"),
+            "{what}:\n{runbook}"
+        );
+        assert!(
+            !runbook.lines().any(|l| l.starts_with(". ")),
+            "{what}:\n{runbook}"
+        );
+    }
+    assert!(!inside.exists(), "a folder was made inside the repository");
+}

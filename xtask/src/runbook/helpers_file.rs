@@ -41,12 +41,14 @@ pub fn folder(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
 /// inside `repository` (then the text embeds the helpers).
 pub fn write(content: &str, repository: &Path) -> Option<PathBuf> {
     let dir = folder(|v| std::env::var(v).ok())?;
-    let inside = |p: &Path| {
-        let real = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
-        real(p).starts_with(real(repository))
-    };
+    let real = |q: &Path| fs::canonicalize(q).unwrap_or_else(|_| q.to_path_buf());
+    // Checked before anything is created (the folder may not exist yet), then again
+    // once it does (a link on the way).
+    if dir.starts_with(repository) || dir.starts_with(real(repository)) {
+        return None;
+    }
     fs::create_dir_all(&dir).ok()?;
-    if inside(&dir) {
+    if real(&dir).starts_with(real(repository)) {
         return None;
     }
     let meta = fs::symlink_metadata(&dir).ok()?;

@@ -1,4 +1,5 @@
-//! The runbook as text to paste: the helpers once, then one block per step, phase by
+//! The runbook as text to paste: the line that loads the helpers file (or, when it
+//! cannot be written, the helpers themselves) once, then one block per step, phase by
 //! phase. Each block is the step's shell lines as they are; a destructive step's lines
 //! run only after `confirm` (which, pasted, declines by default).
 
@@ -93,7 +94,7 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment, helpers: Option<&Path>) 
     }
     out.push_str(
         "#\n# Paste into bash (the helpers use bash; zsh and sh do not run them). Paste the\n\
-         # helpers once per shell, then ONE block at a time (a block ends at a blank\n\
+         # helpers block once per shell, then ONE block at a time (a block ends at a blank\n\
          # line): a block that asks a question reads the answer from what is pasted next.\n\
          # Needs vault, openssl, python3, kubectl, argocd (and helm in the split layout).\n\
          # The same steps as a script: add --script to this command.\n",
