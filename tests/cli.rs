@@ -600,3 +600,31 @@ fn add_db_no_runbook_prints_the_diff_alone() {
     let runbook = run(&work, &["runbook", "newdb", "--env", "idfdev"]);
     assert!(text(&runbook.stdout).starts_with("# Runbook: adding the `newdb` database"));
 }
+
+/// `--new-only` in the split layout: the charts repository is compared with its own
+/// upstream, so a new mistake there is reported (and an old one is not).
+#[test]
+fn check_new_only_judges_the_charts_repository_against_its_upstream() {
+    let work = deployment_with_an_old_finding("cli-new-only-charts");
+    let charts = work.join("charts");
+    git(&charts, &["init", "-q", "-b", "main"]);
+    git(&charts, &["add", "-A"]);
+    git(&charts, &["commit", "-qm", "published"]);
+    git(&work, &["init", "-q", "--bare", "charts.git"]);
+    git(&charts, &["remote", "add", "origin", "../charts.git"]);
+    git(&charts, &["push", "-q", "-u", "origin", "main"]);
+    let out = run(&work, &["check", "--new-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // The narrativelog block now reads a key nothing makes.
+    let template = charts.join("charts/postgres/templates/deployment.yaml");
+    let before = std::fs::read_to_string(&template).unwrap();
+    let broken = before.replace("key: narrativelog_password", "key: narrativelogx_password");
+    assert_ne!(before, broken);
+    std::fs::write(&template, broken).unwrap();
+    let out = run(&work, &["check", "--new-only"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("templates/deployment.yaml"), "{stdout}");
+    assert!(stdout.contains("narrativelogx_password"), "{stdout}");
+    assert!(!stdout.contains("oldbad_db"), "{stdout}");
+}

@@ -11,7 +11,8 @@
 //!   `origin/HEAD`, else `origin/main`), else `HEAD` itself (a repository without a
 //!   remote: what the commit being made changes). That revision's tree is exported
 //!   (`git archive`) into a temporary folder and checked with the same rules. The
-//!   charts repository of the split layout is read as it is in both runs.
+//!   charts repository of the split layout is compared with its own base the same
+//!   way (the merge base with its upstream, else its `HEAD`; as it is outside git).
 //! - `--baseline FILE` reads the old findings from FILE, the output of
 //!   `check --format json` (only `rule`, `repo`, `path` and `subject` of each entry
 //!   of `findings` are read): for repositories without history.
@@ -146,20 +147,18 @@ impl Drop for Scratch {
     }
 }
 
-/// The findings of the deployment repository at `rev` (exported with `git archive`),
-/// the charts repository as it is.
-pub fn findings_at(config: &Config, layout: &Layout, rev: &str) -> Result<Vec<Key>> {
-    let root = &layout.phalanx;
+/// Exports the files of `root` at `rev` that `keep` accepts into `dir` (`git ls-tree`,
+/// `git archive`, `tar`); false when there is none.
+fn export(root: &Path, rev: &str, keep: impl Fn(&str) -> bool, dir: &Path) -> Result<bool> {
     let run = |args: &[&str]| {
         crate::git::git(root, args)
             .map_err(|e| bad_input(format!("--new-only needs git, which did not run: {e}")))
     };
     let listed = run(&["ls-tree", "-r", "-z", "--name-only", rev])?;
     let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
-    let files: Vec<&str> = listed.split('\0').filter(|f| read_by_check(f)).collect();
+    let files: Vec<&str> = listed.split('\0').filter(|f| keep(f)).collect();
     if files.is_empty() {
-        // No deployment at the base (the first commit of one): every finding is new.
-        return Ok(Vec::new());
+        return Ok(false);
     }
     let mut args = vec!["archive", "--format=tar", rev, "--"];
     args.extend(files);
@@ -171,6 +170,15 @@ pub fn findings_at(config: &Config, layout: &Layout, rev: &str) -> Result<Vec<Ke
             String::from_utf8_lossy(&archive.stderr).trim()
         )));
     }
+    std::fs::create_dir_all(dir)?;
+    untar(&archive.stdout, dir)?;
+    Ok(true)
+}
+
+/// The findings of the deployment repository at `rev` and, in the split layout, of
+/// the charts repository at its own base (`default_base`; as it is outside git), each
+/// exported into a temporary folder.
+pub fn findings_at(config: &Config, layout: &Layout, rev: &str) -> Result<Vec<Key>> {
     let dir = std::env::temp_dir().join(format!(
         "pgdb-base-{}-{}",
         std::process::id(),
@@ -180,14 +188,31 @@ pub fn findings_at(config: &Config, layout: &Layout, rev: &str) -> Result<Vec<Ke
     ));
     std::fs::create_dir(&dir)?;
     let scratch = Scratch(dir);
-    untar(&archive.stdout, &scratch.0)?;
+    let phalanx = scratch.0.join("phalanx");
+    if !export(&layout.phalanx, rev, read_by_check, &phalanx)? {
+        // No deployment at the base (the first commit of one): every finding is new.
+        return Ok(Vec::new());
+    }
     let mut old_config = config.clone();
-    old_config.phalanx = Some(scratch.0.clone());
+    old_config.phalanx = Some(phalanx);
     old_config.charts = layout.charts.clone();
-    let old_layout = Layout::detect(&old_config);
-    // No deployment at the base (the first commit of one), or one the check cannot
-    // read: every finding is new.
-    let old = old_layout.and_then(|_| super::check(&old_config, None));
+    if let (Some(charts), Some((charts_rev, _))) = (
+        &layout.charts,
+        layout.charts.as_deref().and_then(default_base),
+    ) {
+        let chart_dir = layout
+            .chart
+            .relative
+            .rsplit_once('/')
+            .map_or(String::new(), |(d, _)| format!("{d}/"));
+        let old_charts = scratch.0.join("charts");
+        let keep = |f: &str| f.starts_with(&chart_dir);
+        if export(charts, &charts_rev, keep, &old_charts)? {
+            old_config.charts = Some(old_charts);
+        }
+    }
+    // A deployment the check cannot read at the base: every finding is new.
+    let old = Layout::detect(&old_config).and_then(|_| super::check(&old_config, None));
     match old {
         Ok(report) => Ok(report.findings.iter().map(key).collect()),
         Err(e) => {
