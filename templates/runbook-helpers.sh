@@ -1,5 +1,10 @@
-# Helpers used by the steps below. They print no password and pass none as an
-# argument: new values go from `openssl rand` to `vault` through a pipe.
+# Helpers used by the runbook's steps. They print no password and pass none as an
+# argument: a new value goes from `openssl rand` to `vault` through a pipe, from a
+# shell variable (`printf` is a builtin: no process sees it in its arguments). Each
+# checks the status of every command it runs (pasted, there is no pipefail).
+
+# Dumps go here, outside any repository (so `git add -A` never picks one up).
+PGDB_DUMP_DIR="${PGDB_DUMP_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pgdb/dumps}"
 
 if [ -n "${VAULT_TOKEN:-}" ]; then
   VAULT_TOKEN_GIVEN=1
@@ -41,6 +46,19 @@ vault_has_key() { # PATH KEY
   esac
 }
 
+# Writes a new 64-hex-character value for KEY into the secret (the other keys stay).
+new_password_into() { # PATH KEY
+  local value
+  if ! value="$(openssl rand -hex 32)" || [ "${#value}" -ne 64 ]; then
+    echo "openssl rand failed: nothing was written to $1." >&2
+    return 1
+  fi
+  if ! printf '%s' "$value" | vault kv patch "$1" "$2=-" > /dev/null; then
+    echo "vault kv patch $1 failed: $2 was not written." >&2
+    return 1
+  fi
+}
+
 # A new 64-hex-character password for KEY, only when KEY is absent.
 put_password_if_absent() { # PATH KEY
   local has=0
@@ -54,7 +72,7 @@ put_password_if_absent() { # PATH KEY
     1) ;;
     *) return 1 ;;
   esac
-  openssl rand -hex 32 | tr -d '\n' | vault kv patch "$1" "$2=-" > /dev/null
+  new_password_into "$1" "$2" || return 1
   echo "$2 added to $1."
 }
 
@@ -71,7 +89,7 @@ rotate_password() { # PATH KEY
       ;;
     *) return 1 ;;
   esac
-  openssl rand -hex 32 | tr -d '\n' | vault kv patch "$1" "$2=-" > /dev/null
+  new_password_into "$1" "$2" || return 1
   echo "$2 in $1 has a new value."
 }
 
@@ -90,9 +108,20 @@ delete_vault_key() { # PATH KEY
       ;;
     *) return 1 ;;
   esac
-  vault kv get -format=json "$1" \
-    | python3 -c 'import json, sys; data = json.load(sys.stdin)["data"]["data"]; del data[sys.argv[1]]; json.dump(data, sys.stdout)' "$2" \
-    | vault kv put "$1" - > /dev/null
+  local secret rest
+  if ! secret="$(vault kv get -format=json "$1")"; then
+    echo "Cannot read $1: nothing was deleted." >&2
+    return 1
+  fi
+  if ! rest="$(printf '%s' "$secret" \
+    | python3 -c 'import json, sys; data = json.load(sys.stdin)["data"]["data"]; del data[sys.argv[1]]; json.dump(data, sys.stdout)' "$2")"; then
+    echo "Cannot drop $2 from the secret read from $1: nothing was deleted." >&2
+    return 1
+  fi
+  if ! printf '%s' "$rest" | vault kv put "$1" - > /dev/null; then
+    echo "vault kv put $1 failed: $2 was not deleted." >&2
+    return 1
+  fi
   echo "$2 deleted from $1."
 }
 
@@ -178,36 +207,49 @@ wait_for_chart() { # REPOSITORY CHART VERSION
   echo "$2 $3 is published."
 }
 
-# Dumps a database to a new local file before anything drops it.
-dump_database() { # CONTEXT DATABASE FILE
-  if [ -e "$3" ]; then
-    echo "$3 already exists: move it away first." >&2
+# Dumps a database to a new file NAME in $PGDB_DUMP_DIR before anything drops it.
+dump_database() { # CONTEXT DATABASE NAME
+  local file="$PGDB_DUMP_DIR/$3"
+  if ! mkdir -p "$PGDB_DUMP_DIR" || ! chmod 700 "$PGDB_DUMP_DIR"; then
+    echo "Cannot create the dump folder $PGDB_DUMP_DIR." >&2
+    return 1
+  fi
+  if [ -e "$file" ]; then
+    echo "$file already exists: move it away first." >&2
     return 1
   fi
   # Written under another name first: a dump cut short never looks like a dump.
-  if ! kubectl --context "$1" -n postgres exec deployment/postgres -- pg_dump -U postgres -Fc -d "$2" > "$3.partial"; then
-    echo "pg_dump of $2 failed: $3.partial is incomplete; nothing is dropped without a dump." >&2
+  if ! kubectl --context "$1" -n postgres exec deployment/postgres -- pg_dump -U postgres -Fc -d "$2" > "$file.partial"; then
+    echo "pg_dump of $2 failed: $file.partial is incomplete; nothing is dropped without a dump." >&2
     return 1
   fi
-  if [ ! -s "$3.partial" ]; then
-    echo "The dump $3.partial is empty: stopping." >&2
+  if [ ! -s "$file.partial" ]; then
+    echo "The dump $file.partial is empty: stopping." >&2
     return 1
   fi
-  mv "$3.partial" "$3"
-  echo "Dumped $2 to $3 ($(wc -c < "$3") bytes)."
+  if ! mv "$file.partial" "$file"; then
+    echo "Cannot rename $file.partial to $file." >&2
+    return 1
+  fi
+  echo "Dumped $2 to $file ($(wc -c < "$file") bytes)."
 }
 
-# Stops unless FILE holds the dump that dump_database made.
-dump_exists() { # FILE
-  if [ ! -s "$1" ]; then
-    echo "There is no dump $1: run the dump block first (nothing is dropped without one)." >&2
+# Stops unless $PGDB_DUMP_DIR holds the dump NAME that dump_database made.
+dump_exists() { # NAME
+  if [ ! -s "$PGDB_DUMP_DIR/$1" ]; then
+    echo "There is no dump $PGDB_DUMP_DIR/$1: run the dump block first (nothing is dropped without one)." >&2
     return 1
   fi
 }
 
 # Stops unless the secret in the cluster holds KEY.
 check_secret_key() { # CONTEXT KEY
-  if kubectl --context "$1" -n postgres get secret postgres -o json \
+  local secret
+  if ! secret="$(kubectl --context "$1" -n postgres get secret postgres -o json)"; then
+    echo "Cannot read the postgres secret in $1." >&2
+    return 1
+  fi
+  if printf '%s' "$secret" \
     | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["data"].get(sys.argv[1]) else 1)' "$2"; then
     echo "$2 is in the postgres secret."
   else
@@ -228,8 +270,11 @@ secret_ready_for_sync() { # CONTEXT KEY
 # Stops unless the server has the database.
 check_database() { # CONTEXT DATABASE
   local found
-  found="$(printf '%s\n' "SELECT datname FROM pg_database WHERE datname = :'name';" \
-    | kubectl --context "$1" -n postgres exec -i deployment/postgres -- psql -U postgres -tA -v name="$2")"
+  if ! found="$(printf '%s\n' "SELECT datname FROM pg_database WHERE datname = :'name';" \
+    | kubectl --context "$1" -n postgres exec -i deployment/postgres -- psql -U postgres -tA -v name="$2")"; then
+    echo "Cannot ask the server in $1 about $2 (kubectl exec or psql failed)." >&2
+    return 1
+  fi
   if [ "$found" = "$2" ]; then
     echo "The database $2 exists."
   else

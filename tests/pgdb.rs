@@ -111,7 +111,7 @@ fn pgdb_advice_names_pgdb_not_cargo_xtask() {
     );
     assert!(!said.contains("cargo xtask"), "{said}");
     let out = pgdb(&phalanx, &["runbook", "nosuch"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("`pgdb add-db nosuch`"),
         "{}",

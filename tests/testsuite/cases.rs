@@ -6,14 +6,16 @@
 //!   `fixture` naming a tree relative to `tests/`; then, optionally, `edits` applied to
 //!   it (each `@@ PATH`, the old lines, `@@ ->`, the new lines, `@@ end`; the old text
 //!   must occur exactly once), `xtask.toml` copied beside it, `git` (the deployment
-//!   repository is committed first) and `setup` (a command run first, one argument per
-//!   line, e.g. an add-db whose runbook the case prints);
+//!   repository is committed and pushed to a bare "remote" whose default branch is
+//!   what is deployed) and `setup` (a command run first, one argument per line, e.g.
+//!   an add-db whose runbook the case prints);
 //! - `args`: the command line, one argument per line (the runner adds the repository
 //!   options); `cwd` (optional): the folder to run in, relative to the scratch tree;
 //! - `status` (optional): the exit status, 0 when absent;
 //! - `stdout`, `stderr` (optional): the whole expected stream (`$WORK` stands for the
-//!   scratch folder); `stdout-lines`, `stderr-lines` (optional): lines that must each
-//!   appear in it;
+//!   scratch folder, `$RUNTIME` for the `XDG_RUNTIME_DIR` the case runs with, where a
+//!   text runbook's helpers file goes); `stdout-lines`, `stderr-lines` (optional): lines
+//!   that must each appear in it;
 //! - `out/` (optional): the expected tree; without it the tree must be as it was after
 //!   `setup`.
 //!
@@ -92,12 +94,14 @@ pub fn prepare(name: &str) -> PathBuf {
         fs::copy(case.join("xtask.toml"), work.join("xtask.toml")).unwrap();
     }
     if case.join("git").exists() {
-        let phalanx = work.join("phalanx");
-        git(&phalanx, &["init", "-q"]);
-        git(&phalanx, &["add", "-A"]);
-        git(&phalanx, &["commit", "-qm", "fixture"]);
+        deployed_upstream(&work);
     }
     work
+}
+
+/// The `XDG_RUNTIME_DIR` of a case: beside its tree, never in it.
+fn runtime_dir(name: &str) -> PathBuf {
+    scratch(&format!("case-{name}-runtime"))
 }
 
 /// The text form's first block (a block ends at a blank line) in which a line that
@@ -125,15 +129,61 @@ pub fn prompt_before_other_lines(runbook: &str) -> Option<String> {
 }
 
 /// Runs `args` (plus the repository options) in the case's folder.
-fn run(work: &Path, case: &Path, args: &[String]) -> std::process::Output {
-    let mut all = args.to_vec();
-    all.extend(repo_args(work));
+fn run(work: &Path, case: &Path, args: &[String], runtime: &Path) -> std::process::Output {
     let cwd = match fs::read_to_string(case.join("cwd")) {
         Ok(dir) => work.join(dir.trim()),
         Err(_) => work.to_path_buf(),
     };
-    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-    xtask(&cwd, &refs)
+    xtask_command(&cwd)
+        .arg("--quiet")
+        .args(args)
+        .args(repo_args(work))
+        .env("XDG_RUNTIME_DIR", runtime)
+        .output()
+        .expect("the xtask binary runs")
+}
+
+/// The file a text runbook sources exists in the case's `XDG_RUNTIME_DIR`, outside
+/// the repository, mode 0600, and holds the helpers (a script embeds them and sources
+/// nothing).
+fn helpers_file_is_private(runtime: &Path, runbook: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(line) = runbook.lines().find(|l| l.starts_with(". ")) else {
+        return if runbook.starts_with("#!") {
+            Ok(())
+        } else {
+            Err(format!("the text sources no helpers file:\n{runbook}"))
+        };
+    };
+    let path = line
+        .trim_start_matches(". ")
+        .trim_matches('\'')
+        .replace("$RUNTIME", &runtime.display().to_string());
+    let path = Path::new(&path);
+    if !path.starts_with(runtime.join("pgdb")) {
+        return Err(format!(
+            "{} is not in $XDG_RUNTIME_DIR/pgdb",
+            path.display()
+        ));
+    }
+    let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o777 != 0o600 {
+        return Err(format!(
+            "{} has mode {:o}",
+            path.display(),
+            meta.permissions().mode()
+        ));
+    }
+    let content = fs::read_to_string(path).unwrap();
+    for helper in ["delete_vault_key()", "confirm()", "PGDB_DUMP_DIR="] {
+        if !content.contains(helper) {
+            return Err(format!("{} lacks {helper}", path.display()));
+        }
+    }
+    if runbook.contains("delete_vault_key() {") {
+        return Err("the text repeats the helpers it sources".into());
+    }
+    Ok(())
 }
 
 /// Compares one stream with the case's `NAME` (whole) and `NAME-lines` files.
@@ -177,8 +227,9 @@ fn same_tree(work: &Path, expected: &Path, label: &str) -> Result<(), String> {
 pub fn run_case(name: &str) -> Result<(), String> {
     let case = case_dir(name);
     let work = prepare(name);
+    let runtime = runtime_dir(name);
     if case.join("setup").is_file() {
-        let out = run(&work, &case, &lines(&case.join("setup")));
+        let out = run(&work, &case, &lines(&case.join("setup")), &runtime);
         if !out.status.success() {
             return Err(format!("{name}: setup failed: {}", text(&out.stderr)));
         }
@@ -186,10 +237,13 @@ pub fn run_case(name: &str) -> Result<(), String> {
     let before = scratch(&format!("case-{name}-before"));
     copy_tree(&work, &before);
     let args = lines(&case.join("args"));
-    let output = run(&work, &case, &args);
-    let scratch_path = work.display().to_string();
-    let stdout = text(&output.stdout).replace(&scratch_path, "$WORK");
-    let stderr = text(&output.stderr).replace(&scratch_path, "$WORK");
+    let output = run(&work, &case, &args, &runtime);
+    let shown_paths = |bytes: &[u8]| {
+        text(bytes)
+            .replace(&runtime.display().to_string(), "$RUNTIME")
+            .replace(&work.display().to_string(), "$WORK")
+    };
+    let (stdout, stderr) = (shown_paths(&output.stdout), shown_paths(&output.stderr));
     let shown = format!(
         "{name}: `{}`\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         args.join(" ")
@@ -211,7 +265,8 @@ pub fn run_case(name: &str) -> Result<(), String> {
     }
     compare_stream(&case, "stdout", &stdout, &shown)?;
     compare_stream(&case, "stderr", &stderr, &shown)?;
-    if args.first().is_some_and(|a| a == "runbook") {
+    if args.first().is_some_and(|a| a == "runbook") && !args.iter().any(|a| a == "--format") {
+        helpers_file_is_private(&runtime, &stdout).map_err(|e| format!("{name}: {e}"))?;
         if let Some(block) = prompt_before_other_lines(&stdout) {
             return Err(format!(
                 "{name}: a block asks a question and goes on with other lines; pasted, the \
@@ -227,7 +282,7 @@ pub fn run_case(name: &str) -> Result<(), String> {
     same_tree(&work, &expected, name).map_err(|e| format!("{e}\n{shown}"))?;
     let changed = read_tree(&work) != read_tree(&before);
     if expected_status == 0 && changed && !case.join("no-rerun").exists() {
-        let again = run(&work, &case, &args);
+        let again = run(&work, &case, &args, &runtime);
         if !again.status.success() {
             return Err(format!(
                 "{name}: the second run failed\n{}",

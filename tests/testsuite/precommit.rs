@@ -232,3 +232,106 @@ fn blocks_a_bad_commit_and_passes_a_good_one(repo: &Path, home: &Path) {
     let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(shown.contains("(no files to check)Skipped"), "{shown}");
 }
+
+/// Adds a `NAME_db` entry (which no template block has) to `values`.
+fn add_entry(values: &Path, name: &str) {
+    let before = fs::read_to_string(values).unwrap();
+    let entry = format!("postgres:\n  {name}_db:\n    user: \"{name}\"\n    db: \"{name}\"\n");
+    fs::write(values, before.replacen("postgres:\n", &entry, 1)).unwrap();
+}
+
+/// A scratch split deployment with the local snippet installed, committed with an old
+/// mistake (`oldbad_db`) and pushed to a bare "remote" that `main` tracks.
+fn deployment_with_an_upstream(work: &Path) -> std::path::PathBuf {
+    let repo = deployment(work);
+    fs::create_dir_all(repo.join(".cargo")).unwrap();
+    fs::write(
+        repo.join(".cargo/config.toml"),
+        format!(
+            "[alias]\nxtask = \"run --quiet --manifest-path {} --package xtask --bin xtask --\"\n",
+            root().join("Cargo.toml").display()
+        ),
+    )
+    .unwrap();
+    fs::copy(
+        root().join("pre-commit-hook.yaml"),
+        repo.join(".pre-commit-config.yaml"),
+    )
+    .unwrap();
+    add_entry(&repo.join("services/postgres/values-base.yaml"), "oldbad");
+    let git_ok =
+        |dir: &Path, args: &[&str]| ok(&run(dir, "git", args, work), &format!("git {args:?}"));
+    git_ok(&repo, &["init", "-q"]);
+    git_ok(&repo, &["add", "."]);
+    git_ok(
+        &repo,
+        &["commit", "-q", "-m", "deployed, with an old mistake"],
+    );
+    git_ok(work, &["init", "-q", "--bare", "remote.git"]);
+    git_ok(&repo, &["remote", "add", "origin", "../remote.git"]);
+    git_ok(&repo, &["push", "-q", "-u", "origin", "main"]);
+    ok(
+        &run(&repo, "pre-commit", &["install"], work),
+        "pre-commit install",
+    );
+    repo
+}
+
+/// Issue 21, item 2: the hook judges the commit, not the repository's past. The
+/// deployment's upstream (a bare "remote") already has a mistake; a harmless commit
+/// touching the postgres files passes with the old finding counted, a commit that
+/// adds a mistake is blocked showing only that one, and a commit touching only an
+/// application's `secrets.yaml` or an environment's values runs the hook.
+#[test]
+fn the_hook_blocks_new_findings_only_and_runs_for_every_file_check_reads() {
+    require_pre_commit();
+    let work = scratch("precommit-new-only");
+    let repo = deployment_with_an_upstream(&work);
+    let values = repo.join("services/postgres/values-base.yaml");
+    let git_ok = |args: &[&str]| ok(&run(&repo, "git", args, &work), &format!("git {args:?}"));
+    let commit = |message: &str| {
+        git_ok(&["add", "-A"]);
+        let out = run(&repo, "git", &["commit", "-m", message], &work);
+        let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        (out.status.success(), shown)
+    };
+
+    // A harmless edit of a postgres values file: the hook runs and passes (pre-commit
+    // shows a passing hook's output only with --verbose).
+    let before = fs::read_to_string(&values).unwrap();
+    fs::write(&values, format!("# The base environment.\n{before}")).unwrap();
+    let (passed, shown) = commit("a comment");
+    assert!(passed, "blocked by an old finding:\n{shown}");
+    assert!(shown.contains("postgres databases agree"), "{shown}");
+
+    // A new mistake: blocked, and only it is shown.
+    add_entry(&values, "newbad");
+    let (passed, shown) = commit("a new mistake");
+    assert!(!passed, "the commit went through:\n{shown}");
+    assert!(shown.contains("newbad_db"), "{shown}");
+    assert!(!shown.contains("oldbad_db"), "{shown}");
+    assert!(
+        shown.contains("2 findings already in "),
+        "the old ones are counted:\n{shown}"
+    );
+    fs::write(&values, format!("# The base environment.\n{before}")).unwrap();
+    git_ok(&["add", "-A"]);
+
+    // Files outside the postgres folders that the check reads run the hook.
+    for file in [
+        "applications/gafaelfawr/secrets.yaml",
+        "applications/gafaelfawr/values-idfdev.yaml",
+        "environments/values-idfdev.yaml",
+    ] {
+        let path = repo.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "# touched\n").unwrap();
+        let (passed, shown) = commit(file);
+        assert!(passed, "{file}:\n{shown}");
+        assert!(
+            shown.contains("postgres databases agree") && shown.contains("Passed"),
+            "{file}: the hook did not run:\n{shown}"
+        );
+        assert!(!shown.contains("(no files to check)"), "{file}:\n{shown}");
+    }
+}

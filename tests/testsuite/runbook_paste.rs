@@ -160,7 +160,7 @@ fn the_sync_block_does_nothing_while_the_secret_lacks_the_key() {
     let out = bash(&bin, &["-c", &shell], "y\n");
     let calls = calls(&bin);
     assert!(
-        calls.contains("argocd app sync postgres --core --kube-context ctx"),
+        calls.contains("argocd app sync argocd/postgres --core --kube-context ctx"),
         "{calls}\n{}",
         text(&out.stderr)
     );
@@ -229,5 +229,58 @@ fn a_configured_context_is_not_confirmed_for_another_environment() {
         stdout.contains("idfdev: 0 idfdev-cluster"),
         "{stdout}\n{}",
         text(&out.stderr)
+    );
+}
+
+/// Issue 21, item 6: pasted, there is no pipefail; every helper checks each command
+/// itself. A stand-in `vault` whose writes fail (reads succeed) must not be reported
+/// as a key added, rotated or deleted.
+#[test]
+fn a_failed_vault_write_is_never_reported_as_done() {
+    let (work, runbook) = runbook(
+        "runbook-paste-vault-fails",
+        &["runbook", "narrativelog", "--env", "base", "--remove"],
+    );
+    let bin = stand_ins(&work);
+    let vault = r#"#!/bin/sh
+echo "vault $*" >> "$(dirname "$0")/calls"
+case "$*" in
+  "kv get -field=gone "*) exit 2 ;;
+  "kv get -field=absent "*) exit 1 ;;
+  "kv get -format=json "*) echo '{"data": {"data": {"k": "v", "other": "w"}}}' ;;
+  "kv get "*) exit 0 ;;
+  "kv put "* | "kv patch "*) cat > /dev/null; echo "permission denied" >&2; exit 2 ;;
+esac
+"#;
+    fs::write(bin.join("vault"), vault).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(bin.join("vault"), fs::Permissions::from_mode(0o755)).unwrap();
+    let shell = format!(
+        "{}\ndelete_vault_key secret/p k; echo \"delete: $?\"\n\
+         put_password_if_absent secret/p absent; echo \"put: $?\"\n\
+         rotate_password secret/p k; echo \"rotate: $?\"\n",
+        helpers(&runbook)
+    );
+    let out = bash(&bin, &["-c", &shell], "");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    for said in ["delete: 1", "put: 1", "rotate: 1"] {
+        assert!(stdout.contains(said), "{said}\n{stdout}\n{stderr}");
+    }
+    for claim in ["deleted from", "added to", "has a new value"] {
+        assert!(!stdout.contains(claim), "{claim}\n{stdout}\n{stderr}");
+    }
+    assert!(
+        stderr.contains("vault kv put secret/p failed: k was not deleted"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("vault kv patch secret/p failed"),
+        "{stderr}"
+    );
+    // What was written is the rest of the secret, never a value in an argument.
+    assert!(
+        calls(&bin).contains("vault kv put secret/p -"),
+        "{}",
+        calls(&bin)
     );
 }

@@ -1,8 +1,10 @@
 //! The runbook beyond its whole-text cases (`tests/cases/runbook-*`): refusals, the
-//! script's phases, warnings, and what pasted blocks do when bash runs them.
+//! script's phases, warnings, what is deployed, the helpers file, and what pasted blocks
+//! do when bash runs them.
 
 use crate::common::*;
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 
 #[test]
@@ -117,10 +119,11 @@ fn the_text_form_says_at_once_when_pasted_into_another_shell_than_bash() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
     // The helpers use `read -rsp` and `printf -v`: zsh reads `-p` as a coprocess.
+    // The line that loads the helpers file, whose first lines are the check.
     let guard = runbook
-        .split("\n\n")
-        .find(|block| block.contains("BASH_VERSION"))
-        .unwrap_or_else(|| panic!("no bash check before the helpers:\n{runbook}"));
+        .lines()
+        .find(|l| l.starts_with(". "))
+        .unwrap_or_else(|| panic!("no line loads the helpers:\n{runbook}"));
     let pasted = |shell: &str| {
         let out = Command::new(shell).args(["-c", guard]).output().unwrap();
         text(&out.stderr)
@@ -146,10 +149,15 @@ fn the_drop_block_does_nothing_without_its_dump() {
     // Pasted after a dump that failed (or was skipped), and confirmed: no kubectl runs
     // (there is none on this PATH: a call would say `command not found`).
     let shell = format!("{helpers}\nKUBE_CONTEXT_base=ctx\n{drop}\n");
+    assert!(
+        drop.contains("$PGDB_DUMP_DIR/narrativelog-base.dump"),
+        "{drop}"
+    );
     let mut child = Command::new("/bin/bash")
         .args(["-c", &shell])
         .current_dir(&work)
         .env("PATH", "/nonexistent")
+        .env("PGDB_DUMP_DIR", "/dumps")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -160,7 +168,7 @@ fn the_drop_block_does_nothing_without_its_dump() {
     let ran = child.wait_with_output().unwrap();
     let stderr = text(&ran.stderr);
     assert!(
-        stderr.contains("There is no dump narrativelog-base.dump"),
+        stderr.contains("There is no dump /dumps/narrativelog-base.dump"),
         "{stderr}"
     );
     assert!(!stderr.contains("command not found"), "{stderr}");
@@ -268,4 +276,129 @@ fn one_configured_context_for_two_environments_is_refused() {
     all.extend(repo.iter().map(String::as_str));
     let out = xtask(&work, &all);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// Issue 21, item 1: what is deployed is the remote's default branch, never local
+/// HEAD. A database committed locally (for the pull request) still gets every step;
+/// once the remote has it, only the verification; `--deployed REV` names another.
+#[test]
+fn what_is_deployed_comes_from_the_upstream_not_local_head() {
+    let work = sample_copy("runbook-upstream");
+    let phalanx = work.join("phalanx");
+    let repo = repo_args(&work);
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(repo.iter().map(String::as_str));
+        xtask(&work, &all)
+    };
+    let runbook = |args: &[&str]| {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // Not git at all: every step (each with its check), and the header says why.
+    let text_form = runbook(&["runbook", "jupyterhub", "--env", "idfdev"]);
+    assert!(
+        text_form.contains("Put jupyterhub_password into Vault where it is absent"),
+        "{text_form}"
+    );
+    assert!(
+        text_form.contains("# What is deployed: unknown"),
+        "{text_form}"
+    );
+    // The remote has the deployment without newdb; then newdb is committed locally.
+    git_fixed(&phalanx, &["init", "-q"]);
+    git_fixed(&phalanx, &["add", "-A"]);
+    git_fixed(&phalanx, &["commit", "-qm", "deployed"]);
+    git_fixed(&work, &["init", "-q", "--bare", "remote.git"]);
+    git_fixed(&phalanx, &["remote", "add", "origin", "../remote.git"]);
+    git_fixed(&phalanx, &["push", "-q", "origin", "main"]);
+    let out = run(&["add-db", "newdb", "--env", "idfdev"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    git_fixed(&phalanx, &["commit", "-qam", "newdb, for the pull request"]);
+    let full = "Put newdb_password into Vault where it is absent";
+    // No origin/HEAD (the remote was not cloned): origin/main, which lacks newdb.
+    let text_form = runbook(&["runbook", "newdb", "--env", "idfdev"]);
+    assert!(
+        text_form.contains(full),
+        "local HEAD counted as deployed:\n{text_form}"
+    );
+    assert!(
+        text_form.contains("# What is deployed: origin/main (origin/main, commit "),
+        "{text_form}"
+    );
+    // --deployed main: the local branch, which has newdb: only the verification.
+    let text_form = runbook(&["runbook", "newdb", "--env", "idfdev", "--deployed", "main"]);
+    assert!(!text_form.contains(full), "{text_form}");
+    assert!(text_form.contains("this only verifies it"), "{text_form}");
+    assert!(
+        text_form.contains("# What is deployed: main (--deployed, commit "),
+        "{text_form}"
+    );
+    // Once the remote's default branch has it: only the verification.
+    git_fixed(&phalanx, &["push", "-q", "origin", "main"]);
+    git_fixed(&phalanx, &["remote", "set-head", "origin", "main"]);
+    let text_form = runbook(&["runbook", "newdb", "--env", "idfdev"]);
+    assert!(!text_form.contains(full), "{text_form}");
+    assert!(
+        text_form.contains("# What is deployed: origin/main (origin/HEAD, commit "),
+        "{text_form}"
+    );
+    // A --deployed that is no revision is bad input.
+    let out = run(&[
+        "runbook",
+        "newdb",
+        "--env",
+        "idfdev",
+        "--deployed",
+        "nosuchrev",
+    ]);
+    assert_refused(
+        &out,
+        2,
+        "--deployed nosuchrev: not a revision of",
+        "--deployed",
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// Where the helpers file cannot go (no writable folder, or a folder inside the
+/// deployment repository), the text embeds the helpers instead of loading a file.
+#[test]
+fn the_helpers_are_embedded_where_no_private_file_can_be_written() {
+    let work = sample_copy("runbook-helpers-embedded");
+    let inside = work.join("phalanx/.cache");
+    let args = ["--quiet", "runbook", "jupyterhub", "--env", "base"];
+    for (what, cache, home) in [
+        (
+            "no writable folder",
+            Path::new("/proc/none"),
+            Path::new("/proc/none"),
+        ),
+        (
+            "inside the repository",
+            inside.as_path(),
+            Path::new("/proc/none"),
+        ),
+    ] {
+        let out = xtask_command(&work)
+            .args(args)
+            .args(repo_args(&work))
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("XDG_CACHE_HOME", cache)
+            .env("HOME", home)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let runbook = text(&out.stdout);
+        assert!(
+            runbook.contains("delete_vault_key() {"),
+            "{what}:\n{runbook}"
+        );
+        assert!(
+            !runbook.lines().any(|l| l.starts_with(". ")),
+            "{what}:\n{runbook}"
+        );
+    }
+    assert!(!inside.exists(), "a folder was made inside the repository");
 }

@@ -385,6 +385,9 @@ fn vault_phases_run_for_real_and_never_put_a_password_on_argv() {
 
     // The text form's helpers and before-merge blocks, run as they would be pasted, do
     // the same; nothing after them runs without a confirmed cluster.
+    // (`runbook` refuses a name no file holds: add it first.)
+    let out = xtask(&work, &["add-db", "lovelog", "--env", "base"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let out = xtask(&work, &["runbook", "lovelog", "--env", "base"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let runbook = text(&out.stdout);
@@ -468,6 +471,13 @@ fn every_generated_script_is_clean_under_shellcheck() {
         let list = xtask(&work, &[&["list", "--format", "json"][..], &repo].concat());
         assert!(list.status.success(), "{name}: {}", text(&list.stderr));
         let db = first_database(&text(&list.stdout));
+        // A database just added (`runbook` refuses a name no file holds).
+        let env = first_env(&text(&list.stdout));
+        let add = xtask(
+            &work,
+            &[&["add-db", "newdb", "--env", &env][..], &repo].concat(),
+        );
+        assert!(add.status.success(), "{name}: {}", text(&add.stderr));
         for mode in [&[][..], &["--rotate"][..], &["--remove"][..]] {
             for fresh in [false, true] {
                 let name_arg = if fresh { "newdb" } else { db.as_str() };

@@ -107,6 +107,10 @@ impl flags::AddDb {
                 exists: false,
             })
             .collect();
+        let json = self.format == flags::Format::Json;
+        if plan.is_empty() && json {
+            return print_json(&db, &dep, &plan, self.dry_run, None);
+        }
         if plan.is_empty() {
             outln!(
                 "Nothing to change: `{}` is already complete in {}.\nSee `{} runbook {} --env {}` for the deployment steps.",
@@ -141,6 +145,11 @@ impl flags::AddDb {
                 .collect(),
         };
         let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
+        if json {
+            plan.write_quietly(&session, self.dry_run)?;
+            let runbook = (!self.no_runbook).then_some(&runbook);
+            return print_json(&db, &dep, &plan, self.dry_run, runbook);
+        }
         plan.print_diff();
         plan.apply(&session, self.dry_run)?;
         for note in &notes {
@@ -154,8 +163,10 @@ impl flags::AddDb {
                 dep.secret_key_of(&db)
             );
         }
-        outln!();
-        runbook::print(&runbook, &dep, false);
+        if !self.no_runbook {
+            outln!();
+            runbook::print(&runbook, &dep, false);
+        }
         Ok(())
     }
 }
@@ -511,4 +522,62 @@ fn refuse_copy_source(dep: &Deployment, application: &str, key: &str) -> Result<
         )));
     }
     Ok(())
+}
+
+/// Prints `plan_json` on stdout, the runbook's warnings on stderr.
+fn print_json(
+    db: &DbName,
+    dep: &Deployment,
+    plan: &Plan,
+    dry_run: bool,
+    runbook: Option<&runbook::Runbook>,
+) -> Result<()> {
+    for w in runbook.iter().flat_map(|r| &r.warnings) {
+        eprintln!("warning: {w}");
+    }
+    outln!("{}", plan_json(db, dep, plan, dry_run, runbook).pretty());
+    Ok(())
+}
+
+/// `add-db --format json`: the files with their diffs, whether they were written,
+/// and the runbook (`null` with `--no-runbook` or when nothing changes).
+fn plan_json(
+    db: &DbName,
+    dep: &Deployment,
+    plan: &Plan,
+    dry_run: bool,
+    runbook: Option<&runbook::Runbook>,
+) -> runbook::json::Json {
+    use runbook::json::Json;
+    let charts = dep.layout.charts.as_deref();
+    let files = plan
+        .diffs()
+        .into_iter()
+        .map(|(file, diff)| {
+            let repo = match charts {
+                Some(c) if file.path.starts_with(c) => "charts",
+                _ => "phalanx",
+            };
+            Json::Object(vec![
+                ("repo", Json::string(repo)),
+                ("path", Json::string(file.relative.as_str())),
+                ("diff", Json::String(diff)),
+            ])
+        })
+        .collect::<Vec<_>>();
+    let written = !dry_run && !files.is_empty();
+    Json::Object(vec![
+        (
+            "schema_version",
+            Json::Number(runbook::json::SCHEMA_VERSION),
+        ),
+        ("database", Json::string(db.name.as_str())),
+        ("dry_run", Json::Bool(dry_run)),
+        ("written", Json::Bool(written)),
+        ("files", Json::Array(files)),
+        (
+            "runbook",
+            runbook.map_or(Json::Null, |r| runbook::to_json(r, dep)),
+        ),
+    ])
 }

@@ -146,6 +146,16 @@ pub const ADD_DB: Spec = Spec {
             Kind::Switch,
             "Print the diff and the runbook, write nothing",
         ),
+        opt(
+            "format",
+            Kind::Choice(FORMATS),
+            "Output: text (default) or json (files, diffs and runbook; see docs/json.md)",
+        ),
+        opt(
+            "no-runbook",
+            Kind::Switch,
+            "Print only the diff (the runbook later: `runbook NAME --env ENV`)",
+        ),
     ],
     description: "\
 Adds the template block, bumps the chart and moves the umbrella dependency (split
@@ -189,6 +199,16 @@ pub const CHECK: Spec = Spec {
             "base",
             Kind::Value("GIT-REV"),
             "Also check that the chart version increased since this revision when its templates changed (default: origin/$GITHUB_BASE_REF when set)",
+        ),
+        opt(
+            "new-only",
+            Kind::Switch,
+            "Report only findings the working tree introduces since --base (default: the merge base with the upstream branch); old ones are counted",
+        ),
+        opt(
+            "baseline",
+            Kind::Value("FILE"),
+            "Report only findings not in FILE (written by `check --format json > FILE`); old ones are counted",
         ),
     ],
     description: "\
@@ -243,6 +263,16 @@ pub const RUNBOOK: Spec = Spec {
             "script",
             Kind::Switch,
             "Print the steps as a bash script taking the phase as its argument",
+        ),
+        opt(
+            "deployed",
+            Kind::Value("GIT-REV"),
+            "The deployed revision of the deployment repository (default: origin/HEAD, else origin/main)",
+        ),
+        opt(
+            "format",
+            Kind::Choice(FORMATS),
+            "Output: text (default) or json (phases and steps; see docs/json.md)",
         ),
     ],
     description: "\
@@ -352,6 +382,18 @@ pub const BENCH: Spec = Spec {
     description: "Run with `cargo xtask-bench` for real figures.",
 };
 
+pub const COMPLETION: Spec = Spec {
+    name: "completion",
+    summary: "Print a shell completion script (bash, zsh or fish)",
+    args: &[("SHELL", "bash, zsh or fish")],
+    options: &[],
+    description: "\
+Prints the completion script of the installed `pgdb` for the shell, e.g.
+`pgdb completion bash > ~/.local/share/bash-completion/completions/pgdb`,
+`pgdb completion zsh > \"${fpath[1]}/_pgdb\"`, or
+`pgdb completion fish > ~/.config/fish/completions/pgdb.fish`.",
+};
+
 pub const HELP: Spec = Spec {
     name: "help",
     summary: "Print help of the tool or of a command",
@@ -362,8 +404,20 @@ pub const HELP: Spec = Spec {
 
 /// Every command, in the order the main help lists them.
 pub const COMMANDS: &[&Spec] = &[
-    &ADD_DB, &REMOVE_DB, &CHECK, &LIST, &RUNBOOK, &LOCAL_DB, &INIT, &BENCH, &HELP,
+    &ADD_DB,
+    &REMOVE_DB,
+    &CHECK,
+    &LIST,
+    &RUNBOOK,
+    &LOCAL_DB,
+    &INIT,
+    &BENCH,
+    &COMPLETION,
+    &HELP,
 ];
+
+/// Commands for the tool's developers: runnable, left out of the main help.
+pub const HIDDEN: &[&str] = &["bench"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -402,6 +456,10 @@ pub struct AddDb {
     pub secret: SecretChoice,
     pub app: Option<AppCopy>,
     pub dry_run: bool,
+    /// `--format json`: one JSON object (files, diffs, runbook) on stdout.
+    pub format: Format,
+    /// `--no-runbook`: the diff alone.
+    pub no_runbook: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -415,6 +473,10 @@ pub struct RemoveDb {
 pub struct Check {
     pub format: Format,
     pub base: Option<String>,
+    /// `--new-only`: findings introduced since the base revision.
+    pub new_only: bool,
+    /// `--baseline FILE`: findings not in FILE.
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -437,6 +499,10 @@ pub struct Runbook {
     pub envs: Vec<String>,
     pub mode: RunbookMode,
     pub script: bool,
+    /// `--deployed REV`: what is deployed, instead of the remote's default branch.
+    pub deployed: Option<String>,
+    /// `--format json`: phases and steps as JSON.
+    pub format: Format,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -588,7 +654,7 @@ pub fn main_help() -> String {
         "{program}: add, remove and check the databases of a Phalanx-style internal PostgreSQL\n\n\
          USAGE:\n    {program} [GLOBAL OPTIONS] <COMMAND> [OPTIONS]\n\nCOMMANDS:\n"
     );
-    for spec in COMMANDS {
+    for spec in COMMANDS.iter().filter(|s| !HIDDEN.contains(&s.name)) {
         writeln!(out, "    {:12} {}", spec.name, spec.summary).unwrap();
     }
     out.push_str("\nGLOBAL OPTIONS (before or after the command):\n");
@@ -864,11 +930,18 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
     if global.has("version") {
         return Ok(flags(Command::Print(version_text())));
     }
-    if word.is_empty() {
+    if word.is_empty() && global.has("help") {
         return Ok(flags(Command::Print(main_help())));
     }
+    if word.is_empty() {
+        return Err(bad_input(format!(
+            "no command given; `{} --help` describes them\n\n{}",
+            program_name(),
+            main_help()
+        )));
+    }
     let spec = find_command(&word).ok_or_else(|| {
-        let hint = suggestion(&word, COMMANDS.iter().map(|s| s.name), "");
+        let hint = command_hint(&word);
         bad_input(format!(
             "unknown command `{word}`{hint}; see `{} --help`",
             program_name()
@@ -892,6 +965,18 @@ pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Flags
     let given = validate(checked_spec, &label, raw.options)?;
     let command = build(spec, rest, &given)?;
     Ok(flags(command))
+}
+
+/// " (did you mean ...?)" for an unknown command word: a global option written
+/// as a command (`version`) points at the option.
+fn command_hint(word: &str) -> String {
+    match GLOBAL
+        .iter()
+        .find(|o| o.long == word && o.kind == Kind::Switch)
+    {
+        Some(o) => format!(" (did you mean `--{}`?)", o.long),
+        None => suggestion(word, COMMANDS.iter().map(|s| s.name), ""),
+    }
 }
 
 /// `help`, `help COMMAND`, `help local-db ACTION`.
@@ -952,6 +1037,8 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 secret: secret_choice(given.value("secret").as_deref())?,
                 app: given.value("app").map(|a| app_copy(&a)).transpose()?,
                 dry_run: given.has("dry-run"),
+                format: format(),
+                no_runbook: given.has("no-runbook"),
             })
         }
         "remove-db" => Command::RemoveDb(RemoveDb {
@@ -961,9 +1048,14 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
         }),
         "check" => {
             positional(name, rest, "", 0)?;
+            if given.has("new-only") && given.has("baseline") {
+                return Err(bad_input("give either --new-only or --baseline, not both"));
+            }
             Command::Check(Check {
                 format: format(),
                 base: given.value("base"),
+                new_only: given.has("new-only"),
+                baseline: given.value("baseline").map(PathBuf::from),
             })
         }
         "list" => {
@@ -975,6 +1067,9 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
         }
         "runbook" => {
             let db = positional(name, rest, "a database NAME", 1)?.remove(0);
+            if given.has("script") && given.value("format").as_deref() == Some("json") {
+                return Err(bad_input("give either --script or --format json, not both"));
+            }
             let mode = match (given.has("rotate"), given.has("remove")) {
                 (true, true) => {
                     return Err(bad_input("give either --rotate or --remove, not both"))
@@ -988,6 +1083,8 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 envs: given.values("env"),
                 mode,
                 script: given.has("script"),
+                deployed: given.value("deployed"),
+                format: format(),
             })
         }
         "local-db" => {
@@ -1050,6 +1147,17 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
             };
             Command::Bench(Bench { runs })
         }
+        "completion" => {
+            let shell = positional(name, rest, "a SHELL: bash, zsh or fish", 1)?.remove(0);
+            let script = crate::completion::script(&shell).ok_or_else(|| {
+                let hint = suggestion(&shell, crate::completion::SHELLS.iter().copied(), "");
+                bad_input(format!(
+                    "unknown shell `{shell}`{hint}: use {}",
+                    one_of(crate::completion::SHELLS)
+                ))
+            })?;
+            Command::Print(script)
+        }
         _ => unreachable!("every declared command is built above"),
     })
 }
@@ -1065,10 +1173,16 @@ fn secret_choice(value: Option<&str>) -> Result<SecretChoice> {
                     key: key.to_string(),
                 }
             }
-            _ => {
+            _ if s.starts_with("copy:") || s == "copy" => {
                 return Err(bad_input(format!(
-                    "unknown --secret `{s}`: use generate, static or copy:APP:KEY"
+                    "invalid --secret `{s}`: copy needs APP:KEY (the application and its key: copy:APP:KEY)"
                 )))
+            }
+            _ => {
+                let hint = suggestion(s, ["generate", "static", "copy"].into_iter(), "");
+                return Err(bad_input(format!(
+                    "unknown --secret `{s}`{hint}: use generate, static or copy:APP:KEY"
+                )));
             }
         },
     })
@@ -1148,7 +1262,25 @@ mod tests {
             ),
             (
                 &["add-db", "x", "--env", "a", "--secret", "copy:a"][..],
-                "copy:APP:KEY",
+                "invalid --secret `copy:a`: copy needs APP:KEY",
+            ),
+            (
+                &["add-db", "x", "--env", "a", "--secret", "genrate"][..],
+                "did you mean `generate`?",
+            ),
+            (
+                &["version"][..],
+                "unknown command `version` (did you mean `--version`?)",
+            ),
+            (&[][..], "no command given"),
+            (&["check", "--new-only", "--baseline", "f"][..], "not both"),
+            (
+                &["runbook", "x", "--script", "--format", "json"][..],
+                "not both",
+            ),
+            (
+                &["completion", "powershell"][..],
+                "unknown shell `powershell`: use bash, zsh or fish",
             ),
             (
                 &["add-db", "x", "--env", "a", "--app", "a b"][..],
@@ -1245,8 +1377,9 @@ mod tests {
 
     #[test]
     fn help_and_version_everywhere() {
-        assert_eq!(printed(&[]), main_help());
         assert_eq!(printed(&["--help"]), main_help());
+        assert!(!main_help().contains("bench"), "bench is for developers");
+        assert!(printed(&["bench", "--help"]).contains("--runs"));
         assert_eq!(printed(&["help"]), main_help());
         assert_eq!(printed(&["add-db", "--help"]), command_help(&ADD_DB, ""));
         assert_eq!(printed(&["help", "add-db"]), command_help(&ADD_DB, ""));
@@ -1301,7 +1434,7 @@ mod tests {
             );
         }
         let main = main_help();
-        for spec in COMMANDS {
+        for spec in COMMANDS.iter().filter(|s| !HIDDEN.contains(&s.name)) {
             assert!(main.contains(spec.name), "main help lacks {}", spec.name);
         }
     }

@@ -24,6 +24,7 @@ mod add_db;
 #[cfg(feature = "bench")]
 mod bench;
 mod check;
+mod completion;
 mod config;
 mod deployment;
 mod diff;
@@ -34,6 +35,7 @@ mod fsio;
 mod git;
 mod init;
 mod interrupt;
+mod known;
 mod layout;
 mod list;
 mod local_db;

@@ -80,6 +80,36 @@ impl Plan {
         }
     }
 
+    /// Each change's file and its unified diff (without color), for JSON.
+    pub fn diffs(&self) -> Vec<(&RepoFile, String)> {
+        self.changes
+            .iter()
+            .map(|c| {
+                (
+                    &c.file,
+                    unified(&c.file.relative, &c.before, &c.after, false),
+                )
+            })
+            .collect()
+    }
+
+    /// Writes every change (nothing on a dry run) and prints nothing: for JSON output.
+    pub fn write_quietly(&self, session: &Session, dry_run: bool) -> Result<()> {
+        if dry_run {
+            return Ok(());
+        }
+        let writes: Vec<Write> = self
+            .changes
+            .iter()
+            .map(|c| Write {
+                path: &c.file.path,
+                before: Some(&c.before),
+                text: &c.after,
+            })
+            .collect();
+        session.write_all(&writes)
+    }
+
     /// Writes every change, or says what would have been written.
     pub fn apply(&self, session: &Session, dry_run: bool) -> Result<()> {
         let names = self

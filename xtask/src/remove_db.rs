@@ -34,6 +34,20 @@ impl flags::RemoveDb {
         let db = parse_db_name(&self.name)?;
         let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
+        // A name no file holds is a typo unless history shows it was removed already
+        // (then there is nothing to change); without history, only a note.
+        if !crate::known::is_known(&dep, &db) {
+            match crate::known::in_history(&dep, &db) {
+                Some(false) => crate::known::require(&dep, &db, "nothing to remove")?,
+                Some(true) => {}
+                None => {
+                    let hint = crate::known::did_you_mean(&dep, &db.name);
+                    if !hint.is_empty() {
+                        eprintln!("note: no file of this deployment names `{}`{hint}", db.name);
+                    }
+                }
+            }
+        }
         let key = db.values_key();
         let chosen: Vec<String> = if self.envs.is_empty() {
             dep.envs.iter().map(|e| e.env.name.clone()).collect()
@@ -53,7 +67,7 @@ impl flags::RemoveDb {
         let runbook_targets: Vec<Target> = if having.is_empty() {
             Vec::new()
         } else {
-            targets(&dep, &db, &having)?
+            targets(&dep, &db, &having, None)?
         };
 
         let mut plan = Plan::default();

@@ -185,3 +185,39 @@ pub fn assert_refused(out: &Output, code: i32, needle: &str, context: &str) {
     assert_eq!(out.status.code(), Some(code), "{context}: {stderr}");
     assert!(stderr.contains(needle), "{context}: {stderr}");
 }
+
+/// `git` with a fixed author, committer and dates, so a commit's hash (which the
+/// runbook's header names) is the same on every run.
+pub fn git_fixed(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+/// Commits `work/phalanx` and pushes it to a bare "remote" `work/remote.git`, whose
+/// default branch (`origin/HEAD` -> `origin/main`) is then what is deployed.
+pub fn deployed_upstream(work: &Path) {
+    let phalanx = work.join("phalanx");
+    git_fixed(&phalanx, &["init", "-q"]);
+    git_fixed(&phalanx, &["add", "-A"]);
+    git_fixed(&phalanx, &["commit", "-qm", "fixture"]);
+    git_fixed(work, &["init", "-q", "--bare", "remote.git"]);
+    git_fixed(&phalanx, &["remote", "add", "origin", "../remote.git"]);
+    git_fixed(&phalanx, &["push", "-q", "origin", "HEAD:main"]);
+    git_fixed(&phalanx, &["fetch", "-q", "origin"]);
+    git_fixed(&phalanx, &["remote", "set-head", "origin", "main"]);
+}

@@ -2,6 +2,7 @@
 //!
 //! NAME
 //!     cargo xtask check [--format text|json|github] [--base GIT-REV]
+//!                       [--new-only | --baseline FILE]
 //!
 //! DESCRIPTION
 //!     Works in three stages, one file each, kept apart so that no rule knows where
@@ -20,9 +21,14 @@
 //!     Without `--base`, a GitHub Actions pull-request job (`GITHUB_BASE_REF` set)
 //!     compares with `origin/$GITHUB_BASE_REF`.
 //!
+//!     With `--new-only` or `--baseline FILE` ([`baseline`]), only the findings the
+//!     working tree introduces are reported (and decide the exit status); the old
+//!     ones are counted in one line on stderr.
+//!
 //!     Exit status 0 without errors (warnings allowed), 1 with errors, 2 when the
 //!     check could not run (no layout, an unreadable file, a bad `--base`).
 
+mod baseline;
 mod facts;
 mod report;
 mod rule;
@@ -32,7 +38,9 @@ mod side;
 use anyhow::Result;
 
 use crate::config::Config;
+use crate::error::bad_input;
 use crate::flags::{self, Format};
+use crate::layout::Layout;
 
 pub use facts::{gather, Facts};
 pub use report::{json_string, repositories_json, Report};
@@ -47,13 +55,73 @@ impl flags::Check {
                 default_base(std::env::var("GITHUB_BASE_REF").ok().as_deref()).map(Base::FromGithub)
             }
         };
-        let report = check(&config, base.as_ref())?;
+        let layout = Layout::detect(&config)?;
+        if let (Some(Base::Given(rev)), true) = (&base, layout.charts.is_none() || self.new_only) {
+            // An explicit base must exist where it is used: the deployment repository
+            // (--new-only; the in-tree and applications layouts' chart).
+            if crate::git::commit_of(&layout.phalanx, rev).is_none() {
+                return Err(bad_input(format!(
+                    "--base {rev}: not a revision of the deployment repository {}; give a commit, branch \
+                     or tag it has (fetch it first if it is remote)",
+                    layout.phalanx.display()
+                )));
+            }
+        }
+        let mut report = check(&config, base.as_ref())?;
+        let old = self.old_findings(&config, &layout, base.as_ref())?;
+        if let Some((keys, against)) = old {
+            let set_aside = baseline::subtract(&mut report, &keys);
+            eprintln!(
+                "note: {set_aside} finding{} already in {against} not shown; only what this change \
+                 introduces is reported",
+                if set_aside == 1 { "" } else { "s" }
+            );
+        }
         match self.format {
             Format::Text => out!("{}", report.text()),
             Format::Json => outln!("{}", report.json()),
             Format::Github => out!("{}", report.github()),
         }
         Ok(u8::from(report.errors() > 0))
+    }
+
+    /// The findings to set aside and what they come from, for `--new-only` and
+    /// `--baseline`; `None` without either.
+    fn old_findings(
+        &self,
+        config: &Config,
+        layout: &Layout,
+        base: Option<&Base>,
+    ) -> Result<Option<(Vec<baseline::Key>, String)>> {
+        if let Some(file) = &self.baseline {
+            let text = crate::fsio::read_text(file).map_err(bad_input)?;
+            let keys = baseline::parse_baseline(&text, file)?;
+            return Ok(Some((keys, file.display().to_string())));
+        }
+        if !self.new_only {
+            return Ok(None);
+        }
+        let github = match base {
+            Some(Base::FromGithub(rev)) => baseline::merge_base(&layout.phalanx, rev),
+            _ => None,
+        };
+        let (rev, how) = match (base, github) {
+            (Some(Base::Given(rev)), _) => (rev.clone(), "--base"),
+            (_, Some(commit)) => (commit, "the merge base with $GITHUB_BASE_REF"),
+            _ => match baseline::default_base(&layout.phalanx) {
+                Some((rev, how)) => (rev, how),
+                None => {
+                    eprintln!(
+                        "note: --new-only: {} has no commit to compare with: every finding is new",
+                        layout.phalanx.display()
+                    );
+                    return Ok(None);
+                }
+            },
+        };
+        let keys = baseline::findings_at(config, layout, &rev)?;
+        let short: String = rev.chars().take(12).collect();
+        Ok(Some((keys, format!("{short} ({how})"))))
     }
 }
 

@@ -32,6 +32,8 @@ macro_rules! confirm_function {
 }
 
 mod follow;
+mod helpers_file;
+pub mod json;
 mod script;
 mod text;
 
@@ -43,6 +45,7 @@ use crate::deployment::{Deployment, Secrets};
 use crate::error::{bad_input, refused};
 use crate::files::secrets_yaml;
 use crate::flags::{self, RunbookMode};
+use crate::git::Upstream;
 use crate::layout::Kind;
 use crate::names::{DbName, SqlIdent};
 use crate::shell::quote;
@@ -260,6 +263,12 @@ pub struct Runbook {
     pub mode: RunbookMode,
     pub steps: Vec<Step>,
     pub warnings: Vec<String>,
+    /// What the runbook took as deployed (`compared_with`), for its header.
+    pub compared: Option<String>,
+    /// The database's name.
+    pub database: String,
+    /// The revision taken as deployed, when one was (for JSON).
+    pub upstream: Option<Upstream>,
 }
 
 impl Runbook {
@@ -268,7 +277,7 @@ impl Runbook {
         let nothing_merged = self.mode == RunbookMode::Add
             && !self.steps.iter().any(|s| s.phase == Phase::BeforeMerge);
         if phase == Phase::AfterMerge && nothing_merged {
-            "the committed files already hold the database: this only verifies it"
+            "the deployed files already hold the database: this only verifies it"
         } else {
             phase.precondition(dep, self.mode)
         }
@@ -458,11 +467,11 @@ impl Builder<'_> {
     fn sync(&mut self, phase: Phase, env: &str, site: &EnvSite) {
         let argocd = match &site.context {
             Some(context) => format!(
-                "argocd app sync postgres --core --kube-context {}",
+                "argocd app sync argocd/postgres --core --kube-context {}",
                 quote(context)
             ),
             None => format!(
-                "argocd app sync postgres --core --kube-context {}",
+                "argocd app sync argocd/postgres --core --kube-context {}",
                 context_word(site)
             ),
         };
@@ -475,6 +484,11 @@ impl Builder<'_> {
         ));
         step.notes
             .push("Syncing restarts postgres: mind the maintenance window.".into());
+        step.notes.push(
+            "argocd/postgres names the Application in the Argo CD namespace: with --core, a bare name is \
+             looked up in the context's current namespace."
+                .into(),
+        );
         step.commands.extend([argocd, wait.clone()]);
         if !recreate {
             let kubectl = kubectl(site);
@@ -662,6 +676,9 @@ pub fn build(
         mode,
         steps: b.steps,
         warnings: b.warnings,
+        compared: None,
+        database: db.name.clone(),
+        upstream: None,
     })
 }
 
@@ -863,6 +880,9 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
             Some(env),
             format!("Dump {} to a local file", target.database),
         );
+        step.notes.push(format!(
+            "To $PGDB_DUMP_DIR/{file} (default ~/.local/state/pgdb/dumps), outside the repository."
+        ));
         step.commands.push(format!(
             "dump_database {context} {} {}",
             quote(&target.database),
@@ -884,7 +904,7 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
         };
         let step = b.step(Phase::AfterMerge, Some(env), format!("Drop {what}"));
         step.notes.push(format!(
-            "DROP DATABASE cannot be undone: keep {file} until you are sure."
+            "DROP DATABASE cannot be undone: keep $PGDB_DUMP_DIR/{file} until you are sure."
         ));
         step.confirm = Some(format!("Drop {what} in {env} (dumped to {file})?"));
         step.commands.push(format!(
@@ -910,27 +930,42 @@ fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     }
 }
 
-/// Whether the database is in the committed (`HEAD`) version of an environment's
-/// values file; false outside git.
-fn committed(dep: &Deployment, env: &str, values_key: &str) -> bool {
-    let Some(values) = dep.env(env) else {
+/// Whether the database is in the deployed version (`upstream`) of an environment's
+/// values file; false without one (then every step is printed, each with its check).
+fn committed(dep: &Deployment, env: &str, values_key: &str, upstream: Option<&Upstream>) -> bool {
+    let (Some(values), Some(upstream)) = (dep.env(env), upstream) else {
         return false;
     };
     let root: &Path = &dep.layout.phalanx;
-    let revision = format!("HEAD:./{}", values.env.values.relative);
-    let output = crate::git::git(root, &["show", &revision]);
-    match output {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            crate::files::values::parse(&text, dep.layout.nesting)
-                .is_ok_and(|v| v.entry(values_key).is_some())
+    crate::git::show(root, &upstream.rev, &values.env.values.relative).is_some_and(|text| {
+        crate::files::values::parse(&text, dep.layout.nesting)
+            .is_ok_and(|v| v.entry(values_key).is_some())
+    })
+}
+
+/// The runbook's header line on what it takes as deployed.
+pub fn compared_with(upstream: Option<&Upstream>) -> String {
+    match upstream {
+        Some(u) => format!(
+            "What is deployed: {} ({}, commit {}); an environment whose values file there already \
+             has the database only gets the verification.",
+            u.rev, u.source, u.commit
+        ),
+        None => {
+            "What is deployed: unknown (no origin/HEAD or origin/main, and no --deployed REV): \
+                 every step is printed, and each checks before it changes anything."
+                .to_string()
         }
-        _ => false,
     }
 }
 
 /// The targets of a database in the named environments (or every one that has it).
-pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Target>> {
+pub fn targets(
+    dep: &Deployment,
+    db: &DbName,
+    envs: &[String],
+    upstream: Option<&Upstream>,
+) -> Result<Vec<Target>> {
     let key = db.values_key();
     let names: Vec<String> = if envs.is_empty() {
         dep.envs
@@ -974,7 +1009,7 @@ pub fn targets(dep: &Deployment, db: &DbName, envs: &[String]) -> Result<Vec<Tar
                     .iter()
                     .any(|e| e.key != key && e.user.as_deref() == Some(user.as_str()))
             });
-            let exists = committed(dep, &env, &key);
+            let exists = committed(dep, &env, &key, upstream);
             Ok(Target {
                 env,
                 user,
@@ -1007,6 +1042,12 @@ fn envs_without_entry(dep: &Deployment, db: &DbName, targets: &[Target]) -> Vec<
         .collect()
 }
 
+/// The runbook as JSON (`runbook_json`), with the helpers file written first.
+pub fn to_json(runbook: &Runbook, dep: &Deployment) -> json::Json {
+    let helpers = helpers_file::write(&text::helpers_file_text(), &dep.layout.phalanx);
+    json::runbook_json(runbook, dep, helpers.as_deref())
+}
+
 /// Prints a runbook in the chosen form, and its warnings on stderr.
 pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
     for w in &runbook.warnings {
@@ -1015,7 +1056,8 @@ pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
     if script {
         out!("{}", render_script(runbook, dep));
     } else {
-        out!("{}", render_text(runbook, dep));
+        let helpers = helpers_file::write(&text::helpers_file_text(), &dep.layout.phalanx);
+        out!("{}", render_text(runbook, dep, helpers.as_deref()));
     }
 }
 
@@ -1026,14 +1068,40 @@ impl flags::Runbook {
         }
         let db = crate::names::parse_db_name(&self.name)?;
         let dep = Deployment::load(config)?;
-        let targets = targets(&dep, &db, &self.envs)?;
+        let upstream = crate::git::upstream(&dep.layout.phalanx, self.deployed.as_deref())?;
+        // A database the files no longer hold may still be deployed (its removal
+        // committed or merged, its runbook not yet run).
+        let removed = || crate::known::in_history(&dep, &db) == Some(true);
+        if !(self.mode == RunbookMode::Remove && removed()) {
+            // A typo gets the closest name; a new name, how to add it.
+            let advice = if crate::known::did_you_mean(&dep, &db.name).is_empty() {
+                format!(
+                    "there is no runbook for it; add it with `{} add-db {}` (and --env), which prints its runbook",
+                    crate::flags::program_name(),
+                    db.name
+                )
+            } else {
+                "there is no runbook for it".to_string()
+            };
+            crate::known::require(&dep, &db, &advice)?;
+        }
+        let targets = targets(&dep, &db, &self.envs, upstream.as_ref())?;
         let mut runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
+        runbook.compared = Some(compared_with(upstream.as_ref()));
+        runbook.upstream = upstream;
         if self.mode != RunbookMode::Remove {
             runbook
                 .warnings
                 .extend(envs_without_entry(&dep, &db, &targets));
         }
-        print(&runbook, &dep, self.script);
+        if self.format == flags::Format::Json {
+            for w in &runbook.warnings {
+                eprintln!("warning: {w}");
+            }
+            outln!("{}", to_json(&runbook, &dep).pretty());
+        } else {
+            print(&runbook, &dep, self.script);
+        }
         Ok(())
     }
 }

@@ -1,6 +1,9 @@
-//! The runbook as text to paste: the helpers once, then one block per step, phase by
+//! The runbook as text to paste: the line that loads the helpers file (or, when it
+//! cannot be written, the helpers themselves) once, then one block per step, phase by
 //! phase. Each block is the step's shell lines as they are; a destructive step's lines
 //! run only after `confirm` (which, pasted, declines by default).
+
+use std::path::Path;
 
 use super::{Phase, Runbook, Step, HELPERS};
 use crate::deployment::Deployment;
@@ -75,25 +78,45 @@ pub(super) fn heading(step: &Step) -> String {
     crate::shell::escape(&heading).into_owned()
 }
 
-pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
+/// What the helpers file holds: the bash check, the helpers and `confirm`.
+pub fn helpers_file_text() -> String {
+    format!("{BASH_ONLY}{HELPERS}\n{CONFIRM_INTERACTIVE}")
+}
+
+/// The text to paste. With `helpers` (the file `helpers_file::write` made), its first
+/// block sources that file; without, the helpers are embedded.
+pub fn render_text(runbook: &Runbook, dep: &Deployment, helpers: Option<&Path>) -> String {
     let mut out = format!(
         "# Runbook: {} (layout {}; passwords from {})\n",
         runbook.title,
         dep.layout.kind,
         super::password_source(dep)
     );
+    if let Some(compared) = &runbook.compared {
+        out.push_str(&comment(compared));
+    }
     out.push_str(
         "#\n# Paste into bash (the helpers use bash; zsh and sh do not run them). Paste the\n\
-         # helpers once per shell, then ONE block at a time (a block ends at a blank\n\
+         # helpers block once per shell, then ONE block at a time (a block ends at a blank\n\
          # line): a block that asks a question reads the answer from what is pasted next.\n\
          # Needs vault, openssl, python3, kubectl, argocd (and helm in the split layout).\n\
          # The same steps as a script: add --script to this command.\n",
     );
-    out.push_str("\n# --- helpers\n");
-    out.push_str(BASH_ONLY);
-    out.push_str(HELPERS);
-    out.push('\n');
-    out.push_str(CONFIRM_INTERACTIVE);
+    match helpers {
+        Some(file) => {
+            let file = file.display().to_string();
+            out.push_str(&format!(
+                "\n# --- helpers: {file} (mode 0600), written by this command; review it there.\n\
+                 # Paste this line once per shell; dumps go to $PGDB_DUMP_DIR, which it sets\n\
+                 # (default ~/.local/state/pgdb/dumps, outside the repository).\n. {}\n",
+                quote(&file)
+            ));
+        }
+        None => {
+            out.push_str("\n# --- helpers\n");
+            out.push_str(&helpers_file_text());
+        }
+    }
     let mut current: Option<Phase> = None;
     for step in &runbook.steps {
         if current != Some(step.phase) {
