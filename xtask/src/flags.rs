@@ -231,6 +231,11 @@ pub const RUNBOOK: Spec = Spec {
             "The steps to remove the database: dump, drop, delete the Vault key",
         ),
         opt(
+            "move-to",
+            Kind::Value("URL"),
+            "The steps to move the database of one --env to postgresql://[USER@]HOST[:PORT][/DB]",
+        ),
+        opt(
             "script",
             Kind::Switch,
             "Print the steps as a bash script taking the phase as its argument",
@@ -483,6 +488,7 @@ pub enum RunbookMode {
     Add,
     Rotate,
     Remove,
+    Move,
 }
 
 #[derive(Clone, Debug)]
@@ -491,6 +497,8 @@ pub struct Runbook {
     pub envs: Vec<String>,
     pub mode: RunbookMode,
     pub script: bool,
+    /// `--move-to URL`, unparsed.
+    pub move_to: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1028,11 +1036,21 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 (false, true) => RunbookMode::Remove,
                 (false, false) => RunbookMode::Add,
             };
+            let mode = match (mode, given.has("move-to")) {
+                (RunbookMode::Add, true) => RunbookMode::Move,
+                (_, true) => {
+                    return Err(bad_input(
+                        "--move-to plans a move: give it without --rotate or --remove",
+                    ))
+                }
+                (mode, false) => mode,
+            };
             Command::Runbook(Runbook {
                 name: db,
                 envs: given.values("env"),
                 mode,
                 script: given.has("script"),
+                move_to: given.value("move-to"),
             })
         }
         "local-db" => {

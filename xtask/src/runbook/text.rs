@@ -2,7 +2,7 @@
 //! phase. Each block is the step's shell lines as they are; a destructive step's lines
 //! run only after `confirm` (which, pasted, declines by default).
 
-use super::{Phase, Runbook, Step, HELPERS};
+use super::{Phase, Runbook, Step};
 use crate::deployment::Deployment;
 use crate::shell::quote;
 
@@ -88,7 +88,7 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment) -> String {
     );
     out.push_str("\n# --- helpers\n");
     out.push_str(BASH_ONLY);
-    out.push_str(HELPERS);
+    out.push_str(&super::helpers(runbook));
     out.push('\n');
     out.push_str(CONFIRM_INTERACTIVE);
     let mut current: Option<Phase> = None;
