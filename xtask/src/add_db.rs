@@ -18,6 +18,7 @@ use crate::files::{chart, generator, helm_template, secrets_yaml, values};
 use crate::flags::RunbookMode;
 use crate::flags::{self, AppCopy, SecretChoice};
 use crate::fsio::{command_line, Session};
+use crate::model::resolve::{Reason, Source};
 use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
 use crate::plan::Plan;
 use crate::runbook::{self, Target};
@@ -90,6 +91,7 @@ impl flags::AddDb {
             self.bump,
             (&self.secret, self.app.as_ref()),
         )?;
+        refuse_new_unresolved(&dep, &plan)?;
 
         let targets: Vec<Target> = envs
             .iter()
@@ -359,4 +361,49 @@ fn plan(
         }
     }
     Ok(plan)
+}
+
+/// Refuses (exit 1) a plan after which some environment of `environments/` has a
+/// secret key that `phalanx secrets sync` cannot resolve and could before: the
+/// whole environment's sync would fail. Names each key with its `path:line`.
+fn refuse_new_unresolved(dep: &Deployment, plan: &Plan) -> Result<()> {
+    let model = dep.model();
+    let after = model.with_planned(plan.planned());
+    let new = model.newly_unresolved(&after);
+    if new.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = new
+        .iter()
+        .map(|(env, u)| {
+            let r = &u.required;
+            let source = match &r.source {
+                Source::Copy { application, key } => format!("{application}/{key}"),
+                _ => "?".to_string(),
+            };
+            let why = match u.reason {
+                Reason::AppNotEnabled => {
+                    let app = source.split('/').next().unwrap_or_default();
+                    let site = model
+                        .environments
+                        .envs
+                        .get(env)
+                        .map(|e| e.switch_site(app))
+                        .unwrap_or_default();
+                    format!("{app} is not enabled in {env} ({site})")
+                }
+                Reason::KeyAbsent => format!("{source} does not exist in {env}"),
+                Reason::KeyUnresolved => format!("{source} does not resolve in {env}"),
+            };
+            format!(
+                "  {}:{}: {}/{} copies {source}, but {why}",
+                r.file.relative, r.line, r.app, r.key
+            )
+        })
+        .collect();
+    Err(refused(format!(
+        "this add-db would leave keys that `phalanx secrets sync` cannot resolve, so it would refuse those \
+         environments:\n{}\nnothing was written; choose environments where the source exists, or another --secret",
+        lines.join("\n")
+    )))
 }

@@ -1,16 +1,14 @@
-//! A deployment read into memory: every managed file's text and parse.
-//!
-//! Commands that edit or report (`add-db`, `remove-db`, `list`, `runbook`,
-//! `local-db`) load it strictly: the first unreadable or unparsable file stops them
-//! with `path:line`. `check` reads the same files with the same parsers but turns
-//! each failure into a finding.
+//! A deployment read into memory, strictly: the view of [`crate::model::Model`]
+//! that the commands that edit or report (`add-db`, `remove-db`, `list`,
+//! `runbook`, `local-db`) use. The first unparsable managed file stops them with
+//! `path:line`; `check` reads the same model and turns each failure into a finding.
 
 use anyhow::Result;
 
 use crate::config::Config;
 use crate::error::bad_input;
-use crate::files::{chart, generator, helm_template, secrets_yaml, values, FileError, FileResult};
-use crate::layout::{Environment, Layout, RepoFile, SecretKind};
+use crate::files::{chart, generator, helm_template, secrets_yaml, values, FileError};
+use crate::layout::{Environment, Layout, RepoFile};
 
 /// A file's text and what it says.
 #[derive(Clone, Debug)]
@@ -83,6 +81,10 @@ pub struct Deployment {
     /// `applications/<app>/secrets.yaml` of every other application: where they
     /// copy postgres passwords.
     pub app_secrets: Vec<(String, Loaded<secrets_yaml::SecretsYaml>)>,
+    /// Which applications each environment enables (`environments/`).
+    pub environments: crate::model::Environments,
+    /// Every application's values and secrets files (the other side).
+    pub apps: std::collections::BTreeMap<String, crate::model::App>,
 }
 
 /// A place that copies a postgres password into another component.
@@ -117,65 +119,27 @@ pub fn bad_at(file: &RepoFile) -> impl Fn(FileError) -> anyhow::Error + '_ {
     move |e| bad_input(locate(file, &e))
 }
 
-/// Reads and parses a file, failing with `path:line`.
-pub fn load<T>(file: &RepoFile, parse: impl Fn(&str) -> FileResult<T>) -> Result<Loaded<T>> {
-    let text = read(file)?;
-    let parsed = parse(&text).map_err(|e| bad_input(locate(file, &e)))?;
-    Ok(Loaded {
-        file: file.clone(),
-        text,
-        parsed,
-    })
-}
-
 impl Deployment {
-    /// Detects the layout and reads every managed file.
+    /// Detects the layout and reads every managed file, strictly.
     pub fn load(config: Config) -> Result<Deployment> {
-        let layout = Layout::detect(&config)?;
-        let template = load(&layout.template, helm_template::parse)?;
-        let chart = load(&layout.chart, chart::parse)?;
-        let umbrella = layout
-            .umbrella
-            .as_ref()
-            .map(|u| load(u, chart::parse))
-            .transpose()?;
-        let secrets = match layout.secret_kind {
-            _ if !layout.secret_source_present => Secrets::Absent(layout.secret_source.clone()),
-            SecretKind::Generator => {
-                Secrets::Generator(load(&layout.secret_source, generator::parse)?)
-            }
-            SecretKind::SecretsYaml => {
-                Secrets::Yaml(load(&layout.secret_source, secrets_yaml::parse)?)
-            }
-        };
-        let nesting = layout.nesting;
-        let envs = layout
-            .environments()?
-            .into_iter()
-            .map(|env| {
-                let loaded = load(&env.values, |t| values::parse(t, nesting))?;
-                Ok(EnvValues {
-                    env,
-                    text: loaded.text,
-                    parsed: loaded.parsed,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let app_secrets = layout
-            .application_secrets()
-            .into_iter()
-            .map(|(app, file)| Ok((app, load(&file, secrets_yaml::parse)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Deployment {
-            config,
-            layout,
-            template,
-            chart,
-            umbrella,
-            secrets,
-            envs,
-            app_secrets,
-        })
+        crate::model::Model::load(config)?.strict()
+    }
+
+    /// The model again (the tolerant view), for the resolver and the consumers.
+    pub fn model(&self) -> crate::model::Model {
+        crate::model::Model {
+            config: self.config.clone(),
+            layout: self.layout.clone(),
+            template: Some(self.template.clone()),
+            chart: Some(self.chart.clone()),
+            umbrella: self.umbrella.clone(),
+            secrets: Some(self.secrets.clone()),
+            envs: self.envs.clone(),
+            app_secrets: self.app_secrets.clone(),
+            environments: self.environments.clone(),
+            apps: self.apps.clone(),
+            unreadable: Vec::new(),
+        }
     }
 
     pub fn env(&self, name: &str) -> Option<&EnvValues> {

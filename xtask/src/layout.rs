@@ -47,7 +47,7 @@ pub struct RepoFile {
 }
 
 impl RepoFile {
-    fn new(root: &Path, relative: &str) -> RepoFile {
+    pub fn new(root: &Path, relative: &str) -> RepoFile {
         RepoFile {
             path: root.join(relative),
             relative: relative.to_string(),

@@ -34,6 +34,7 @@ mod init;
 mod layout;
 mod list;
 mod local_db;
+mod model;
 mod move_db;
 mod names;
 mod plan;

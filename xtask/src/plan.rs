@@ -36,6 +36,11 @@ impl Plan {
         }
     }
 
+    /// Each planned file with its new text.
+    pub fn planned(&self) -> impl Iterator<Item = (&RepoFile, &str)> {
+        self.changes.iter().map(|c| (&c.file, c.after.as_str()))
+    }
+
     /// Bumps the chart's version and, in the split layout, moves the umbrella's
     /// dependency to it. A requirement that cannot follow is a refusal (exit 1).
     pub fn bump_chart(&mut self, dep: &Deployment, level: Bump) -> Result<()> {

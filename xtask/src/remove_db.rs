@@ -9,7 +9,10 @@
 //! While another component still copies the password (a `self.secrets["postgres"][KEY]`
 //! read in the generator, or a `copy:` entry in an application's `secrets.yaml`),
 //! removing it would break that component's secrets, so `remove-db` refuses (exit 1)
-//! and names each copy: remove those first.
+//! and names each copy: remove those first. It refuses the same way while an
+//! application enabled in an environment it would leave still points at the
+//! database there (a connection URL or host naming postgres.postgres, a known
+//! flag such as gafaelfawr's `config.internalDatabase`), naming each `path:line`.
 
 use anyhow::Result;
 
@@ -21,6 +24,7 @@ use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
 use crate::flags::RunbookMode;
 use crate::fsio::{command_line, Session};
+use crate::model::consumers::Via;
 use crate::names::parse_db_name;
 use crate::plan::Plan;
 use crate::runbook::{self, targets, Target};
@@ -45,6 +49,7 @@ impl flags::RemoveDb {
             .filter(|env| dep.env(env).is_some_and(|e| e.parsed.entry(&key).is_some()))
             .cloned()
             .collect();
+        refuse_while_used(&dep, &key, &having, !self.envs.is_empty())?;
         let runbook_targets: Vec<Target> = if having.is_empty() {
             Vec::new()
         } else {
@@ -123,4 +128,47 @@ impl flags::RemoveDb {
         }
         Ok(())
     }
+}
+
+/// Refuses (exit 1) while an application enabled in one of `envs` still points at
+/// the database (a value naming postgres.postgres with its database, a known
+/// flag) or, for `--env` removals in a repository with `environments/`, copies its
+/// password there: removing it would break that application. Names each
+/// `path:line`.
+fn refuse_while_used(dep: &Deployment, key: &str, envs: &[String], per_env: bool) -> Result<()> {
+    let model = dep.model();
+    let mut uses = Vec::new();
+    for env in envs {
+        let Some(entry) = dep.env(env).and_then(|e| e.parsed.entry(key)) else {
+            continue;
+        };
+        let secret_key = model.secret_key_of_entry(key);
+        for c in model.consumers_of(env, entry, &secret_key) {
+            let counts = match c.via {
+                Via::Pointer(_) | Via::Flag { .. } => true,
+                Via::CopiesFromPostgres { .. } | Via::GeneratorCopy { .. } => {
+                    per_env && model.environments.known()
+                }
+                Via::CopiedByPostgres { .. } => false,
+            };
+            if counts {
+                uses.push(format!(
+                    "  {}:{}: {} in {env}: {}",
+                    c.file.relative,
+                    c.line,
+                    c.app,
+                    c.describe()
+                ));
+            }
+        }
+    }
+    if uses.is_empty() {
+        return Ok(());
+    }
+    uses.dedup();
+    Err(refused(format!(
+        "`{key}` is still used by applications enabled where it would be removed:\n{}\npoint them at \
+         another server (or turn their internal-database flag off) first, then run remove-db again",
+        uses.join("\n")
+    )))
 }

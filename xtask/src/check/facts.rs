@@ -1,6 +1,7 @@
-//! The first stage of `check`: every managed file read once, with the parser of its
-//! kind from `crate::files`, into [`Facts`]: what the files say, with the paths and
-//! lines findings point at. Rules see only these facts.
+//! The first stage of `check`: the facts the rules judge, a view of the one
+//! [`Model`] (every file read once, with the parser of its kind from
+//! `crate::files`): what the files say, with the paths and lines findings point
+//! at. Rules see only these facts.
 
 use super::Base;
 use std::path::Path;
@@ -8,11 +9,12 @@ use std::path::Path;
 use anyhow::Result;
 use semver::Version;
 
-use crate::deployment::read;
+use crate::deployment::Secrets;
 use crate::error::bad_input;
-use crate::files::helm_template::{self, Block, EnvVar};
+use crate::files::helm_template::{Block, EnvVar};
 use crate::files::{chart, generator, secrets_yaml, values, FileError};
-use crate::layout::{Layout, RepoFile, SecretKind};
+use crate::layout::RepoFile;
+use crate::model::Model;
 
 /// What the files say, with the paths (relative to their repositories) and lines
 /// the findings point at. Built by [`gather`]; fixtures can build it by hand.
@@ -39,6 +41,9 @@ pub struct Facts {
     pub secret_source_absent: Option<String>,
     /// Files that did not parse (`yaml-syntax`).
     pub unparsable: Vec<(String, FileError)>,
+    /// The applications on the other side, per environment (empty without
+    /// `environments/`).
+    pub other_side: Vec<super::side::EnvSide>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,151 +132,113 @@ pub struct BaseFacts {
     pub version: Option<Version>,
 }
 
-/// Reads every managed file once. Unreadable files stop the check (exit 2);
-/// unparsable ones become findings.
-pub fn gather(layout: &Layout, base: Option<&Base>) -> Result<Facts> {
+/// The facts of a model: what the rules judge. Unparsable files become
+/// `yaml-syntax` facts; only the managed ones (the postgres application's).
+pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
+    let layout = &model.layout;
     let mut facts = Facts {
         published_chart: layout.publishes_chart(),
         ..Facts::default()
     };
-    let mut unparsable = Vec::new();
-    let mut copies = Vec::new();
-    let environments = layout.environments()?;
-    let texts = environments
+    facts.unparsable = model
+        .unreadable
         .iter()
-        .map(|env| read(&env.values))
-        .collect::<Result<Vec<_>>>()?;
-    let nesting = layout.nesting;
-    // The values files are most of the work: parse them on other threads while
-    // this one reads the chart, template and secret source.
-    let (parsed, (template, chart, umbrella, secrets)) = std::thread::scope(|scope| {
-        let values = scope.spawn(|| parse_all(&texts, |t| values::parse(t, nesting)));
-        let single = (|| -> Result<_> {
-            let text = read(&layout.template)?;
-            let template = tolerate(
-                &mut unparsable,
-                &layout.template,
-                helm_template::parse(&text),
-            );
-            let text = read(&layout.chart)?;
-            let chart = tolerate(&mut unparsable, &layout.chart, chart::parse(&text));
-            let umbrella = match &layout.umbrella {
-                Some(file) => {
-                    let text = read(file)?;
-                    tolerate(&mut unparsable, file, chart::parse(&text)).map(|c| (file, c))
-                }
-                None => None,
-            };
-            let text = if layout.secret_source_present {
-                read(&layout.secret_source)?
-            } else {
-                String::new()
-            };
-            let secrets = match layout.secret_kind {
-                _ if !layout.secret_source_present => None,
-                SecretKind::Generator => tolerate(
-                    &mut unparsable,
-                    &layout.secret_source,
-                    generator::parse(&text),
-                )
-                .map(|g| {
-                    let path = layout.secret_source.relative.clone();
-                    copies.extend(g.copies.into_iter().map(|c| CopyFact {
-                        key: c.key,
-                        consumer: c.component,
-                        path: path.clone(),
+        .filter(|u| u.managed)
+        .map(|u| (u.file.relative.clone(), u.error.clone()))
+        .collect();
+    let mut copies = Vec::new();
+    facts.secrets = model.secrets.as_ref().and_then(|secrets| match secrets {
+        Secrets::Absent(_) => None,
+        Secrets::Generator(g) => {
+            let path = g.file.relative.clone();
+            copies.extend(g.parsed.copies.iter().map(|c| CopyFact {
+                key: c.key.clone(),
+                consumer: c.component.clone(),
+                path: path.clone(),
+                line: c.line,
+            }));
+            Some(SecretFacts {
+                path,
+                kind: SecretSourceKind::Generator,
+                generator_shape: Some(g.parsed.shape),
+                keys: g
+                    .parsed
+                    .calls
+                    .iter()
+                    .map(|c| SecretKeyFact {
+                        key: c.key.clone(),
                         line: c.line,
-                    }));
-                    SecretFacts {
-                        path,
-                        kind: SecretSourceKind::Generator,
-                        generator_shape: Some(g.shape),
-                        keys: g
-                            .calls
-                            .into_iter()
-                            .map(|c| SecretKeyFact {
-                                key: c.key,
-                                line: c.line,
-                                condition: None,
-                                copied_from: None,
-                            })
-                            .collect(),
-                    }
-                }),
-                SecretKind::SecretsYaml => tolerate(
-                    &mut unparsable,
-                    &layout.secret_source,
-                    secrets_yaml::parse(&text),
-                )
-                .map(|y| SecretFacts {
-                    path: layout.secret_source.relative.clone(),
-                    kind: SecretSourceKind::SecretsYaml,
-                    generator_shape: None,
-                    keys: y.entries.into_iter().map(key_fact).collect(),
-                }),
-            };
-            Ok((template, chart, umbrella, secrets))
-        })();
-        let parsed = values
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        single.map(|single| (parsed, single))
-    })?;
-    let mut envs = Vec::new();
-    for (env, result) in environments.into_iter().zip(parsed) {
-        if let Some(v) = tolerate(&mut unparsable, &env.values, result) {
-            envs.push(EnvFacts {
-                section_line: v.container_line().unwrap_or(1),
-                name: env.name,
-                path: env.values.relative,
-                entries: v.entries,
-                vault_path: v.vault_path,
-            });
+                        condition: None,
+                        copied_from: None,
+                    })
+                    .collect(),
+            })
         }
-    }
-
-    facts.unparsable = unparsable;
+        Secrets::Yaml(y) => Some(SecretFacts {
+            path: y.file.relative.clone(),
+            kind: SecretSourceKind::SecretsYaml,
+            generator_shape: None,
+            keys: y.parsed.entries.iter().cloned().map(key_fact).collect(),
+        }),
+    });
+    facts.envs = model
+        .envs
+        .iter()
+        .map(|e| EnvFacts {
+            section_line: e.parsed.container_line().unwrap_or(1),
+            name: e.env.name.clone(),
+            path: e.env.values.relative.clone(),
+            entries: e.parsed.entries.clone(),
+            vault_path: e.parsed.vault_path.clone(),
+        })
+        .collect();
     if !layout.secret_source_present {
         facts.secret_source_absent = Some(layout.secret_source.relative.clone());
     }
-    facts.template = template.map(|t| TemplateFacts {
-        path: layout.template.relative.clone(),
-        read_keys: t.secret_keys().map(|(k, _)| k.to_string()).collect(),
-        blocks: t.blocks,
-        stray: t.stray_vars,
+    facts.template = model.template.as_ref().map(|t| TemplateFacts {
+        path: t.file.relative.clone(),
+        read_keys: t.parsed.secret_keys().map(|(k, _)| k.to_string()).collect(),
+        blocks: t.parsed.blocks.clone(),
+        stray: t.parsed.stray_vars.clone(),
     });
-    facts.chart = chart.map(|c| ChartFacts {
-        path: layout.chart.relative.clone(),
-        name: c.name.unwrap_or_else(|| "postgres".to_string()),
-        version: c.version,
+    facts.chart = model.chart.as_ref().map(|c| ChartFacts {
+        path: c.file.relative.clone(),
+        name: c
+            .parsed
+            .name
+            .clone()
+            .unwrap_or_else(|| "postgres".to_string()),
+        version: c.parsed.version.clone(),
     });
-    facts.umbrella = umbrella.map(|(file, c)| UmbrellaFacts {
-        path: file.relative.clone(),
-        dependencies: c.dependencies,
+    facts.umbrella = model.umbrella.as_ref().map(|c| UmbrellaFacts {
+        path: c.file.relative.clone(),
+        dependencies: c.parsed.dependencies.clone(),
     });
-    facts.secrets = secrets;
-    facts.envs = envs;
-    for (app, file) in layout.application_secrets() {
-        let text = read(&file)?;
-        if let Some(parsed) = tolerate(&mut facts.unparsable, &file, secrets_yaml::parse(&text)) {
-            let keys: Vec<SecretKeyFact> = parsed.entries.into_iter().map(key_fact).collect();
-            copies.extend(keys.iter().filter_map(|k| {
-                let (from_app, from_key) = k.copied_from.as_ref()?;
-                (from_app == "postgres").then(|| CopyFact {
-                    key: from_key.clone(),
-                    consumer: app.clone(),
-                    path: file.relative.clone(),
-                    line: k.line,
-                })
-            }));
-            facts.app_secrets.push(AppSecretFacts {
-                app,
-                path: file.relative.clone(),
-                keys,
-            });
-        }
+    for (app, loaded) in &model.app_secrets {
+        let keys: Vec<SecretKeyFact> = loaded
+            .parsed
+            .entries
+            .iter()
+            .cloned()
+            .map(key_fact)
+            .collect();
+        copies.extend(keys.iter().filter_map(|k| {
+            let (from_app, from_key) = k.copied_from.as_ref()?;
+            (from_app == "postgres").then(|| CopyFact {
+                key: from_key.clone(),
+                consumer: app.clone(),
+                path: loaded.file.relative.clone(),
+                line: k.line,
+            })
+        }));
+        facts.app_secrets.push(AppSecretFacts {
+            app: app.clone(),
+            path: loaded.file.relative.clone(),
+            keys,
+        });
     }
     facts.copies = copies;
+    facts.other_side = super::side::gather(model);
     facts.stray_values = layout
         .stray_values
         .iter()
@@ -303,45 +270,6 @@ fn key_fact(e: secrets_yaml::SecretEntry) -> SecretKeyFact {
         key: e.key,
         line: e.line,
     }
-}
-
-/// A parse result, with a failure set aside as a `yaml-syntax` fact.
-fn tolerate<T>(
-    unparsable: &mut Vec<(String, FileError)>,
-    file: &RepoFile,
-    result: Result<T, FileError>,
-) -> Option<T> {
-    match result {
-        Ok(parsed) => Some(parsed),
-        Err(e) => {
-            unparsable.push((file.relative.clone(), e));
-            None
-        }
-    }
-}
-
-/// Parses many texts, on several threads when there are many.
-fn parse_all<T: Send>(
-    texts: &[String],
-    parse: impl Fn(&str) -> Result<T, FileError> + Sync,
-) -> Vec<Result<T, FileError>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if texts.len() < 8 || threads < 2 {
-        return texts.iter().map(|t| parse(t)).collect();
-    }
-    let chunk = texts.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = texts
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(|t| parse(t)).collect::<Vec<_>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 /// Runs git in the charts repository.

@@ -26,12 +26,12 @@
 mod facts;
 mod report;
 mod rules;
+mod side;
 
 use anyhow::Result;
 
 use crate::config::Config;
 use crate::flags::{self, Format};
-use crate::layout::Layout;
 
 pub use facts::{gather, Facts};
 pub use report::{json_string, repositories_json, Report};
@@ -58,10 +58,10 @@ impl flags::Check {
 /// Runs every rule over the configured deployment. The report shows paths relative
 /// to the current folder.
 pub fn check(config: &Config, base: Option<&Base>) -> Result<Report> {
-    let layout = Layout::detect(config)?;
-    let facts = gather(&layout, base)?;
+    let model = crate::model::Model::load(config.clone())?;
+    let facts = gather(&model, base)?;
     let cwd = std::env::current_dir().ok();
-    Ok(Report::new(rules(&facts)).located(&layout, cwd))
+    Ok(Report::new(rules(&facts)).located(&model.layout, cwd))
 }
 
 /// The revision the chart's version is compared with (`chart-not-bumped`).
@@ -154,7 +154,8 @@ impl Finding {
             | "shared-role"
             | "missing-vault-path"
             | "secret-source-absent"
-            | "stray-values-file" => Severity::Warning,
+            | "stray-values-file"
+            | "unused-database" => Severity::Warning,
             _ => Severity::Error,
         };
         Finding {

@@ -7,6 +7,7 @@
 pub mod chart;
 pub mod generator;
 pub mod helm_template;
+pub mod pointers;
 pub mod python;
 pub mod secrets_yaml;
 pub mod values;

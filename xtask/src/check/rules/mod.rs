@@ -2,6 +2,7 @@
 //! files it judges. Every rule reads only [`Facts`] and pushes [`Finding`]s.
 
 mod chart;
+mod consumers;
 mod secrets;
 mod syntax;
 mod template;
@@ -27,6 +28,9 @@ pub fn rules(facts: &Facts) -> Vec<Finding> {
     secrets::secret_source_absent(facts, &mut out);
     secrets::copy_without_source(facts, &mut out);
     values::stray_values_file(facts, &mut out);
+    consumers::unresolved_copies(facts, &mut out);
+    consumers::pointers(facts, &mut out);
+    consumers::unused_database(facts, &mut out);
     out
 }
 
