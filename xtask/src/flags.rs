@@ -175,6 +175,34 @@ The role and database stay in the server until they are dropped: the runbook pri
 the steps, a dump first.",
 };
 
+pub const MOVE_DB: Spec = Spec {
+    name: "move-db",
+    summary: "Move a database of one environment to another PostgreSQL server",
+    args: &[("NAME", "The database's name (its values key without `_db`)")],
+    options: &[
+        opt("env", Kind::Value("ENV"), "The environment whose database moves"),
+        opt(
+            "to",
+            Kind::Value("URL"),
+            "The new server: postgresql://[USER@]HOST[:PORT][/DB] (user and database default to the entry's)",
+        ),
+        opt(
+            "allow-manual",
+            Kind::Switch,
+            "Go on when a consumer points at the server in a shape the tool cannot rewrite: you edit it",
+        ),
+        DRY_RUN,
+    ],
+    description: "\
+Points every consumer of the database in that environment at the new server in its
+own shape (a URL, a host beside user and database keys, a flag turned off for an
+explicit URL), gives each copy of its password a source that no longer depends on
+postgres (the value stays the same), and removes the environment's postgres entry:
+one change, all files or none. Refuses (exit 1) while a consumer points at it in a
+shape it does not know, unless --allow-manual. Prints the diff, then the runbook of
+the move (preflight, freeze, copy, verify, switch, cleanup, rollback).",
+};
+
 pub const CHECK: Spec = Spec {
     name: "check",
     summary: "Prove that the deployment's files agree with each other",
@@ -347,7 +375,7 @@ pub const HELP: Spec = Spec {
 
 /// Every command, in the order the main help lists them.
 pub const COMMANDS: &[&Spec] = &[
-    &ADD_DB, &REMOVE_DB, &CHECK, &LIST, &RUNBOOK, &LOCAL_DB, &INIT, &BENCH, &HELP,
+    &ADD_DB, &REMOVE_DB, &MOVE_DB, &CHECK, &LIST, &RUNBOOK, &LOCAL_DB, &INIT, &BENCH, &HELP,
 ];
 
 /// The rule ids `check` reports, with their severity and what each finds.
@@ -466,6 +494,15 @@ pub struct AddDb {
 }
 
 #[derive(Clone, Debug)]
+pub struct MoveDb {
+    pub name: String,
+    pub env: String,
+    pub to: String,
+    pub allow_manual: bool,
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug)]
 pub struct RemoveDb {
     pub name: String,
     pub envs: Vec<String>,
@@ -531,6 +568,7 @@ pub struct Bench {
 pub enum Command {
     AddDb(AddDb),
     RemoveDb(RemoveDb),
+    MoveDb(MoveDb),
     Check(Check),
     List(List),
     Runbook(Runbook),
@@ -1015,6 +1053,21 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
             envs: given.values("env"),
             dry_run: given.has("dry-run"),
         }),
+        "move-db" => {
+            let db = positional(name, rest, "a database NAME", 1)?.remove(0);
+            let (Some(env), Some(to)) = (given.value("env"), given.value("to")) else {
+                return Err(bad_input(format!(
+                    "`move-db {db}` needs the environment and the new server: --env ENV --to URL"
+                )));
+            };
+            Command::MoveDb(MoveDb {
+                name: db,
+                env,
+                to,
+                allow_manual: given.has("allow-manual"),
+                dry_run: given.has("dry-run"),
+            })
+        }
         "check" => {
             positional(name, rest, "", 0)?;
             Command::Check(Check {

@@ -103,6 +103,7 @@ fn run() -> anyhow::Result<u8> {
     match flags.command.clone() {
         Command::AddDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::RemoveDb(cmd) => cmd.run(repositories()?).map(|()| 0),
+        Command::MoveDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Check(cmd) => {
             let config = repositories()?;
             if let Some(journal) = fsio::pending_journal(&config.repositories()) {

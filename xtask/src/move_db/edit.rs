@@ -29,6 +29,7 @@ const YAML11_WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "fal
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scalar<'a> {
     Bool(bool),
+    Number(u64),
     Text(&'a str),
 }
 
@@ -36,6 +37,7 @@ impl Scalar<'_> {
     fn value(self) -> Value {
         match self {
             Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Number(n) => Value::from(n),
             Scalar::Text(t) => Value::String(t.to_string()),
         }
     }
@@ -46,6 +48,7 @@ impl Scalar<'_> {
     fn render(self, like: &str) -> String {
         let text = match self {
             Scalar::Bool(b) => return b.to_string(),
+            Scalar::Number(n) => return n.to_string(),
             Scalar::Text(t) => t,
         };
         let plain_ok = !text.is_empty()

@@ -100,7 +100,7 @@ pub fn build_move(
         user: quote(&user),
         database: quote(&database),
         dump: String::new(),
-        consumers: consumers(dep, pending, &b.secret_key),
+        consumers: move_consumers(dep, pending, &b.secret_key, target, &db.values_key()),
     };
     m.dump = m.file(".dump");
     preflight(&mut b, &m);
@@ -128,6 +128,31 @@ pub fn build_move(
         steps: b.steps,
         warnings: b.warnings,
     })
+}
+
+/// The applications to stop and start: those that copy the password, and those the
+/// model finds using the database in the environment (pointers, flags).
+fn move_consumers(
+    dep: &Deployment,
+    pending: &Pending,
+    key: &str,
+    target: &Target,
+    values_key: &str,
+) -> Vec<String> {
+    let mut apps = consumers(dep, pending, key);
+    if let Some(entry) = dep
+        .env(&target.env)
+        .and_then(|e| e.parsed.entry(values_key))
+    {
+        apps.extend(
+            crate::move_db::consumers::find(dep, &target.env, entry, key)
+                .into_iter()
+                .map(|c| c.app.replace('_', "-")),
+        );
+    }
+    apps.sort();
+    apps.dedup();
+    apps
 }
 
 fn preflight(b: &mut Builder, m: &Move) {
