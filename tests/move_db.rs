@@ -603,3 +603,56 @@ fn the_move_runbook_is_clean_bash_and_refuses_bad_requests() {
         assert_refused(&out, 2, needle, &format!("{args:?}"));
     }
 }
+
+/// After every move-db case of `tests/cases/` (the edit per consumer shape, compared
+/// whole there), `check` finds no error and no warning: the moved database is not
+/// reported missing, and every environment still resolves; after `--allow-manual`,
+/// only the pointer left to the operator.
+#[test]
+fn check_is_clean_after_every_move() {
+    let mut seen = 0;
+    for case in case_dirs(&root().join("tests/cases")) {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("move-db-") || !case.join("out").is_dir() {
+            continue;
+        }
+        seen += 1;
+        let work = scratch(&format!("move-db-check-{name}"));
+        copy_tree(&case.join("out"), &work);
+        let out = xtask_on(&work, &["check"]);
+        let said = both(&out);
+        if name == "move-db-allow-manual" {
+            // What --allow-manual left to the operator is the one error, until edited.
+            assert!(said.contains("1 error, 0 warnings"), "{name}: {said}");
+            assert!(said.contains("config.repos.[].url points at plot@postgres.postgres/plot"));
+            continue;
+        }
+        assert!(out.status.success(), "{name}: {said}");
+        assert!(said.contains("0 errors, 0 warnings"), "{name}: {said}");
+    }
+    assert!(seen >= 7, "only {seen} move-db cases with an out/ tree");
+    // list shows where the moved database lives now.
+    let work = scratch("move-db-list");
+    copy_tree(
+        &root().join("tests/cases/move-db-url-in-values-env/out"),
+        &work,
+    );
+    let listed = ok(xtask_on(&work, &["list"]), "list");
+    assert!(
+        listed.contains(
+            "  idfdev  times_square_db  times-square -> cnpg-rw.cnpg:5433/timessquare  \
+             (applications/times-square/values-idfdev.yaml:3)"
+        ),
+        "{listed}"
+    );
+    let json = ok(
+        xtask_on(&work, &["list", "--format", "json"]),
+        "list --format json",
+    );
+    let value: serde_yaml::Value = serde_yaml::from_str(&json).unwrap();
+    assert_eq!(
+        value["elsewhere"][0]["server"].as_str(),
+        Some("cnpg-rw.cnpg:5433/timessquare"),
+        "{json}"
+    );
+}

@@ -40,6 +40,7 @@ impl flags::List {
     pub fn run(self, config: Config) -> Result<()> {
         let dep = Deployment::load(config)?;
         let rows = rows(&dep);
+        let homes = crate::move_db::homes::homes(&dep, &rows);
         let envs: Vec<&str> = dep.envs.iter().map(|e| e.env.name.as_str()).collect();
         let source = match &dep.secrets {
             crate::deployment::Secrets::Absent(file) => {
@@ -52,10 +53,14 @@ impl flags::List {
         };
         let layout = dep.layout.kind.to_string();
         match self.format {
-            Format::Text | Format::Github => out!("{}", text(&layout, &source, &envs, &rows)),
+            Format::Text | Format::Github => {
+                out!("{}", text(&layout, &source, &envs, &rows));
+                out!("{}", crate::move_db::homes::text(&homes));
+            }
             Format::Json => {
                 let repositories = crate::check::repositories_json(&dep.layout);
-                outln!("{}", json(&layout, &source, &envs, &rows, &repositories))
+                let list = json(&layout, &source, &envs, &rows, &repositories);
+                outln!("{}", crate::move_db::homes::with_json(list, &homes))
             }
         }
         Ok(())

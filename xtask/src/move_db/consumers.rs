@@ -172,9 +172,9 @@ pub fn plan(ctx: &Context, edits: &mut Edits) {
             Via::CopiesFromPostgres { key } => copies_from_postgres(ctx, c, key, edits),
             Via::CopiedByPostgres { app_key, .. } => own_password(ctx, &c.app, app_key, edits),
             Via::GeneratorCopy { key } => edits.notes.push(format!(
-                "{}: the generator copied {key} into {}'s Vault secret when the environment was installed; \
+                "{app}: the generator copied {key} into {app}'s Vault secret when the environment was installed; \
                  that copy stays, with the same value",
-                c.app, key
+                app = c.app
             )),
         }
     }

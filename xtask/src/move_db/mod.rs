@@ -12,6 +12,7 @@
 
 pub mod consumers;
 pub mod edit;
+pub mod homes;
 pub mod target;
 
 use anyhow::Result;
