@@ -357,11 +357,18 @@ pub const BENCH: Spec = Spec {
     name: "bench",
     summary: "Measure `check` on the sample and on generated trees",
     args: &[],
-    options: &[opt(
-        "runs",
-        Kind::Number,
-        "Runs per tree (default: 21); the median is printed",
-    )],
+    options: &[
+        opt(
+            "runs",
+            Kind::Number,
+            "Runs per tree (default: 21); the median is printed",
+        ),
+        opt(
+            "move-copy",
+            Kind::Number,
+            "Instead: time a move's copy and verify of a database of about N MB between two local servers",
+        ),
+    ],
     description: "Run with `cargo run --release -p xtask -- bench` for real figures.",
 };
 
@@ -562,6 +569,8 @@ pub struct Init {
 #[derive(Clone, Debug)]
 pub struct Bench {
     pub runs: usize,
+    /// `--move-copy MB`.
+    pub move_copy_mb: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -1163,7 +1172,17 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                     )))
                 }
             };
-            Command::Bench(Bench { runs })
+            let move_copy_mb = match given.number("move-copy") {
+                Ok(None) => None,
+                Ok(Some(mb)) if (1..=100_000).contains(&mb) => Some(mb),
+                _ => {
+                    return Err(bad_input(format!(
+                        "invalid --move-copy `{}`: a size in MB from 1 to 100000",
+                        given.value("move-copy").unwrap_or_default()
+                    )))
+                }
+            };
+            Command::Bench(Bench { runs, move_copy_mb })
         }
         _ => unreachable!("every declared command is built above"),
     })

@@ -10,6 +10,7 @@
 //! `target` parses the URL, `edit` holds the pure edits, `consumers` plans them per
 //! consumer.
 
+pub mod bench;
 pub mod consumers;
 pub mod edit;
 pub mod homes;
