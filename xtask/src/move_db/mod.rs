@@ -60,45 +60,19 @@ impl flags::MoveDb {
             );
             return Ok(());
         };
-        let user = to
-            .user
-            .clone()
-            .or_else(|| entry.user.clone())
-            .unwrap_or_else(|| db.name.clone());
-        let database = to
-            .database
-            .clone()
-            .or_else(|| entry.db.clone())
-            .unwrap_or_else(|| db.name.clone());
+        let user = to.user.clone().or_else(|| entry.user.clone());
+        let database = to.database.clone().or_else(|| entry.db.clone());
         let found = consumers::find(&dep, &env, entry, &secret_key);
         let ctx = consumers::Context {
             dep: &dep,
             env: &env,
             to: &to,
-            user: &user,
-            database: &database,
+            user: &user.unwrap_or_else(|| db.name.clone()),
+            database: &database.unwrap_or_else(|| db.name.clone()),
             values_key: &key,
             all: &found,
         };
-        let mut edits = consumers::Edits::default();
-        consumers::plan(&ctx, &mut edits);
-        if !edits.manual.is_empty() && !self.allow_manual {
-            return Err(refused(format!(
-                "these consumers of `{key}` in {env} point at the internal server in a shape the tool does not \
-                 rewrite:\n  {}\nedit them in the same change yourself and run again with --allow-manual, \
-                 or point them elsewhere first; nothing was written",
-                edits.manual.join("\n  ")
-            )));
-        }
-        let mut plan = Plan::default();
-        for (file, before, after) in edits.files.values() {
-            plan.change(file, before, after.clone());
-        }
-        let text =
-            values::remove_entry_parsed(&values.text, &values.parsed, dep.layout.nesting, &key)
-                .map_err(bad_at(&values.env.values))?;
-        plan.change(&values.env.values, &values.text, text);
-        refuse_new_unresolved(&dep, &plan)?;
+        let (plan, edits) = plan_move(&ctx, self.allow_manual)?;
         plan.print_diff();
         plan.apply(&session, self.dry_run)?;
         for note in &edits.notes {
@@ -117,6 +91,36 @@ impl flags::MoveDb {
         runbook::print(&runbook, &dep, false);
         Ok(())
     }
+}
+
+/// The whole change: each consumer's edits and the environment's entry removed;
+/// refused while a pointer is left to the operator without `--allow-manual`, or when
+/// an environment would lose a resolvable secret.
+fn plan_move(ctx: &consumers::Context, allow_manual: bool) -> Result<(Plan, consumers::Edits)> {
+    let (env, key) = (ctx.env, ctx.values_key);
+    let mut edits = consumers::Edits::default();
+    consumers::plan(ctx, &mut edits);
+    if !edits.manual.is_empty() && !allow_manual {
+        return Err(refused(format!(
+            "these consumers of `{key}` in {env} point at the internal server in a shape the tool does not \
+             rewrite:\n  {}\nedit them in the same change yourself and run again with --allow-manual, \
+             or point them elsewhere first; nothing was written",
+            edits.manual.join("\n  ")
+        )));
+    }
+    let mut plan = Plan::default();
+    for (file, before, after) in edits.files.values() {
+        plan.change(file, before, after.clone());
+    }
+    let dep = ctx.dep;
+    let values = dep
+        .env(env)
+        .ok_or_else(|| bad_input(format!("{env}: no postgres values file")))?;
+    let text = values::remove_entry_parsed(&values.text, &values.parsed, dep.layout.nesting, key)
+        .map_err(bad_at(&values.env.values))?;
+    plan.change(&values.env.values, &values.text, text);
+    refuse_new_unresolved(dep, &plan)?;
+    Ok((plan, edits))
 }
 
 /// Refuses (exit 1) a plan after which an environment has a secret that `phalanx
