@@ -274,3 +274,17 @@ move_verified() { # FILE
     return 1
   fi
 }
+
+# Stops unless the new server's database holds tables: nothing is dropped on the old
+# server before the data is on the new one.
+check_target_holds() { # HOST PORT DB
+  local tables
+  tables="$(echo "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema');" \
+    | target_sql "$1" "$2" "$3")" || tables=""
+  if [ -z "$tables" ] || [ "$tables" = 0 ]; then
+    echo "The new server's $3 holds no table (or cannot be reached): nothing is dropped on the old server." >&2
+    return 1
+  fi
+  echo "The new server's $3 holds $tables tables."
+}

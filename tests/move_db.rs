@@ -43,6 +43,7 @@ fn rehearsal() -> (Rehearsal, Pg, Pg, Bao) {
         bin: bin.clone(),
         script,
         dumps: work.join("dumps"),
+        vault_addr: addr,
     };
     (r, source, target, bao)
 }
@@ -56,6 +57,7 @@ fn preflight_copy_verify_and_rollback_run_for_real() {
     verify(&r, &source);
     rollback(&r);
     failed_restore(&r, &source, &target);
+    cleanup(&r, &source, &target);
 }
 
 fn preflight_and_freeze(r: &Rehearsal) {
@@ -321,4 +323,56 @@ fn check_is_clean_after_every_move() {
         Some("cnpg-rw.cnpg:5433/timessquare"),
         "{json}"
     );
+}
+
+/// cleanup refuses without a verified copy on the new server; after copy and verify
+/// pass again, it dumps, drops the database and its role on the old server and deletes
+/// the key from Vault.
+fn cleanup(r: &Rehearsal, source: &Pg, target: &Pg) {
+    let out = r.run(&["--yes", "cleanup"]);
+    assert!(!out.status.success(), "cleanup ran without a verified copy");
+    assert!(
+        both(&out).contains("verify has not passed"),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(
+        source.admin(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'gafaelfawr';"
+        ),
+        "1\n"
+    );
+
+    source.admin(
+        "gafaelfawr",
+        "REVOKE SELECT ON token FROM reporter; DROP ROLE reporter;",
+    );
+    target.admin("postgres", "DROP DATABASE gafaelfawr;");
+    for file in ["gafaelfawr-base.dump", "gafaelfawr-base.dump.sha256"] {
+        fs::remove_file(r.dumps.join(file)).unwrap();
+    }
+    for phase in ["copy", "verify"] {
+        let out = r.run(&[phase]);
+        assert!(out.status.success(), "{phase}: {}", both(&out));
+    }
+    let out = r.run(&["--yes", "cleanup"]);
+    assert!(out.status.success(), "cleanup: {}", both(&out));
+    assert!(
+        r.dumps
+            .join("gafaelfawr-base-final.dump")
+            .metadata()
+            .unwrap()
+            .len()
+            > 1000
+    );
+    let left = source.admin(
+        "postgres",
+        "SELECT (SELECT count(*) FROM pg_database WHERE datname = 'gafaelfawr') \
+         + (SELECT count(*) FROM pg_roles WHERE rolname = 'gafaelfawr');",
+    );
+    assert_eq!(left, "0\n", "the database or role stayed on the old server");
+    let secret = r.vault_secret(BASE_PATH);
+    assert!(!secret.contains("gafaelfawr_password"), "{secret}");
+    assert!(secret.contains("root_password"), "{secret}");
 }

@@ -304,6 +304,7 @@ pub struct Rehearsal {
     pub bin: PathBuf,
     pub script: PathBuf,
     pub dumps: PathBuf,
+    pub vault_addr: String,
 }
 
 impl Rehearsal {
@@ -341,6 +342,17 @@ impl Rehearsal {
             );
         }
         out
+    }
+
+    /// The secret's JSON as `vault kv get -format=json` prints it.
+    pub fn vault_secret(&self, path: &str) -> String {
+        let out = Command::new(self.bin.join("vault"))
+            .args(["kv", "get", "-format=json", path])
+            .env("VAULT_ADDR", &self.vault_addr)
+            .env("VAULT_TOKEN", TOKEN)
+            .output()
+            .unwrap();
+        ok(out, "vault kv get")
     }
 
     pub fn calls(&self) -> String {

@@ -364,10 +364,11 @@ fn cleanup(b: &mut Builder, m: &Move) {
         "Only after the period you chose (weeks, not hours): until this phase, rollback is possible."
             .into(),
     );
-    step.commands.push(format!(
-        "dump_database {context} {} {final_dump}",
-        quote(db)
-    ));
+    step.commands.extend([
+        format!("move_verified {}", m.dump),
+        format!("check_target_holds {} {} {}", m.host, m.port, m.database),
+        format!("dump_database {context} {} {final_dump}", quote(db)),
+    ]);
     let ident = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
     let mut sql = format!("DROP DATABASE {};", ident(db));
     if !m.target.role_shared {
