@@ -237,6 +237,12 @@ fn vault_phases_run_for_real_and_never_put_a_password_on_argv() {
     );
     let put = bao.vault(&["kv", "put", BASE_PATH, "-"], Some(existing));
     assert!(put.status.success(), "{}", text(&put.stderr));
+    // The applications that copy postgres passwords have Vault secrets of their own.
+    for app in ["nublado", "gafaelfawr"] {
+        let path = BASE_PATH.replace("/postgres", &format!("/{app}"));
+        let put = bao.vault(&["kv", "put", &path, "other=kept"], None);
+        assert!(put.status.success(), "{}", text(&put.stderr));
+    }
     let before = bao.secret(BASE_PATH);
 
     // add-db, then the runbook's before-merge phase puts the new key into Vault.
@@ -279,6 +285,11 @@ fn vault_phases_run_for_real_and_never_put_a_password_on_argv() {
     let (out, _) = run_traced(&bao, &work, &existing_db, &["before-merge"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(bao.version(BASE_PATH), version);
+    // The generator's copy (`self.secrets["nublado"]["hub_db_password"]`) gets the
+    // same value, Vault to Vault, and the application's other keys stay.
+    let nublado = bao.secret(&BASE_PATH.replace("/postgres", "/nublado"));
+    assert_eq!(nublado["hub_db_password"], before["jupyterhub_password"]);
+    assert_eq!(nublado["other"], "kept");
 
     // --rotate: without --yes and nobody to answer, it stops and changes nothing;
     // with --yes, only that key changes.

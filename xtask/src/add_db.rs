@@ -14,12 +14,15 @@ use crate::config::Config;
 use crate::deployment::{bad_at, Deployment, Secrets};
 use crate::error::{bad_input, refused};
 use crate::files::chart::Bump;
-use crate::files::{chart, generator, helm_template, secrets_yaml, values};
+use crate::files::{app_copy, chart, generator, helm_template, secrets_yaml, values};
 use crate::flags::RunbookMode;
 use crate::flags::{self, AppCopy, SecretChoice};
 use crate::fsio::{command_line, Session};
+use crate::layout::RepoFile;
 use crate::model::resolve::{Reason, Source};
-use crate::names::{check_sql_identifier, env_id_of, name_of_values_key, parse_db_name, DbName};
+use crate::names::{
+    check_sql_identifier, container, env_id_of, name_of_values_key, parse_db_name, DbName,
+};
 use crate::plan::Plan;
 use crate::runbook::{self, Target};
 
@@ -81,8 +84,11 @@ impl flags::AddDb {
                 "--app postgres: postgres holds the password itself; name the application that uses the database",
             ));
         }
+        if let SecretChoice::Copy { application, key } = &self.secret {
+            refuse_copy_source(&dep, application, key)?;
+        }
         refuse_collisions(&dep, &db, &user, &database, &envs)?;
-        let plan = plan(
+        let (plan, notes) = plan(
             &dep,
             &db,
             &user,
@@ -124,10 +130,21 @@ impl flags::AddDb {
             .and_then(|r| r.ok())
             .map(|(_, v)| v.to_string()),
             consumers: self.app.iter().map(|a| a.application.clone()).collect(),
+            copies: self
+                .app
+                .iter()
+                .map(|a| {
+                    let key = a.key.clone().unwrap_or_else(|| DEFAULT_APP_KEY.to_string());
+                    (a.application.clone(), key)
+                })
+                .collect(),
         };
         let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
         plan.print_diff();
         plan.apply(&session, self.dry_run)?;
+        for note in &notes {
+            outln!("note: {note}");
+        }
         if let Secrets::Absent(file) = &dep.secrets {
             eprintln!(
                 "note: {} does not exist, so nothing generates `{}`: the password goes into Vault by hand \
@@ -177,7 +194,7 @@ fn refuse_collisions(
     let template = &dep.template;
     for block in &template.parsed.blocks {
         let clash = block.values_key != key
-            && (block.ids().iter().any(|other| other.replace('_', "") == id)
+            && (block.ids().iter().any(|other| container::same(other, &id))
                 || name_of_values_key(&block.values_key).is_some_and(|n| env_id_of(n) == id));
         if clash {
             return Err(refused(format!(
@@ -246,8 +263,9 @@ fn plan(
     envs: &[String],
     bump: Option<Bump>,
     (secret, app): (&SecretChoice, Option<&AppCopy>),
-) -> Result<Plan> {
+) -> Result<(Plan, Vec<String>)> {
     let mut plan = Plan::default();
+    let mut notes = Vec::new();
     let template = &dep.template;
     if template.parsed.block(&db.values_key()).is_none() {
         let text = helm_template::add_block(&template.text, db).map_err(bad_at(&template.file))?;
@@ -306,42 +324,15 @@ fn plan(
                 plan.change(&y.file, &y.text, text);
             }
             if let (Some(app), Some(app_key)) = (app, &app_key) {
-                let file = dep.layout.application_secrets_file(&app.application);
-                let folder = file
-                    .path
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default();
-                if !folder.is_dir() {
-                    return Err(refused(format!(
-                        "--app {}: {} does not exist; is `{}` an application of this repository?",
-                        app.application,
-                        folder.display(),
-                        app.application
-                    )));
-                }
-                let before = if file.path.is_file() {
-                    crate::deployment::read(&file)?
-                } else {
-                    String::new()
-                };
-                let parsed = secrets_yaml::parse(&before).map_err(bad_at(&file))?;
-                if let Some(entry) = parsed.entry(app_key) {
-                    let copy = secrets_yaml::Source::Copy {
-                        application: "postgres".to_string(),
-                        key: key.clone(),
-                    };
-                    if entry.source != copy {
-                        return Err(refused(format!(
-                            "{}:{}: `{app_key}` is already declared, and not as a copy of postgres' \
-                             `{key}`; choose another KEY in --app {}:KEY",
-                            file.relative, entry.line, app.application
-                        )));
-                    }
-                }
-                let text = secrets_yaml::add_app_copy(&before, app_key, &db.name, &key)
-                    .map_err(bad_at(&file))?;
-                plan.change(&file, &before, text);
+                plan_app_copy(
+                    dep,
+                    db,
+                    &key,
+                    (&app.application, app_key),
+                    envs,
+                    &mut plan,
+                    &mut notes,
+                )?;
             }
         }
         Secrets::Absent(_) => {}
@@ -360,7 +351,7 @@ fn plan(
             plan.change(&env.env.values, &env.text, text);
         }
     }
-    Ok(plan)
+    Ok((plan, notes))
 }
 
 /// Refuses (exit 1) a plan after which some environment of `environments/` has a
@@ -392,7 +383,10 @@ fn refuse_new_unresolved(dep: &Deployment, plan: &Plan) -> Result<()> {
                         .unwrap_or_default();
                     format!("{app} is not enabled in {env} ({site})")
                 }
-                Reason::KeyAbsent => format!("{source} does not exist in {env}"),
+                Reason::KeyAbsent => {
+                    format!("{source} does not exist in {env} (its `if:` is false there)")
+                }
+                Reason::KeyUndeclared => format!("{source} is declared nowhere"),
                 Reason::KeyUnresolved => format!("{source} does not resolve in {env}"),
             };
             format!(
@@ -406,4 +400,111 @@ fn refuse_new_unresolved(dep: &Deployment, plan: &Plan) -> Result<()> {
          environments:\n{}\nnothing was written; choose environments where the source exists, or another --secret",
         lines.join("\n")
     )))
+}
+
+/// The application's copy of the password (`--app APP[:KEY]`, `secrets.yaml`
+/// layout), guarded by an `if:` that holds exactly where the database is set: the
+/// flag that already guards its database password when its `secrets.yaml` has one
+/// (`config.internalDatabase`, `hub.internalDatabase`), else `internalDatabase`,
+/// set true in `applications/APP/values-ENV.yaml` of the chosen environments.
+fn plan_app_copy(
+    dep: &Deployment,
+    db: &DbName,
+    key: &str,
+    (application, app_key): (&str, &str),
+    envs: &[String],
+    plan: &mut Plan,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let file = dep.layout.application_secrets_file(application);
+    let folder = file
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    if !folder.is_dir() {
+        return Err(refused(format!(
+            "--app {}: {} does not exist; is `{}` an application of this repository?",
+            application,
+            folder.display(),
+            application
+        )));
+    }
+    let before = if file.path.is_file() {
+        crate::deployment::read(&file)?
+    } else {
+        String::new()
+    };
+    let parsed = secrets_yaml::parse(&before).map_err(bad_at(&file))?;
+    if let Some(entry) = parsed.entry(app_key) {
+        let copy = secrets_yaml::Source::Copy {
+            application: "postgres".to_string(),
+            key: key.to_string(),
+        };
+        if entry.source != copy {
+            return Err(refused(format!(
+                "{}:{}: `{app_key}` is already declared, and not as a copy of postgres' \
+                             `{key}`; choose another KEY in --app {}:KEY",
+                file.relative, entry.line, application
+            )));
+        }
+    }
+    let text =
+        secrets_yaml::add_app_copy(&before, app_key, &db.name, key).map_err(bad_at(&file))?;
+    let condition = app_copy::existing_flag(&before).unwrap_or_else(|| app_copy::FLAG.to_string());
+    let text = app_copy::with_condition(&text, app_key, &condition).map_err(bad_at(&file))?;
+    plan.change(&file, &before, text);
+    if condition != app_copy::FLAG {
+        notes.push(format!(
+            "{}'s copy `{app_key}` holds where its existing flag `{condition}` is true; set it true in \
+             applications/{application}/values-ENV.yaml of {} if it is not",
+            application,
+            envs.join(", ")
+        ));
+        return Ok(());
+    }
+    for env in envs {
+        let values = RepoFile::new(
+            &dep.layout.phalanx,
+            &format!("applications/{application}/values-{env}.yaml"),
+        );
+        let before = if values.path.is_file() {
+            crate::deployment::read(&values)?
+        } else {
+            String::new()
+        };
+        let after = app_copy::set_flag(&before).map_err(bad_at(&values))?;
+        plan.change(&values, &before, after);
+    }
+    notes.push(format!(
+        "{application}'s copy `{app_key}` has `if: {}`, which holds exactly where the database is set: \
+         `{}: true` is in applications/{application}/values-ENV.yaml of {}",
+        app_copy::FLAG,
+        app_copy::FLAG,
+        envs.join(", ")
+    ));
+    Ok(())
+}
+
+/// `--secret copy:APP:KEY` must name another application of the repository:
+/// postgres copying from itself is a loop (exit 2), an application without a
+/// folder a source that never exists (exit 1). Whether APP runs and has KEY in
+/// each chosen environment is judged on the planned model
+/// ([`refuse_new_unresolved`]).
+fn refuse_copy_source(dep: &Deployment, application: &str, key: &str) -> Result<()> {
+    if application == "postgres" {
+        return Err(bad_input(format!(
+            "--secret copy:postgres:{key}: postgres would copy its password from itself; use generate, or \
+             copy:APP:KEY naming the application that holds the password"
+        )));
+    }
+    let folder = dep.layout.phalanx.join("applications").join(application);
+    if !folder.is_dir() {
+        return Err(refused(format!(
+            "--secret copy:{application}:{key}: {} does not exist, so nothing would ever hold the password; is \
+             `{application}` an application of this repository?",
+            folder.display()
+        )));
+    }
+    Ok(())
 }

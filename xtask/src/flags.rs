@@ -385,82 +385,6 @@ pub const COMMANDS: &[&Spec] = &[
     &ADD_DB, &REMOVE_DB, &MOVE_DB, &CHECK, &LIST, &RUNBOOK, &LOCAL_DB, &INIT, &BENCH, &HELP,
 ];
 
-/// The rule ids `check` reports, with their severity and what each finds.
-pub const CHECK_RULES: &[(&str, &str, &str)] = &[
-    (
-        "password-not-generated",
-        "error",
-        "a block or entry needs a password nothing makes",
-    ),
-    (
-        "db-without-template",
-        "error",
-        "a values entry with no template block",
-    ),
-    ("unused-password", "warning", "a password no block uses"),
-    (
-        "malformed-block",
-        "error",
-        "a block lacking USER, DB or PASSWORD, or with the wrong key",
-    ),
-    (
-        "env-id-underscore",
-        "error",
-        "a VRO_DB_<ID> with `_` in <ID>: the container skips it",
-    ),
-    ("env-id-collision", "error", "two blocks with the same <ID>"),
-    (
-        "bad-values-entry",
-        "error",
-        "an entry that is not {user, db} of valid identifiers",
-    ),
-    (
-        "shared-role",
-        "warning",
-        "one role with two password keys in an environment",
-    ),
-    (
-        "stale-dependency",
-        "error",
-        "the umbrella's requirement does not admit the chart",
-    ),
-    (
-        "chart-not-bumped",
-        "error",
-        "templates changed since --base, version did not",
-    ),
-    (
-        "secret-condition-mismatch",
-        "error",
-        "a secrets.yaml entry whose `if:` is not its X_db",
-    ),
-    (
-        "missing-vault-path",
-        "warning",
-        "a values file with entries and no Vault path",
-    ),
-    (
-        "yaml-syntax",
-        "error",
-        "a file that does not parse, or a duplicate key",
-    ),
-    (
-        "copy-without-source",
-        "error",
-        "a copy of a postgres password nothing makes",
-    ),
-    (
-        "secret-source-absent",
-        "warning",
-        "no secret generator: passwords are set by hand",
-    ),
-    (
-        "stray-values-file",
-        "warning",
-        "a postgres values file outside the chart's folder",
-    ),
-];
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
@@ -669,8 +593,9 @@ pub fn command_help(spec: &Spec, prefix: &str) -> String {
     }
     if spec.name == CHECK.name {
         out.push_str("RULES:\n");
-        for (id, severity, finds) in CHECK_RULES {
-            writeln!(out, "    {id:26} {severity:8} {finds}").unwrap();
+        for rule in crate::check::Rule::all() {
+            let (id, severity) = (rule.id(), rule.severity().as_str());
+            writeln!(out, "    {id:26} {severity:8} {}", rule.summary()).unwrap();
         }
         out.push('\n');
     }
@@ -1427,8 +1352,12 @@ mod tests {
             }
         }
         let check = command_help(&CHECK, "");
-        for (id, _, _) in CHECK_RULES {
-            assert!(check.contains(id), "check --help lacks rule {id}");
+        for rule in crate::check::Rule::all() {
+            assert!(
+                check.contains(rule.id()),
+                "check --help lacks rule {}",
+                rule.id()
+            );
         }
         let main = main_help();
         for spec in COMMANDS {

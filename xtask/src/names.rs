@@ -153,6 +153,49 @@ pub fn env_id_of(name: &str) -> String {
         .collect()
 }
 
+/// The container's rule for its `VRO_DB_<ID>_<FIELD>` variables, in one place
+/// (`add-db`, `local-db` and `check` use it): the start-up script takes each
+/// `VRO_DB_..._USER`, splits the name on `_` and reads the third field as the id,
+/// so an `<ID>` holding `_` is read short and its database skipped; two blocks
+/// whose ids are the same once `_` is dropped are one database to it.
+pub mod container {
+    /// `VRO_DB_<ID>_<FIELD>`.
+    pub fn var(id: &str, field: &str) -> String {
+        format!("VRO_DB_{id}_{field}")
+    }
+
+    /// The id the container reads for `<ID>`: up to its first `_`.
+    pub fn read_id(id: &str) -> &str {
+        id.split_once('_').map_or(id, |(read, _)| read)
+    }
+
+    /// Whether the container reads `<ID>` whole.
+    pub fn reads_whole(id: &str) -> bool {
+        read_id(id) == id
+    }
+
+    /// Whether two ids stand for the same database (the same once `_` is dropped).
+    pub fn same(a: &str, b: &str) -> bool {
+        a.replace('_', "") == b.replace('_', "")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_container_reads_the_third_field() {
+            assert_eq!(
+                var("EXPOSURECHECKER", "USER"),
+                "VRO_DB_EXPOSURECHECKER_USER"
+            );
+            assert_eq!(read_id("EXPOSURE_CHECKER"), "EXPOSURE");
+            assert!(reads_whole("GAFAELFAWR") && !reads_whole("VO_CUTOUTS"));
+            assert!(same("VO_CUTOUTS", "VOCUTOUTS") && !same("A", "B"));
+        }
+    }
+}
+
 /// The database name a values key stands for (`exposurelog_db` -> `exposurelog`).
 pub fn name_of_values_key(key: &str) -> Option<&str> {
     key.strip_suffix("_db").filter(|n| !n.is_empty())

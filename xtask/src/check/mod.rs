@@ -25,6 +25,7 @@
 
 mod facts;
 mod report;
+mod rule;
 mod rules;
 mod side;
 
@@ -35,6 +36,7 @@ use crate::flags::{self, Format};
 
 pub use facts::{gather, Facts};
 pub use report::{json_string, repositories_json, Report};
+pub use rule::Rule;
 pub use rules::rules;
 
 impl flags::Check {
@@ -149,15 +151,7 @@ impl Finding {
         line: usize,
         subject: impl Into<String>,
     ) -> Finding {
-        let severity = match rule {
-            "unused-password"
-            | "shared-role"
-            | "missing-vault-path"
-            | "secret-source-absent"
-            | "stray-values-file"
-            | "unused-database" => Severity::Warning,
-            _ => Severity::Error,
-        };
+        let severity = Rule::of(rule).map_or(Severity::Error, Rule::severity);
         Finding {
             rule,
             severity,

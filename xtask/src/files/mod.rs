@@ -4,6 +4,7 @@
 //! and offers pure `&str -> Result<String>` edits built on that same parser, so
 //! `check` and `add-db` cannot disagree about what a file says. Nothing here does I/O.
 
+pub mod app_copy;
 pub mod chart;
 pub mod generator;
 pub mod helm_template;

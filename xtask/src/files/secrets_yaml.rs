@@ -142,7 +142,7 @@ pub fn add_entry(text: &str, db: &DbName, source: &Source) -> FileResult<String>
             ("name", &db.name),
             ("q", &quote),
             ("copy_app", copy_app),
-            ("copy_key", copy_key),
+            ("copy_key", &super::app_copy::yaml_word(copy_key)),
         ],
     );
     place_verified(text, &parsed, &key, &rendered, |e| {
@@ -262,7 +262,7 @@ pub fn add_app_copy(text: &str, app_key: &str, name: &str, secret_key: &str) -> 
     let rendered = render(
         SECRETS_ENTRY_APP_COPY,
         &[
-            ("app_key", app_key),
+            ("app_key", &super::app_copy::yaml_word(app_key)),
             ("name", name),
             ("q", &quote),
             ("secret_key", secret_key),

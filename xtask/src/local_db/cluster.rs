@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use crate::error::bad_input;
 use crate::files::helm_template::{Field, Template};
 use crate::files::values::DbEntry;
-use crate::names::check_sql_identifier;
+use crate::names::{check_sql_identifier, container};
 
 /// A values entry the container would create: its role and database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub fn outcome(template: &Template, entries: &[DbEntry], file: &str) -> Result<O
             continue;
         }
         for var in &block.vars {
-            let name = format!("VRO_DB_{}_{}", var.id, field_suffix(var.field));
+            let name = container::var(&var.id, field_suffix(var.field));
             rendered.insert(name, block.values_key.as_str());
         }
     }
@@ -121,7 +121,8 @@ fn skip_reason(
     let Some(id) = user_ids.first().copied() else {
         return Some("the template block sets no `VRO_DB_*_USER`".to_string());
     };
-    if let Some((read, _)) = id.split_once('_') {
+    if !container::reads_whole(id) {
+        let read = container::read_id(id);
         return Some(format!("`VRO_DB_{id}_*`: the container reads id `{read}`"));
     }
     let has = |field: Field| block.vars.iter().any(|v| v.id == id && v.field == field);
@@ -132,7 +133,7 @@ fn skip_reason(
         return Some("no password key".to_string());
     }
     for field in [Field::User, Field::Db, Field::Password] {
-        let name = format!("VRO_DB_{id}_{}", field_suffix(field));
+        let name = container::var(id, field_suffix(field));
         if let Some(winner) = rendered.get(&name).filter(|k| **k != entry.key) {
             return Some(format!(
                 "`{name}` is set again by the block of `{winner}`, which wins"

@@ -183,7 +183,10 @@ impl Model {
                     &r.app,
                     Via::CopiesFromPostgres { key: key.clone() },
                 ));
-            } else if r.app == "postgres" && application != "postgres" {
+            } else if r.app == "postgres"
+                && application != "postgres"
+                && self.enables(env, application)
+            {
                 let via = Via::CopiedByPostgres {
                     key: r.key.clone(),
                     app_key: key.clone(),

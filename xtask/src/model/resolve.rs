@@ -50,9 +50,11 @@ impl Required {
 pub enum Reason {
     /// The source application is not enabled in the environment.
     AppNotEnabled,
-    /// The source application runs but does not have the key there (its `if:`
-    /// is false there, or it has no such key).
+    /// The source application runs and declares the key, but its `if:` is
+    /// false there.
     KeyAbsent,
+    /// The source application has no such key at all.
+    KeyUndeclared,
     /// The source key is needed but does not resolve either (a chain or a loop).
     KeyUnresolved,
 }
@@ -143,6 +145,8 @@ impl Model {
                 let reason =
                     if !self.enables(env, application) || !self.apps.contains_key(application) {
                         Reason::AppNotEnabled
+                    } else if !self.declares(env, application, key) {
+                        Reason::KeyUndeclared
                     } else if !needed.contains(&(application.as_str(), key.as_str())) {
                         Reason::KeyAbsent
                     } else {
@@ -187,6 +191,13 @@ impl Model {
             }
         }
         out
+    }
+
+    /// Whether `app`'s secrets files declare `key` for `env`, whatever its `if:`.
+    fn declares(&self, env: &str, app: &str, key: &str) -> bool {
+        self.apps
+            .get(app)
+            .is_some_and(|a| a.secret_specs(env).iter().any(|(_, s)| s.key == key))
     }
 
     /// Every environment of `environments/`, resolved (none without it).

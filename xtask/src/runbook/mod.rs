@@ -31,6 +31,7 @@ macro_rules! confirm_function {
     };
 }
 
+mod follow;
 mod move_steps;
 mod script;
 mod text;
@@ -579,6 +580,13 @@ impl Builder<'_> {
         let key = self.secret_key.clone();
         let path = self.vault_path(env, site);
         let yaml = matches!(self.dep.secrets, Secrets::Yaml(_));
+        let (commands, warnings) =
+            follow::generator_copies(self.dep, self.pending, &key, &path, site);
+        for warning in warnings {
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
+        }
         let step = self.step(
             phase,
             Some(env),
@@ -594,29 +602,22 @@ impl Builder<'_> {
         } else {
             step.notes.push(format!(
                 "The generator copied {key} into their own Vault secrets when the environment was installed: \
-                 put the value there too, Vault to Vault through a pipe (KEY is the name the generator gives \
-                 the copy):"
+                 the same value goes there too, Vault to Vault through a pipe."
             ));
-            let parent = site
-                .vault_path
-                .as_deref()
-                .and_then(|p| p.rsplit_once('/'))
-                .map(|(parent, _)| parent.to_string());
-            for app in &apps {
-                let target = parent.as_ref().map_or_else(
-                    || format!("PATH-OF-{app}"),
-                    |p| quote(&format!("{p}/{app}")),
-                );
-                step.notes.push(format!(
-                    "  vault kv get -field={} {path} | vault kv patch {target} KEY=-",
-                    quote(&key)
-                ));
-            }
+            step.commands.extend(commands);
         }
     }
 
     fn restart_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
-        let apps = consumers(self.dep, self.pending, &self.secret_key);
+        let mut apps = consumers(self.dep, self.pending, &self.secret_key);
+        apps.extend(follow::env_consumers(
+            self.dep,
+            &self.db.values_key(),
+            &self.secret_key,
+            env,
+        ));
+        apps.sort();
+        apps.dedup();
         if apps.is_empty() {
             return;
         }
@@ -652,6 +653,8 @@ pub struct Pending {
     pub chart_version: Option<String>,
     /// Applications the edit makes copy the password (`add-db --app`).
     pub consumers: Vec<String>,
+    /// The same with the key of each copy in the application's secret.
+    pub copies: Vec<(String, String)>,
 }
 
 /// The runbook of a database in the given environments.
@@ -790,12 +793,16 @@ fn add_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
                         "The sync generates {key} where it is missing and leaves existing values alone."
                     )),
                 }
-                step.notes.push(
-                    "Run from a phalanx checkout that holds the new secrets.yaml entry (this branch).".into(),
-                );
+                step.notes.extend([
+                    "Run from a phalanx checkout that holds the new secrets.yaml entry (this branch).".to_string(),
+                    "The audit only reports (it exits 1 whenever it reports anything, such as the key the \
+                     sync is about to create), so it never stops the runbook; the sync must succeed, and \
+                     when it fails the runbook stops with its message."
+                        .to_string(),
+                ]);
                 let env_word = quote(env);
                 step.commands.extend([
-                    format!("phalanx secrets audit {env_word}"),
+                    format!("phalanx secrets audit {env_word} || true"),
                     format!("phalanx secrets sync {env_word}"),
                 ]);
             }
@@ -853,6 +860,15 @@ fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     let key = b.secret_key.clone();
     for (target, site) in targets.iter().zip(sites) {
         let env = target.env.as_str();
+        if matches!(b.dep.secrets, Secrets::Yaml(_)) {
+            follow::regenerate_at_source(b, env, site);
+            b.cluster(Phase::Restart, env, site);
+            b.refresh_secret(Phase::Restart, env, site);
+            b.restart_postgres(Phase::Restart, env, site);
+            b.verify(Phase::Restart, env, site, target);
+            b.restart_consumers(Phase::Restart, env, site);
+            continue;
+        }
         let (path, step) = b.vault_step(
             Phase::NewPassword,
             env,

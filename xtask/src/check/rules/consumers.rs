@@ -100,10 +100,10 @@ pub(super) fn unresolved_copies(facts: &Facts, out: &mut Vec<Finding>) {
                         format!(
                             "{subject} copies {application}/{key}, which {} in @ENVS@, so `phalanx secrets sync` \
                              refuses the environment",
-                            if *reason == Reason::KeyUnresolved {
-                                "does not resolve either"
-                            } else {
-                                "does not exist"
+                            match reason {
+                                Reason::KeyUnresolved => "does not resolve either",
+                                Reason::KeyUndeclared => "is declared nowhere",
+                                _ => "does not exist (its `if:` is false)",
                             }
                         ),
                         format!(
@@ -219,9 +219,11 @@ pub(super) fn unused_database(facts: &Facts, out: &mut Vec<Finding>) {
                     entry.db.as_deref().unwrap_or("?")
                 ),
                 format!(
-                    "remove it from {} (`remove-db NAME --env {}`) once its data is saved, or point its application \
+                    "remove it from {} (`remove-db {} --env {}`) once its data is saved, or point its application \
                      at it",
-                    side.env, side.env
+                    side.env,
+                    crate::names::name_of_values_key(&entry.key).unwrap_or(&entry.key),
+                    side.env
                 ),
             ));
         }

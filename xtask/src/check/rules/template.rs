@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::check::{Facts, Finding};
 use crate::files::helm_template::Block;
-use crate::names::{env_id_of, name_of_values_key};
+use crate::names::{container, env_id_of, name_of_values_key};
 
 pub(super) fn db_without_template(facts: &Facts, out: &mut Vec<Finding>) {
     let Some(template) = &facts.template else {
@@ -92,7 +92,7 @@ pub(super) fn env_ids(facts: &Facts, out: &mut Vec<Finding>) {
             }
         }
         for (id, line) in ids {
-            if id.contains('_') {
+            if !container::reads_whole(id) {
                 underscore(id, line, out);
             }
             match seen.get(id) {
@@ -112,7 +112,7 @@ pub(super) fn env_ids(facts: &Facts, out: &mut Vec<Finding>) {
     }
     let mut stray_ids: HashSet<&str> = HashSet::new();
     for var in &template.stray {
-        if var.id.contains('_') && stray_ids.insert(&var.id) {
+        if !container::reads_whole(&var.id) && stray_ids.insert(&var.id) {
             underscore(&var.id, var.line, out);
         }
     }
