@@ -99,12 +99,31 @@ impl flags::MoveDb {
 fn plan_move(ctx: &consumers::Context, allow_manual: bool) -> Result<(Plan, consumers::Edits)> {
     let (env, key) = (ctx.env, ctx.values_key);
     let mut edits = consumers::Edits::default();
+    let dep = ctx.dep;
+    if !dep.apps.keys().any(|a| a != "postgres") {
+        let mut apps: Vec<String> = ctx.all.iter().map(|c| c.app.clone()).collect();
+        apps.dedup();
+        let apps = if apps.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (the generator copies its password into {})",
+                apps.join(", ")
+            )
+        };
+        edits.manual.push(format!(
+            "the {} layout keeps no application's values under applications/, so the values that point \
+             at the internal server cannot be found: point every application of {env} that uses `{key}`{apps} \
+             at the new server yourself",
+            dep.layout.kind
+        ));
+    }
     consumers::plan(ctx, &mut edits);
     if !edits.manual.is_empty() && !allow_manual {
         return Err(refused(format!(
-            "these consumers of `{key}` in {env} point at the internal server in a shape the tool does not \
-             rewrite:\n  {}\nedit them in the same change yourself and run again with --allow-manual, \
-             or point them elsewhere first; nothing was written",
+            "`{key}` in {env}: the tool cannot point these at the new server itself:\n  {}\nedit them in \
+             the same change yourself and run again with --allow-manual, or point them elsewhere first; \
+             nothing was written",
             edits.manual.join("\n  ")
         )));
     }
@@ -112,7 +131,6 @@ fn plan_move(ctx: &consumers::Context, allow_manual: bool) -> Result<(Plan, cons
     for (file, before, after) in edits.files.values() {
         plan.change(file, before, after.clone());
     }
-    let dep = ctx.dep;
     let values = dep
         .env(env)
         .ok_or_else(|| bad_input(format!("{env}: no postgres values file")))?;
