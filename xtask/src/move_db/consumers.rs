@@ -349,30 +349,41 @@ fn internal_flag(condition: &str) -> bool {
 /// An application that copied postgres's password generates its own (the value in
 /// Vault stays), and postgres copies it back where it still keeps the database.
 fn copies_from_postgres(ctx: &Context, c: &Consumer, key: &str, edits: &mut Edits) {
-    let Some(original) = ctx.doc_text(&c.app, &c.file) else {
+    let site = site_of(c);
+    let original = ctx
+        .doc_text(&c.app, &c.file)
+        .or_else(|| crate::deployment::read(&c.file).ok());
+    let entry = original.as_deref().and_then(|t| {
+        secrets_yaml::parse(t)
+            .ok()
+            .and_then(|p| p.entries.into_iter().find(|e| e.line == c.line))
+    });
+    let (Some(original), Some(entry)) = (original, entry) else {
+        edits.manual.push(format!(
+            "{site}: the copy of postgres/{key} could not be read: give it a source of its own by hand"
+        ));
         return;
     };
-    let Some(entry) = secrets_yaml::parse(&original)
-        .ok()
-        .and_then(|p| p.entries.into_iter().find(|e| e.line == c.line))
-    else {
-        return;
-    };
-    let conditions: Vec<String> = ctx
+    let spec = ctx
         .app(&c.app)
         .and_then(|a| a.secrets.as_ref())
-        .and_then(|s| s.specs.iter().find(|s| s.key == entry.key))
-        .map(|s| {
-            [
-                s.condition.clone(),
-                s.copy.as_ref().and_then(|c| c.condition.clone()),
-            ]
-            .into_iter()
-            .flatten()
-            .filter(|c| internal_flag(c))
-            .collect()
-        })
-        .unwrap_or_default();
+        .and_then(|s| s.specs.iter().find(|s| s.key == entry.key));
+    // `copy: {..., if: FLAG}`: with the flag off, the key is static, and phalanx keeps
+    // the value Vault holds: the secrets.yaml entry stays as it is.
+    if let Some(flag) = spec
+        .and_then(|s| s.copy.as_ref())
+        .and_then(|c| c.condition.clone())
+        .filter(|f| internal_flag(f))
+    {
+        edits.flags_off.push((c.app.clone(), flag.clone()));
+        static_note(ctx, &c.app, &entry.key, &flag, edits);
+        return;
+    }
+    let conditions: Vec<String> = spec
+        .and_then(|s| s.condition.clone())
+        .filter(|f| internal_flag(f))
+        .into_iter()
+        .collect();
     for flag in &conditions {
         edits.flags_off.push((c.app.clone(), flag.clone()));
     }
@@ -430,11 +441,23 @@ fn own_password(ctx: &Context, app: &str, app_key: &str, edits: &mut Edits) {
     else {
         return;
     };
-    let mut conditions: Vec<String> = spec.condition.iter().cloned().collect();
-    if let Some(Some(c)) = &spec.generate {
-        conditions.push(c.clone());
+    // `generate: {if: FLAG}`: with the flag off, the key is static, and phalanx keeps
+    // the value Vault holds: the secrets.yaml entry stays as it is.
+    if let Some(Some(flag)) = spec
+        .generate
+        .as_ref()
+        .filter(|g| g.as_deref().is_some_and(internal_flag))
+    {
+        edits.flags_off.push((app.to_string(), flag.clone()));
+        static_note(ctx, app, app_key, flag, edits);
+        return;
     }
-    conditions.retain(|c| internal_flag(c));
+    let conditions: Vec<String> = spec
+        .condition
+        .iter()
+        .filter(|c| internal_flag(c))
+        .cloned()
+        .collect();
     for flag in conditions {
         edits.flags_off.push((app.to_string(), flag.clone()));
         let what = format!("dropping `if: {flag}` from {app}'s {app_key}");
@@ -442,4 +465,14 @@ fn own_password(ctx: &Context, app: &str, app_key: &str, edits: &mut Edits) {
             edit::drop_condition(t, app_key, &flag)
         });
     }
+}
+
+/// What the operator must know about a key that becomes static in the environment.
+fn static_note(ctx: &Context, app: &str, key: &str, flag: &str, edits: &mut Edits) {
+    edits.notes.push(format!(
+        "{app}'s {key} becomes a static secret in {env} ({flag} is off): `phalanx secrets sync {env}` keeps \
+         the value Vault holds, unless {env} reads static secrets from 1Password: then put that same value \
+         into its 1Password item first (the runbook's switch phase says so too)",
+        env = ctx.env
+    ));
 }

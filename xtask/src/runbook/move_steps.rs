@@ -322,9 +322,12 @@ fn switch(b: &mut Builder, m: &Move, phase: Phase) {
     if let Secrets::Yaml(_) = b.dep.secrets {
         b.login_step(phase, m.env, m.site);
         let step = b.step(phase, Some(m.env), "Sync the secrets".into());
-        step.notes.push(
+        step.notes.extend([
             "From a phalanx checkout of the merged change; its message is the reason when it fails.".into(),
-        );
+            "A password that became static with the flag turned off keeps the value Vault holds, unless the \
+             environment reads static secrets from 1Password: put the same value there before this sync."
+                .to_string(),
+        ]);
         step.commands
             .push(format!("phalanx secrets sync {}", quote(m.env)));
     }
