@@ -277,12 +277,17 @@ fn host(
         .app(&c.app)
         .map(|a| a.merged_values(ctx.env))
         .unwrap_or_default();
-    let mut sets: Vec<(String, Value)> = vec![(p.path.clone(), Value::from(ctx.to.host.clone()))];
+    // A host written with its port (`postgres.postgres:5432`) gets the new one.
+    let host = match p.port {
+        Some(_) => format!("{}:{}", ctx.to.host, ctx.to.port),
+        None => ctx.to.host.clone(),
+    };
+    let mut sets: Vec<(String, Value)> = vec![(p.path.clone(), Value::from(host))];
     let port_key = sibling("port");
     match get(&merged, &port_key) {
         Some(Value::Number(_)) => sets.push((port_key, Value::from(ctx.to.port))),
         Some(_) => sets.push((port_key, Value::from(ctx.to.port.to_string()))),
-        None if ctx.to.port != 5432 => {
+        None if ctx.to.port != 5432 && p.port.is_none() => {
             edits.manual.push(format!(
                 "{}:{}: {} has no `port` key beside it for port {}: set the port by hand",
                 c.file.relative, c.line, p.path, ctx.to.port
