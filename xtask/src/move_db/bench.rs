@@ -189,6 +189,35 @@ fn fill(old: &Cluster, mb: u64) -> Result<()> {
     Ok(())
 }
 
+/// verify's state query (from the helpers) run on each server, as it prints.
+fn state_query(dir: &Path, servers: [&Cluster; 2]) -> Result<Vec<Vec<u8>>> {
+    let helpers = include_str!("../../../templates/runbook-move-helpers.sh");
+    let query = helpers
+        .split("MOVE_STATE_SQL=\"$(cat <<'SQL'\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\nSQL\n").next())
+        .ok_or_else(|| anyhow!("internal error: the state query is not in the helpers"))?;
+    let file = dir.join("state.sql");
+    fs::write(&file, query)?;
+    let mut states = Vec::new();
+    for server in servers {
+        let mut cmd = server.client("psql")?;
+        cmd.args([
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            "benchdb",
+            "-f",
+        ])
+        .arg(&file);
+        states.push(run(cmd, "the state query")?.stdout);
+    }
+    Ok(states)
+}
+
 /// The benchmark (see the module's documentation).
 pub fn move_copy(mb: u64) -> Result<()> {
     let dir = workspace_root().join("target/xtask/bench/move");
@@ -227,32 +256,8 @@ pub fn move_copy(mb: u64) -> Result<()> {
         .arg(&dump);
         run(cmd, "pg_restore")
     })?;
-    let state = include_str!("../../../templates/runbook-move-helpers.sh");
-    let query = state
-        .split("MOVE_STATE_SQL=\"$(cat <<'SQL'\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\nSQL\n").next())
-        .ok_or_else(|| anyhow!("internal error: the state query is not in the helpers"))?;
-    let file = dir.join("state.sql");
-    fs::write(&file, query)?;
     let (states, t_verify) = timed("verify's state query, both servers", || {
-        let mut states = Vec::new();
-        for server in [&old, &new] {
-            let mut cmd = server.client("psql")?;
-            cmd.args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                "benchdb",
-                "-f",
-            ])
-            .arg(&file);
-            states.push(run(cmd, "the state query")?.stdout);
-        }
-        Ok(states)
+        state_query(&dir, [&old, &new])
     })?;
     if states[0] != states[1] || states[0].is_empty() {
         return Err(anyhow!(
