@@ -375,3 +375,6 @@ fn remove_db_refuses_while_an_application_points_at_the_database() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!file(&work, "applications/postgres/values-usdfint.yaml").contains("times_square_db"));
 }
+
+#[path = "consumers/vault.rs"]
+mod vault;

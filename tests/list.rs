@@ -31,6 +31,20 @@ gafaelfawr_db        gafaelfawr       gafaelfawr       gafaelfawr_password      
 jupyterhub_db        jovyan           jupyterhub       jupyterhub_password        yes       generated  yes   yes     yes       yes
 narrativelog_db      narrativelog     narrativelog     narrativelog_password      yes       generated  yes   -       yes       -
 vo_cutouts_db        vocutouts        vocutouts        vo-cutouts_password        yes       generated  yes   -       -         -
+
+CONSUMERS
+base      exposure_checker_db  -                                             no application uses it (no copy of its password, no pointer, no flag)
+base      gafaelfawr_db        gafaelfawr  installer/generate_secrets.py:77  generator copies postgres/gafaelfawr_password
+base      jupyterhub_db        nublado     installer/generate_secrets.py:82  generator copies postgres/jupyterhub_password
+base      narrativelog_db      -                                             no application uses it (no copy of its password, no pointer, no flag)
+base      vo_cutouts_db        -                                             no application uses it (no copy of its password, no pointer, no flag)
+idfdev    gafaelfawr_db        gafaelfawr  installer/generate_secrets.py:77  generator copies postgres/gafaelfawr_password
+idfdev    jupyterhub_db        nublado     installer/generate_secrets.py:82  generator copies postgres/jupyterhub_password
+minikube  gafaelfawr_db        gafaelfawr  installer/generate_secrets.py:77  generator copies postgres/gafaelfawr_password
+minikube  jupyterhub_db        nublado     installer/generate_secrets.py:82  generator copies postgres/jupyterhub_password
+minikube  narrativelog_db      -                                             no application uses it (no copy of its password, no pointer, no flag)
+summit    gafaelfawr_db        gafaelfawr  installer/generate_secrets.py:77  generator copies postgres/gafaelfawr_password
+summit    jupyterhub_db        nublado     installer/generate_secrets.py:82  generator copies postgres/jupyterhub_password
 "
     );
 }
@@ -51,14 +65,20 @@ fn applications_json_with_a_copied_secret_and_a_missing_one() {
     assert_eq!(
         out,
         concat!(
-            r#"{"layout": "applications", "secret_source": "applications/postgres/secrets.yaml", "#,
+            r#"{"schema_version": 1, "layout": "applications", "#,
+            r#""secret_source": {"kind": "secrets.yaml", "path": "applications/postgres/secrets.yaml"}, "#,
             r#""environments": ["idfdev", "usdfdev"], "databases": ["#,
             r#"{"key": "gafaelfawr_db", "user": "gafaelfawr", "database": "gafaelfawr", "secret_key": "gafaelfawr_password", "#,
-            r#""template": true, "secret": null, "environments": {"idfdev": {"user": "gafaelfawr", "db": "gafaelfawr"}, "#,
-            r#""usdfdev": {"user": "gafaelfawr", "db": "gafaelfawr"}}}, "#,
+            r#""template": true, "secret": null, "environments": {"#,
+            r#""idfdev": {"user": "gafaelfawr", "db": "gafaelfawr", "consumers": []}, "#,
+            r#""usdfdev": {"user": "gafaelfawr", "db": "gafaelfawr", "consumers": []}}}, "#,
             r#"{"key": "times_square_db", "user": "timessquare", "database": "timessquare", "secret_key": "times_square_password", "#,
-            r#""template": true, "secret": "copied from times-square/TS_DATABASE_PASSWORD", "#,
-            r#""environments": {"idfdev": {"user": "timessquare", "db": "timessquare"}, "usdfdev": null}}], "repositories": {"phalanx": "$WORK/phalanx"}}"#,
+            r#""template": true, "secret": {"kind": "copy", "application": "times-square", "key": "TS_DATABASE_PASSWORD"}, "#,
+            r#""environments": {"idfdev": {"user": "timessquare", "db": "timessquare", "consumers": ["#,
+            r#"{"application": "times-square", "via": "source-of-postgres-copy", "path": "applications/postgres/secrets.yaml", "#,
+            r#""line": 12, "user": null, "database": null, "#,
+            r#""detail": "source of postgres/times_square_password (TS_DATABASE_PASSWORD)"}]}, "usdfdev": null}}], "#,
+            r#""repositories": {"phalanx": "$WORK/phalanx"}}"#,
             "\n"
         )
     );
@@ -80,5 +100,41 @@ fn an_unparsable_file_stops_list_with_its_line() {
         text(&out.stderr).contains("values-summit.yaml:"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// docs/list.md's example is the real output of `list --env usdfint --format json`
+/// on the consumers test tree, value for value.
+#[test]
+fn the_documented_json_is_the_real_output() {
+    let work = scratch("list-docs-example");
+    copy_tree(&root().join("tests/fixtures/check/consumers"), &work);
+    let mut args = vec!["list", "--env", "usdfint", "--format", "json"];
+    let repo = repo_args(&work);
+    args.extend(repo.iter().map(String::as_str));
+    let out = xtask(&work, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let actual: serde_yaml::Value =
+        serde_yaml::from_str(&text(&out.stdout).replace(&work.display().to_string(), "$WORK"))
+            .unwrap();
+    let docs = std::fs::read_to_string(root().join("docs/list.md")).unwrap();
+    let example = docs
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/list.md has a JSON example");
+    let documented: serde_yaml::Value = serde_yaml::from_str(example).expect("the example parses");
+    assert_eq!(documented, actual);
+    assert_eq!(documented["schema_version"].as_u64(), Some(1));
+    let gafaelfawr = &documented["databases"][1]["environments"]["usdfint"]["consumers"][0];
+    assert_eq!(gafaelfawr["via"].as_str(), Some("flag"));
+    // --env with an unknown environment is bad input.
+    let mut args = vec!["list", "--env", "nosuchenv"];
+    args.extend(repo.iter().map(String::as_str));
+    assert_refused(
+        &xtask(&work, &args),
+        2,
+        "unknown environment `nosuchenv`",
+        "--env",
     );
 }

@@ -228,14 +228,23 @@ pub const LIST: Spec = Spec {
     name: "list",
     summary: "Show every database and the environments that have it",
     args: &[],
-    options: &[opt(
-        "format",
-        Kind::Choice(FORMATS),
-        "Output: text (default) or json",
-    )],
+    options: &[
+        opt(
+            "format",
+            Kind::Choice(FORMATS),
+            "Output: text (default) or json",
+        ),
+        repeated(
+            "env",
+            Kind::Value("ENV"),
+            "Only this environment (repeatable; default: every environment)",
+        ),
+    ],
     description: "\
 One row per database: its user, database, secret key and how the secret source makes
-the password, then one column per environment.",
+the password, then one column per environment; below, the applications that use each
+database in each environment (copies of its password, values pointing at the server,
+known flags).",
 };
 
 pub const RUNBOOK: Spec = Spec {
@@ -449,6 +458,8 @@ pub struct Check {
 #[derive(Clone, Debug)]
 pub struct List {
     pub format: Format,
+    /// `--env`: only these environments (empty: all).
+    pub envs: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1011,7 +1022,10 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
         }
         "list" => {
             positional(name, rest, "", 0)?;
-            Command::List(List { format: format() })
+            Command::List(List {
+                format: format(),
+                envs: given.values("env"),
+            })
         }
         "runbook" => {
             let db = positional(name, rest, "a database NAME", 1)?.remove(0);

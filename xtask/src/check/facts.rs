@@ -147,40 +147,10 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         .map(|u| (u.file.relative.clone(), u.error.clone()))
         .collect();
     let mut copies = Vec::new();
-    facts.secrets = model.secrets.as_ref().and_then(|secrets| match secrets {
-        Secrets::Absent(_) => None,
-        Secrets::Generator(g) => {
-            let path = g.file.relative.clone();
-            copies.extend(g.parsed.copies.iter().map(|c| CopyFact {
-                key: c.key.clone(),
-                consumer: c.component.clone(),
-                path: path.clone(),
-                line: c.line,
-            }));
-            Some(SecretFacts {
-                path,
-                kind: SecretSourceKind::Generator,
-                generator_shape: Some(g.parsed.shape),
-                keys: g
-                    .parsed
-                    .calls
-                    .iter()
-                    .map(|c| SecretKeyFact {
-                        key: c.key.clone(),
-                        line: c.line,
-                        condition: None,
-                        copied_from: None,
-                    })
-                    .collect(),
-            })
-        }
-        Secrets::Yaml(y) => Some(SecretFacts {
-            path: y.file.relative.clone(),
-            kind: SecretSourceKind::SecretsYaml,
-            generator_shape: None,
-            keys: y.parsed.entries.iter().cloned().map(key_fact).collect(),
-        }),
-    });
+    facts.secrets = model
+        .secrets
+        .as_ref()
+        .and_then(|s| secret_facts(s, &mut copies));
     facts.envs = model
         .envs
         .iter()
@@ -214,29 +184,7 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         path: c.file.relative.clone(),
         dependencies: c.parsed.dependencies.clone(),
     });
-    for (app, loaded) in &model.app_secrets {
-        let keys: Vec<SecretKeyFact> = loaded
-            .parsed
-            .entries
-            .iter()
-            .cloned()
-            .map(key_fact)
-            .collect();
-        copies.extend(keys.iter().filter_map(|k| {
-            let (from_app, from_key) = k.copied_from.as_ref()?;
-            (from_app == "postgres").then(|| CopyFact {
-                key: from_key.clone(),
-                consumer: app.clone(),
-                path: loaded.file.relative.clone(),
-                line: k.line,
-            })
-        }));
-        facts.app_secrets.push(AppSecretFacts {
-            app: app.clone(),
-            path: loaded.file.relative.clone(),
-            keys,
-        });
-    }
+    facts.app_secrets = app_secret_facts(model, &mut copies);
     facts.copies = copies;
     facts.other_side = super::side::gather(model);
     facts.stray_values = layout
@@ -258,6 +206,75 @@ pub fn gather(model: &Model, base: Option<&Base>) -> Result<Facts> {
         _ => {}
     }
     Ok(facts)
+}
+
+/// The other applications' `secrets.yaml` files, with their copies of postgres
+/// passwords added to `copies`.
+fn app_secret_facts(model: &Model, copies: &mut Vec<CopyFact>) -> Vec<AppSecretFacts> {
+    let mut out = Vec::new();
+    for (app, loaded) in &model.app_secrets {
+        let keys: Vec<SecretKeyFact> = loaded
+            .parsed
+            .entries
+            .iter()
+            .cloned()
+            .map(key_fact)
+            .collect();
+        copies.extend(keys.iter().filter_map(|k| {
+            let (from_app, from_key) = k.copied_from.as_ref()?;
+            (from_app == "postgres").then(|| CopyFact {
+                key: from_key.clone(),
+                consumer: app.clone(),
+                path: loaded.file.relative.clone(),
+                line: k.line,
+            })
+        }));
+        out.push(AppSecretFacts {
+            app: app.clone(),
+            path: loaded.file.relative.clone(),
+            keys,
+        });
+    }
+    out
+}
+
+/// The secret source's keys, with the generator's copies of postgres passwords
+/// added to `copies`; `None` without a source.
+fn secret_facts(secrets: &Secrets, copies: &mut Vec<CopyFact>) -> Option<SecretFacts> {
+    match secrets {
+        Secrets::Absent(_) => None,
+        Secrets::Generator(g) => {
+            let path = g.file.relative.clone();
+            copies.extend(g.parsed.copies.iter().map(|c| CopyFact {
+                key: c.key.clone(),
+                consumer: c.component.clone(),
+                path: path.clone(),
+                line: c.line,
+            }));
+            Some(SecretFacts {
+                path,
+                kind: SecretSourceKind::Generator,
+                generator_shape: Some(g.parsed.shape),
+                keys: g
+                    .parsed
+                    .calls
+                    .iter()
+                    .map(|c| SecretKeyFact {
+                        key: c.key.clone(),
+                        line: c.line,
+                        condition: None,
+                        copied_from: None,
+                    })
+                    .collect(),
+            })
+        }
+        Secrets::Yaml(y) => Some(SecretFacts {
+            path: y.file.relative.clone(),
+            kind: SecretSourceKind::SecretsYaml,
+            generator_shape: None,
+            keys: y.parsed.entries.iter().cloned().map(key_fact).collect(),
+        }),
+    }
 }
 
 fn key_fact(e: secrets_yaml::SecretEntry) -> SecretKeyFact {

@@ -353,11 +353,14 @@ script: |
             (found[2].user_line, found[2].database_line),
             (Some(10), Some(11))
         );
-        assert_eq!(found[1].port, Some(5432));
     }
 
     #[test]
     fn other_ports_and_lists() {
+        assert_eq!(
+            scan("url: postgresql://u@postgres.postgres.svc:5432/d\n")[0].port,
+            Some(5432)
+        );
         let found = scan("a:\n  - url: postgresql://u@postgres.postgres:5433/d\n    x: 1\n");
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].path, "a.[].url");

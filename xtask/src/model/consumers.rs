@@ -213,3 +213,79 @@ impl Model {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::test_model;
+
+    fn brief(env: &str) -> Vec<(String, String, usize, String)> {
+        test_model()
+            .consumers(env)
+            .into_iter()
+            .map(|c| (c.app.clone(), c.file.relative.clone(), c.line, c.describe()))
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_consumer() {
+        let found = brief("usdfdev");
+        let has = |app: &str, file: &str, line: usize, how: &str| {
+            assert!(
+                found.contains(&(app.into(), file.into(), line, how.into())),
+                "{app} {file}:{line} {how} not in {found:#?}"
+            )
+        };
+        has(
+            "exposurelog",
+            "applications/exposurelog/secrets.yaml",
+            1,
+            "copies postgres/exposurelog_password",
+        );
+        has(
+            "exposurelog",
+            "applications/exposurelog/values-usdfdev.yaml",
+            3,
+            "db.host points at exposurelog@postgres.postgres.svc/exposurelog",
+        );
+        has(
+            "gafaelfawr",
+            "applications/gafaelfawr/values-usdfdev.yaml",
+            2,
+            "config.internalDatabase is true",
+        );
+        has(
+            "gafaelfawr",
+            "applications/postgres/secrets.yaml",
+            7,
+            "source of postgres/gafaelfawr_password (database-password)",
+        );
+        has(
+            "nublado",
+            "applications/nublado/values-usdfdev.yaml",
+            2,
+            "hub.internalDatabase is true",
+        );
+        has(
+            "nublado",
+            "applications/nublado/values-usdfdev.yaml",
+            4,
+            "hub.db.url points at nublado3@postgres.postgres.svc.cluster.local/nublado3",
+        );
+        assert_eq!(found.len(), 7, "{found:#?}");
+    }
+
+    #[test]
+    fn other_servers_overrides_and_disabled_applications_do_not_count() {
+        // usdfint: nublado points at rsp-db-rw (another server); exposurelog is off.
+        let found = brief("usdfint");
+        assert!(
+            found
+                .iter()
+                .all(|c| c.0 != "nublado" && c.0 != "exposurelog"),
+            "{found:#?}"
+        );
+        // usdfprod runs no postgres; times-square's URL names rsp-db-rw.
+        let found = brief("usdfprod");
+        assert!(found.is_empty(), "{found:#?}");
+    }
+}

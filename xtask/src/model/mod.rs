@@ -300,3 +300,71 @@ impl Model {
             .unwrap_or_else(|| format!("{name}_password"))
     }
 }
+
+/// The model of the consumers test tree (`tests/fixtures/check/consumers`).
+#[cfg(test)]
+pub(crate) fn test_model() -> Model {
+    let root = crate::config::workspace_root().join("tests/fixtures/check/consumers/phalanx");
+    Model::load(Config::for_repositories(Some(root), None)).expect("the consumers fixture loads")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loader_reads_every_side_and_sets_unparsable_files_aside() {
+        let model = test_model();
+        assert!(model.unreadable.is_empty());
+        assert!(model.enables("idfdev", "postgres") && !model.enables("usdfprod", "postgres"));
+        assert!(
+            model.enables("usdfprod", "gafaelfawr"),
+            "the default of environments/values.yaml"
+        );
+        assert_eq!(model.apps.len(), 5);
+        assert_eq!(model.envs.len(), 3);
+        assert_eq!(
+            model.secret_key_of_entry("times_square_db"),
+            "times_square_password"
+        );
+        // Another application's broken file is set aside, not fatal to the strict view.
+        let dir = crate::config::workspace_root().join("target/tmp/model-unreadable");
+        let _ = std::fs::remove_dir_all(&dir);
+        copy(
+            &crate::config::workspace_root().join("tests/fixtures/check/consumers/phalanx"),
+            &dir,
+        );
+        std::fs::write(
+            dir.join("applications/nublado/values-idfdev.yaml"),
+            "hub: [\n",
+        )
+        .unwrap();
+        let model = Model::load(Config::for_repositories(Some(dir.clone()), None)).unwrap();
+        assert_eq!(model.unreadable.len(), 1);
+        assert!(!model.unreadable[0].managed);
+        assert!(model.strict().is_ok());
+        std::fs::write(
+            dir.join("applications/postgres/values-idfdev.yaml"),
+            "a: [\n",
+        )
+        .unwrap();
+        let err = Model::load(Config::for_repositories(Some(dir), None))
+            .unwrap()
+            .strict()
+            .unwrap_err();
+        assert!(err.to_string().contains("values-idfdev.yaml:"), "{err}");
+    }
+
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+}

@@ -225,3 +225,91 @@ impl Model {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_model;
+
+    fn planned(model: &Model, file: &str, text: &str) -> Model {
+        let file = RepoFile::new(&model.layout.phalanx, file);
+        model.with_planned([(&file, text)])
+    }
+
+    #[test]
+    fn the_fixture_resolves_everywhere() {
+        let model = test_model();
+        let verdicts = model.verdicts();
+        assert_eq!(
+            verdicts.keys().collect::<Vec<_>>(),
+            ["idfdev", "usdfdev", "usdfint", "usdfprod"]
+        );
+        assert!(verdicts.values().all(BTreeSet::is_empty), "{verdicts:?}");
+        // gafaelfawr's database-password is needed where config.internalDatabase holds.
+        let needs = |env: &str| {
+            model
+                .required(env)
+                .iter()
+                .any(|r| r.app == "gafaelfawr" && r.key == "database-password")
+        };
+        assert!(needs("idfdev") && !needs("usdfprod"));
+    }
+
+    #[test]
+    fn a_copy_from_postgres_where_the_database_is_not_set() {
+        let model = test_model();
+        let after = planned(
+            &model,
+            "applications/postgres/values-usdfint.yaml",
+            "gafaelfawr_db:\n  user: gafaelfawr\n  db: gafaelfawr\n",
+        );
+        let new = model.newly_unresolved(&after);
+        assert_eq!(new.len(), 1, "{new:?}");
+        let (env, u) = &new[0];
+        assert_eq!(
+            (env.as_str(), u.required.app.as_str(), &u.reason),
+            ("usdfint", "times-square", &Reason::KeyAbsent)
+        );
+        assert!(u.required.postgres_related());
+    }
+
+    #[test]
+    fn a_copy_from_a_disabled_or_keyless_source() {
+        let model = test_model();
+        // postgres copies gafaelfawr's key; without internalDatabase gafaelfawr has none.
+        let after = planned(
+            &model,
+            "applications/gafaelfawr/values-usdfdev.yaml",
+            "config:\n  internalDatabase: false\n",
+        );
+        let new = model.newly_unresolved(&after);
+        assert_eq!(new.len(), 1);
+        assert_eq!(
+            (new[0].0.as_str(), &new[0].1.reason),
+            ("usdfdev", &Reason::KeyAbsent)
+        );
+        // A copy whose `if:` is false does not apply: the entry falls back to static.
+        let text = "x:\n  description: d\n  copy:\n    application: nublado\n    key: nope\n    if: never\n";
+        let after = planned(&model, "applications/exposurelog/secrets-idfdev.yaml", text);
+        assert!(model.newly_unresolved(&after).is_empty());
+        // exposurelog copying from an application usdfdev does not enable.
+        let text = "x:\n  description: d\n  copy:\n    application: times-square\n    key: TS_GITHUB_APP_PRIVATE_KEY\n";
+        let after = planned(
+            &model,
+            "applications/exposurelog/secrets-usdfdev.yaml",
+            text,
+        );
+        let new = model.newly_unresolved(&after);
+        assert_eq!(new[0].1.reason, Reason::AppNotEnabled);
+        assert!(!new[0].1.required.postgres_related());
+        // A loop never resolves.
+        let text = "a:\n  description: d\n  copy:\n    application: exposurelog\n    key: b\nb:\n  description: d\n  copy:\n    application: exposurelog\n    key: a\n";
+        let after = planned(&model, "applications/exposurelog/secrets-idfdev.yaml", text);
+        let reasons: Vec<Reason> = model
+            .newly_unresolved(&after)
+            .into_iter()
+            .map(|(_, u)| u.reason)
+            .collect();
+        assert_eq!(reasons, [Reason::KeyUnresolved, Reason::KeyUnresolved]);
+    }
+}

@@ -229,3 +229,99 @@ pub(super) fn unused_database(facts: &Facts, out: &mut Vec<Finding>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::RepoFile;
+    use crate::model::test_model;
+
+    /// The rules of this family over the consumers tree, with one file replaced.
+    fn findings(file: &str, text: &str) -> Vec<(&'static str, String, usize, String)> {
+        let model = test_model();
+        let file = RepoFile::new(&model.layout.phalanx, file);
+        let mut model = model.with_planned([(&file, text)]);
+        if let Some(env) = file.relative.strip_prefix("applications/postgres/values-") {
+            let env = env.trim_end_matches(".yaml");
+            let parsed = crate::files::values::parse(text, model.layout.nesting).unwrap();
+            let values = model.envs.iter_mut().find(|e| e.env.name == env).unwrap();
+            values.parsed = parsed;
+        }
+        let facts = Facts {
+            other_side: crate::check::side::gather(&model),
+            ..Facts::default()
+        };
+        let mut out = Vec::new();
+        unresolved_copies(&facts, &mut out);
+        pointers(&facts, &mut out);
+        unused_database(&facts, &mut out);
+        out.into_iter()
+            .map(|f| (f.rule, f.path, f.line, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_tree_has_none() {
+        let text = std::fs::read_to_string(
+            crate::config::workspace_root()
+                .join("tests/fixtures/check/consumers/phalanx/applications/nublado/values.yaml"),
+        )
+        .unwrap();
+        assert!(findings("applications/nublado/values.yaml", &text).is_empty());
+    }
+
+    #[test]
+    fn unresolved_copies_name_the_environments() {
+        let found = findings(
+            "applications/gafaelfawr/values.yaml",
+            "config:\n  internalDatabase: false\n",
+        );
+        assert!(found.is_empty(), "every environment sets it: {found:?}");
+        let found = findings(
+            "applications/gafaelfawr/values-idfdev.yaml",
+            "config:\n  databaseUrl: \"\"\n",
+        );
+        let rules: Vec<&str> = found.iter().map(|f| f.0).collect();
+        // gafaelfawr still counts as the source of postgres's copy: no unused-database.
+        assert_eq!(rules, ["copy-source-missing"], "{found:?}");
+        assert_eq!(
+            (found[0].1.as_str(), found[0].2),
+            ("applications/postgres/secrets.yaml", 7)
+        );
+        assert!(found[0].3.contains("in idfdev,"), "{}", found[0].3);
+    }
+
+    #[test]
+    fn pointers_at_undefined_databases_and_other_users() {
+        let found = findings(
+            "applications/times-square/values-idfdev.yaml",
+            "internalDatabase: true\nconfig:\n  databaseUrl: postgresql://ts@postgres.postgres/timessquare\n",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].0, found[0].2), ("pointer-user-mismatch", 3));
+        let found = findings(
+            "applications/times-square/values-idfdev.yaml",
+            "internalDatabase: true\nconfig:\n  databaseUrl: postgresql://timessquare@postgres.postgres/ts2\n",
+        );
+        assert_eq!(found[0].0, "pointer-unknown-database");
+        assert!(found[0].3.contains("the database `ts2`"), "{}", found[0].3);
+        // Another server is not judged.
+        let found = findings(
+            "applications/times-square/values-idfdev.yaml",
+            "internalDatabase: true\nconfig:\n  databaseUrl: postgresql://x@rsp-db-rw.postgres-db/y\n",
+        );
+        assert!(
+            found.iter().all(|f| f.0 != "pointer-unknown-database"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_entry_nobody_uses_is_a_warning() {
+        let text = "exposurelog_db:\n  user: exposurelog\n  db: exposurelog\ngafaelfawr_db:\n  user: gafaelfawr\n  db: gafaelfawr\n\
+                    jupyterhub_db:\n  user: jovyan\n  db: jupyterhub\nnublado3_db:\n  user: nublado3\n  db: nublado3\n";
+        let found = findings("applications/postgres/values-usdfdev.yaml", text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].0, found[0].2), ("unused-database", 7));
+    }
+}
