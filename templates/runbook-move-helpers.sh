@@ -21,8 +21,8 @@ target_sql() { # HOST PORT DB [psql options]
 
 # Makes the folder for the dumps (mode 700); refuses one a git repository would track.
 move_dir_ready() { # DIR
-  mkdir -p "$1"
-  chmod 700 "$1"
+  mkdir -p "$1" || return 1
+  chmod 700 "$1" || return 1
   if git -C "$1" rev-parse --is-inside-work-tree > /dev/null 2>&1 \
     && ! git -C "$1" check-ignore -q "$1" 2> /dev/null; then
     echo "$1 is inside a git checkout: dumps hold the data, keep them out of repositories (set PGDB_MOVE_DIR)." >&2
@@ -48,9 +48,9 @@ major_of() { # VERSION_NUM
 # older than the old server (a dump does not restore into an older major version).
 compare_versions() { # CONTEXT HOST PORT
   local source target tool
-  source="$(echo 'SHOW server_version_num;' | source_sql "$1" postgres)"
-  target="$(echo 'SHOW server_version_num;' | target_sql "$2" "$3" postgres)"
-  tool="$(pg_restore --version | sed -E 's/.* ([0-9]+)[.].*/\1/')"
+  source="$(echo 'SHOW server_version_num;' | source_sql "$1" postgres)" || return 1
+  target="$(echo 'SHOW server_version_num;' | target_sql "$2" "$3" postgres)" || return 1
+  tool="$(pg_restore --version | sed -E 's/.* ([0-9]+)[.].*/\1/')" || return 1
   echo "Versions: old server $source, new server $target, pg_restore here $tool."
   if [ "$(major_of "$target")" -lt "$(major_of "$source")" ]; then
     echo "The new server ($target) is older than the old one ($source): the dump would not restore." >&2
@@ -67,7 +67,7 @@ compare_versions() { # CONTEXT HOST PORT
 check_target_empty() { # HOST PORT DB
   local exists objects
   exists="$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db';" \
-    | target_sql "$1" "$2" postgres -v db="$3")"
+    | target_sql "$1" "$2" postgres -v db="$3")" || return 1
   if [ "$exists" = 0 ]; then
     echo "The database $3 is absent from the new server: the copy creates it."
     return 0
@@ -79,7 +79,7 @@ SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relname
         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
      + (SELECT count(*) FROM pg_largeobject_metadata);
 SQL
-)"
+)" || return 1
   if [ "$objects" != 0 ]; then
     echo "The database $3 on the new server is not empty ($objects objects): nothing is copied over data." >&2
     return 1
@@ -121,11 +121,11 @@ freeze_app() { # CONTEXT NAMESPACE FILE
     echo "$3 already records the replica counts of $2: kept."
   else
     kubectl --context "$1" -n "$2" get deployments \
-      -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.replicas}{"\n"}{end}' > "$3.partial"
-    mv "$3.partial" "$3"
+      -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.replicas}{"\n"}{end}' > "$3.partial" || return 1
+    mv "$3.partial" "$3" || return 1
     echo "Replica counts of $2 recorded in $3."
   fi
-  kubectl --context "$1" -n "$2" scale deployment --all --replicas=0
+  kubectl --context "$1" -n "$2" scale deployment --all --replicas=0 || return 1
   until running="$(kubectl --context "$1" -n "$2" get deployments \
     -o jsonpath='{range .items[*]}{.status.replicas}{end}')" && [ -z "$(printf '%s' "$running" | tr -d '0 \n')" ]; do
     tries=$((tries + 1))
@@ -148,7 +148,7 @@ restore_replicas() { # CONTEXT NAMESPACE FILE
   fi
   while read -r name replicas; do
     [ -n "$name" ] || continue
-    kubectl --context "$1" -n "$2" scale deployment "$name" --replicas="${replicas:-1}"
+    kubectl --context "$1" -n "$2" scale deployment "$name" --replicas="${replicas:-1}" || return 1
   done < "$3"
   kubectl --context "$1" -n "$2" wait --for=condition=Available deployment --all --timeout=10m
 }
@@ -157,8 +157,8 @@ restore_replicas() { # CONTEXT NAMESPACE FILE
 # new dump forgets an earlier verification.
 dump_for_move() { # CONTEXT DB FILE
   rm -f "$3.verified"
-  dump_database "$1" "$2" "$3"
-  sha256sum "$3" > "$3.sha256"
+  dump_database "$1" "$2" "$3" || return 1
+  sha256sum "$3" > "$3.sha256" || return 1
   echo "Checksum: $(cut -d' ' -f1 "$3.sha256")."
 }
 
@@ -179,16 +179,16 @@ client = hmac.new(salted, b"Client Key", "sha256").digest()
 server = hmac.new(salted, b"Server Key", "sha256").digest()
 b64 = lambda b: base64.b64encode(b).decode()
 print("SCRAM-SHA-256$4096:%s$%s:%s" % (b64(salt), b64(hashlib.sha256(client).digest()), b64(server)))
-')"
+')" || return 1
   exists="$(printf '%s\n' "SELECT count(*) FROM pg_roles WHERE rolname = :'role';" \
-    | target_sql "$1" "$2" postgres -v role="$5")"
+    | target_sql "$1" "$2" postgres -v role="$5")" || return 1
   if [ "$exists" = 0 ]; then
     printf '%s\n' "\\set verifier '$verifier'" "CREATE ROLE :\"role\" LOGIN PASSWORD :'verifier';" \
-      | target_sql "$1" "$2" postgres -v role="$5"
+      | target_sql "$1" "$2" postgres -v role="$5" || return 1
     echo "The role $5 is created on the new server with the password of $4."
   else
     printf '%s\n' "\\set verifier '$verifier'" "ALTER ROLE :\"role\" LOGIN PASSWORD :'verifier';" \
-      | target_sql "$1" "$2" postgres -v role="$5"
+      | target_sql "$1" "$2" postgres -v role="$5" || return 1
     echo "The role $5 existed on the new server: it now has the password of $4."
   fi
 }
@@ -196,13 +196,13 @@ print("SCRAM-SHA-256$4096:%s$%s:%s" % (b64(salt), b64(hashlib.sha256(client).dig
 # Creates the database owned by USER (or gives an existing empty one to USER).
 create_database_on_target() { # HOST PORT DB USER
   local exists
-  check_target_empty "$1" "$2" "$3"
+  check_target_empty "$1" "$2" "$3" || return 1
   exists="$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'db';" \
-    | target_sql "$1" "$2" postgres -v db="$3")"
+    | target_sql "$1" "$2" postgres -v db="$3")" || return 1
   if [ "$exists" = 0 ]; then
-    printf '%s\n' 'CREATE DATABASE :"db" OWNER :"role";' | target_sql "$1" "$2" postgres -v db="$3" -v role="$4"
+    printf '%s\n' 'CREATE DATABASE :"db" OWNER :"role";' | target_sql "$1" "$2" postgres -v db="$3" -v role="$4" || return 1
   else
-    printf '%s\n' 'ALTER DATABASE :"db" OWNER TO :"role";' | target_sql "$1" "$2" postgres -v db="$3" -v role="$4"
+    printf '%s\n' 'ALTER DATABASE :"db" OWNER TO :"role";' | target_sql "$1" "$2" postgres -v db="$3" -v role="$4" || return 1
   fi
   echo "The database $3 on the new server is owned by $4."
 }
@@ -252,12 +252,18 @@ schema_only() {
 verify_move() { # CONTEXT SOURCE_DB HOST PORT TARGET_DB FILE
   local state="$6.state"
   rm -f "$6.verified"
-  printf '%s\n' "$MOVE_STATE_SQL" | source_sql "$1" "$2" > "$state.old"
-  printf '%s\n' "$MOVE_STATE_SQL" | target_sql "$3" "$4" "$5" > "$state.new"
+  printf '%s\n' "$MOVE_STATE_SQL" | source_sql "$1" "$2" > "$state.old" || return 1
+  printf '%s\n' "$MOVE_STATE_SQL" | target_sql "$3" "$4" "$5" > "$state.new" || return 1
   kubectl --context "$1" -n postgres exec deployment/postgres -- \
-    pg_dump -U postgres --schema-only --no-owner -d "$2" | schema_only > "$state.old-schema"
+    pg_dump -U postgres --schema-only --no-owner -d "$2" > "$state.old-raw" || return 1
   PGCONNECT_TIMEOUT=10 pg_dump --schema-only --no-owner -h "$3" -p "$4" \
-    -U "${TARGET_ADMIN_USER:-postgres}" -d "$5" | schema_only > "$state.new-schema"
+    -U "${TARGET_ADMIN_USER:-postgres}" -d "$5" > "$state.new-raw" || return 1
+  schema_only < "$state.old-raw" > "$state.old-schema"
+  schema_only < "$state.new-raw" > "$state.new-schema"
+  if [ ! -s "$state.old" ] || [ ! -s "$state.old-schema" ]; then
+    echo "The old server's state came back empty: nothing to compare; check the connection." >&2
+    return 1
+  fi
   if ! diff -u "$state.old" "$state.new" >&2 || ! diff -u "$state.old-schema" "$state.new-schema" >&2; then
     echo "The new server differs from the old one (above): do not switch. Was everything frozen?" >&2
     echo "To copy again: drop $5 on the new server, move $6 away, then run copy." >&2

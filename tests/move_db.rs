@@ -38,6 +38,8 @@ fn rehearsal() -> (Rehearsal, Pg, Pg, Bao) {
     let out = xtask_on(&work, &[&args[..], &["--script"]].concat());
     let script = work.join("move.sh");
     fs::write(&script, ok(out, "runbook --move-to --script")).unwrap();
+    let text = ok(xtask_on(&work, &args), "runbook --move-to");
+    fs::write(work.join("move.txt"), text).unwrap();
     let r = Rehearsal {
         work: work.clone(),
         bin: bin.clone(),
@@ -52,12 +54,26 @@ fn rehearsal() -> (Rehearsal, Pg, Pg, Bao) {
 fn preflight_copy_verify_and_rollback_run_for_real() {
     tool("strace");
     let (r, source, target, _bao) = rehearsal();
+    pasted_preflight(&r);
     preflight_and_freeze(&r);
     copy(&r, &source, &target);
     verify(&r, &source);
     rollback(&r);
     failed_restore(&r, &source, &target);
     cleanup(&r, &source, &target);
+}
+
+/// The text form's helpers and preflight blocks, run as pasted, say the same.
+fn pasted_preflight(r: &Rehearsal) {
+    let text = fs::read_to_string(r.work.join("move.txt")).unwrap();
+    let end = text.find("\n# === freeze").expect("a freeze phase");
+    let pasted = r.work.join("pasted.sh");
+    fs::write(&pasted, &text[..end]).unwrap();
+    let out = r.run_file(&pasted, &[]);
+    let said = both(&out);
+    assert!(out.status.success(), "pasted preflight: {said}");
+    assert!(said.contains("absent from the new server"), "{said}");
+    assert!(said.contains("Versions: old server 15"), "{said}");
 }
 
 fn preflight_and_freeze(r: &Rehearsal) {

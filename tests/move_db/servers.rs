@@ -310,6 +310,11 @@ pub struct Rehearsal {
 impl Rehearsal {
     /// Runs a phase of the script under strace; asserts no 64-hex value in any argv.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_file(&self.script, args)
+    }
+
+    /// Runs a bash file (a script, or pasted blocks of the text form) under strace.
+    pub fn run_file(&self, file: &Path, args: &[&str]) -> Output {
         let trace = self.work.join("trace.txt");
         let _ = fs::remove_file(&trace);
         let path = format!(
@@ -321,7 +326,7 @@ impl Rehearsal {
             .args(["-f", "-e", "trace=execve", "-s", "4096", "-o"])
             .arg(&trace)
             .arg("bash")
-            .arg(&self.script)
+            .arg(file)
             .args(args)
             .current_dir(&self.work)
             .env("PATH", path)

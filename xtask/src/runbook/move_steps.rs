@@ -169,6 +169,9 @@ fn preflight(b: &mut Builder, m: &Move) {
             .to_string(),
         "The dumps and replica records go to PGDB_MOVE_DIR (default ~/pgdb-move), outside any repository."
             .to_string(),
+        "Needs here: psql, pg_dump, pg_restore and pg_isready (a PostgreSQL client at least as new as the \
+         old server), sha256sum, python3, vault."
+            .to_string(),
     ]);
     step.commands.extend([
         format!("move_dir_ready {MOVE_DIR}"),
