@@ -405,3 +405,39 @@ fn the_copy_benchmark_runs() {
     let out = xtask(&work, &["bench", "--move-copy", "0"]);
     assert_refused(&out, 2, "invalid --move-copy `0`", "bench --move-copy 0");
 }
+
+/// `local-db` keeps working for what remains in the environment after a move: the
+/// moved database is no longer created, every other one is.
+#[test]
+fn local_db_serves_what_remains_after_a_move() {
+    let work = scratch("move-db-local-db");
+    copy_tree(
+        &root().join("tests/cases/move-db-url-in-values-env/out"),
+        &work,
+    );
+    let target = std::env::temp_dir().join(format!("xtask-move-db-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&target);
+    let local_db = |action: &str, extra: &[&str]| {
+        let mut cmd = xtask_command(&work);
+        cmd.args(["--quiet", "local-db", action, "--env", "idfdev"])
+            .args(extra)
+            .args(repo_args(&work))
+            .env("CARGO_TARGET_DIR", &target);
+        cmd.output().unwrap()
+    };
+    let up = local_db("up", &["--port", "0"]);
+    let down = local_db("down", &[]);
+    let _ = fs::remove_dir_all(&target);
+    let said = ok(up, "local-db up");
+    ok(down, "local-db down");
+    for db in [
+        "exposurelog_db",
+        "gafaelfawr_db",
+        "nublado3_db",
+        "ook_db",
+        "plot_db",
+    ] {
+        assert!(said.contains(&format!("  {db} ")), "{db}: {said}");
+    }
+    assert!(!said.contains("times_square_db"), "{said}");
+}
