@@ -117,6 +117,45 @@ fn a_copy_from_an_application_the_environment_does_not_enable_is_refused() {
         .contains("key: TS_GITHUB_APP_PRIVATE_KEY"));
 }
 
+/// The first case: postgres's entry copies from exposurelog, and add-db
+/// would set the database in usdfint, which does not enable exposurelog.
+#[test]
+fn adding_a_database_where_its_copy_source_does_not_run_is_refused() {
+    let work = work("copy-existing-entry");
+    let phalanx = work.join("phalanx");
+    let postgres = phalanx.join("applications/postgres/secrets.yaml");
+    let copied = std::fs::read_to_string(&postgres).unwrap().replacen(
+        "  if: exposurelog_db\n  generate:\n    type: password\n",
+        "  if: exposurelog_db\n  copy:\n    application: exposurelog\n    key: exposurelog_password\n",
+        1,
+    );
+    std::fs::write(&postgres, copied).unwrap();
+    std::fs::write(
+        phalanx.join("applications/exposurelog/secrets.yaml"),
+        "exposurelog_password:\n  description: d\n  if: internalDatabase\n  generate:\n    type: password\n",
+    )
+    .unwrap();
+    assert!(verdicts(&work).is_empty());
+    let out = edit(
+        &work,
+        &[
+            "add-db",
+            "exposurelog",
+            "--env",
+            "usdfdev",
+            "--env",
+            "usdfint",
+        ],
+    );
+    assert_refused(
+        &out,
+        1,
+        "exposurelog is not enabled in usdfint",
+        "source not running",
+    );
+    assert!(text(&out.stderr).contains("applications/postgres/secrets.yaml:"));
+}
+
 #[test]
 fn a_copy_whose_source_key_is_missing_is_refused() {
     let work = work("copy-missing");

@@ -358,6 +358,9 @@ fn plan(
 /// secret key that `phalanx secrets sync` cannot resolve and could before: the
 /// whole environment's sync would fail. Names each key with its `path:line`.
 fn refuse_new_unresolved(dep: &Deployment, plan: &Plan) -> Result<()> {
+    if !dep.environments.known() {
+        return Ok(());
+    }
     let model = dep.model();
     let after = model.with_planned(plan.planned());
     let new = model.newly_unresolved(&after);

@@ -125,7 +125,9 @@ impl Deployment {
         crate::model::Model::load(config)?.strict()
     }
 
-    /// The model again (the tolerant view), for the resolver and the consumers.
+    /// The model again (the tolerant view), for the resolver and the consumers,
+    /// which read the applications, `environments/` and the secret source but not
+    /// postgres's values files: those (which may be large) are left out, not copied.
     pub fn model(&self) -> crate::model::Model {
         crate::model::Model {
             config: self.config.clone(),
@@ -134,7 +136,7 @@ impl Deployment {
             chart: Some(self.chart.clone()),
             umbrella: self.umbrella.clone(),
             secrets: Some(self.secrets.clone()),
-            envs: self.envs.clone(),
+            envs: Vec::new(),
             app_secrets: self.app_secrets.clone(),
             environments: self.environments.clone(),
             apps: self.apps.clone(),
