@@ -66,11 +66,13 @@ pub fn build_move(
     to: &MoveTarget,
     pending: &Pending,
 ) -> Result<Runbook> {
+    let mut warnings = Vec::new();
     let [target] = targets else {
         return Err(bad_input(
             "a move is planned for one environment at a time: give exactly one --env",
         ));
     };
+    let target = &source_names(dep, db, target, &mut warnings);
     let site = site(dep, &dep.config.kube_contexts, &target.env)?;
     let mut b = Builder {
         dep,
@@ -78,7 +80,7 @@ pub fn build_move(
         db,
         secret_key: dep.secret_key_of(db),
         steps: Vec::new(),
-        warnings: Vec::new(),
+        warnings,
         configured: site
             .context
             .iter()
@@ -128,6 +130,36 @@ pub fn build_move(
         steps: b.steps,
         warnings: b.warnings,
     })
+}
+
+/// The target with the old server's role and database: once the move is merged the
+/// environment has no entry, and the names come from another environment's entry
+/// (else the database's name), with a warning to check them.
+fn source_names(
+    dep: &Deployment,
+    db: &DbName,
+    target: &Target,
+    warnings: &mut Vec<String>,
+) -> Target {
+    let key = db.values_key();
+    if dep
+        .env(&target.env)
+        .is_some_and(|e| e.parsed.entry(&key).is_some())
+    {
+        return target.clone();
+    }
+    let other = dep.envs.iter().find_map(|e| e.parsed.entry(&key));
+    let mut target = target.clone();
+    if let Some(entry) = other {
+        target.user = entry.user.clone().unwrap_or(target.user);
+        target.database = entry.db.clone().unwrap_or(target.database);
+    }
+    warnings.push(format!(
+        "{}: the values have no `{key}` (moved already?): the old server's role and database are taken to \
+         be {} and {}; check them before cleanup or rollback (the runbook move-db printed has the right ones)",
+        target.env, target.user, target.database
+    ));
+    target
 }
 
 /// The applications to stop and start: those that copy the password, and those the
