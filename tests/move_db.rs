@@ -264,6 +264,28 @@ fn the_move_runbook_is_clean_bash_and_refuses_bad_requests() {
         );
         assert!(pasted.contains(" d u \"${PGDB_MOVE_DIR"), "{pasted}");
     }
+    // After the move is merged, the names of the old server's role and database come
+    // from another environment's entry, with a warning.
+    let moved = scratch("move-db-runbook-after-merge");
+    copy_tree(
+        &root().join("tests/cases/move-db-host-with-keys-new-user/out"),
+        &moved,
+    );
+    let args = [
+        "runbook",
+        "exposurelog",
+        "--env",
+        "usdfdev",
+        "--move-to",
+        "postgresql://h",
+    ];
+    let out = xtask_on(&moved, &args);
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(
+        text(&out.stderr).contains("usdfdev: the values have no `exposurelog_db` (moved already?)"),
+        "{}",
+        both(&out)
+    );
     let refusals: &[(&[&str], &str)] = &[
         (
             &["--move-to", "postgresql://h"],
