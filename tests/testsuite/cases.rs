@@ -396,6 +396,19 @@ cases! {
     intree_remove_one_env
     layout_ambiguous
     layout_split_without_charts
+    move_db_allow_manual
+    move_db_dry_run
+    move_db_flag_and_url_pointer
+    move_db_flag_to_url
+    move_db_host_split_across_files
+    move_db_host_with_keys_new_user
+    move_db_internal_target_refused
+    move_db_password_in_url_refused
+    move_db_split_layout_allow_manual
+    move_db_split_layout_refused
+    move_db_unknown_shape_refused
+    move_db_url_default_overridden
+    move_db_url_in_values_env
     runbook_applications_generator_add
     runbook_applications_rotate_copy
     runbook_applications_static

@@ -19,6 +19,7 @@ mod list;
 mod local_db;
 mod local_db_container;
 mod local_db_support;
+mod move_db;
 mod precommit;
 mod round_trip;
 mod runbook_paste;

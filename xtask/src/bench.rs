@@ -30,6 +30,9 @@ impl flags::Bench {
         if self.runs == 0 {
             return Err(bad_input("--runs must be at least 1"));
         }
+        if let Some(mb) = self.move_copy_mb {
+            return crate::move_db::bench::move_copy(mb);
+        }
         if cfg!(debug_assertions) {
             outln!("(a debug build: run `cargo xtask-bench` for real figures)");
         }

@@ -185,6 +185,34 @@ The role and database stay in the server until they are dropped: the runbook pri
 the steps, a dump first.",
 };
 
+pub const MOVE_DB: Spec = Spec {
+    name: "move-db",
+    summary: "Move a database of one environment to another PostgreSQL server",
+    args: &[("NAME", "The database's name (its values key without `_db`)")],
+    options: &[
+        opt("env", Kind::Value("ENV"), "The environment whose database moves"),
+        opt(
+            "to",
+            Kind::Value("URL"),
+            "The new server: postgresql://[USER@]HOST[:PORT][/DB] (user and database default to the entry's)",
+        ),
+        opt(
+            "allow-manual",
+            Kind::Switch,
+            "Go on when a consumer points at the server in a shape the tool cannot rewrite: you edit it",
+        ),
+        DRY_RUN,
+    ],
+    description: "\
+Points every consumer of the database in that environment at the new server in its
+own shape (a URL, a host beside user and database keys, a flag turned off for an
+explicit URL), gives each copy of its password a source that no longer depends on
+postgres (the value stays the same), and removes the environment's postgres entry:
+one change, all files or none. Refuses (exit 1) while a consumer points at it in a
+shape it does not know, unless --allow-manual. Prints the diff, then the runbook of
+the move (preflight, freeze, copy, verify, switch, cleanup, rollback).",
+};
+
 pub const CHECK: Spec = Spec {
     name: "check",
     summary: "Prove that the deployment's files agree with each other",
@@ -258,6 +286,11 @@ pub const RUNBOOK: Spec = Spec {
             "remove",
             Kind::Switch,
             "The steps to remove the database: dump, drop, delete the Vault key",
+        ),
+        opt(
+            "move-to",
+            Kind::Value("URL"),
+            "The steps to move the database of one --env to postgresql://[USER@]HOST[:PORT][/DB]",
         ),
         opt(
             "script",
@@ -374,11 +407,18 @@ pub const BENCH: Spec = Spec {
     name: "bench",
     summary: "Measure `check` on the sample and on generated trees",
     args: &[],
-    options: &[opt(
-        "runs",
-        Kind::Number,
-        "Runs per tree (default: 21); the median is printed",
-    )],
+    options: &[
+        opt(
+            "runs",
+            Kind::Number,
+            "Runs per tree (default: 21); the median is printed",
+        ),
+        opt(
+            "move-copy",
+            Kind::Number,
+            "Instead: time a move's copy and verify of a database of about N MB between two local servers",
+        ),
+    ],
     description: "Run with `cargo xtask-bench` for real figures.",
 };
 
@@ -406,6 +446,7 @@ pub const HELP: Spec = Spec {
 pub const COMMANDS: &[&Spec] = &[
     &ADD_DB,
     &REMOVE_DB,
+    &MOVE_DB,
     &CHECK,
     &LIST,
     &RUNBOOK,
@@ -463,6 +504,15 @@ pub struct AddDb {
 }
 
 #[derive(Clone, Debug)]
+pub struct MoveDb {
+    pub name: String,
+    pub env: String,
+    pub to: String,
+    pub allow_manual: bool,
+    pub dry_run: bool,
+}
+
+#[derive(Clone, Debug)]
 pub struct RemoveDb {
     pub name: String,
     pub envs: Vec<String>,
@@ -491,6 +541,7 @@ pub enum RunbookMode {
     Add,
     Rotate,
     Remove,
+    Move,
 }
 
 #[derive(Clone, Debug)]
@@ -503,6 +554,8 @@ pub struct Runbook {
     pub deployed: Option<String>,
     /// `--format json`: phases and steps as JSON.
     pub format: Format,
+    /// `--move-to URL`, unparsed.
+    pub move_to: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -533,12 +586,15 @@ pub struct Init {
 #[derive(Clone, Debug)]
 pub struct Bench {
     pub runs: usize,
+    /// `--move-copy MB`.
+    pub move_copy_mb: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
 pub enum Command {
     AddDb(AddDb),
     RemoveDb(RemoveDb),
+    MoveDb(MoveDb),
     Check(Check),
     List(List),
     Runbook(Runbook),
@@ -1046,6 +1102,21 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
             envs: given.values("env"),
             dry_run: given.has("dry-run"),
         }),
+        "move-db" => {
+            let db = positional(name, rest, "a database NAME", 1)?.remove(0);
+            let (Some(env), Some(to)) = (given.value("env"), given.value("to")) else {
+                return Err(bad_input(format!(
+                    "`move-db {db}` needs the environment and the new server: --env ENV --to URL"
+                )));
+            };
+            Command::MoveDb(MoveDb {
+                name: db,
+                env,
+                to,
+                allow_manual: given.has("allow-manual"),
+                dry_run: given.has("dry-run"),
+            })
+        }
         "check" => {
             positional(name, rest, "", 0)?;
             if given.has("new-only") && given.has("baseline") {
@@ -1078,6 +1149,15 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 (false, true) => RunbookMode::Remove,
                 (false, false) => RunbookMode::Add,
             };
+            let mode = match (mode, given.has("move-to")) {
+                (RunbookMode::Add, true) => RunbookMode::Move,
+                (_, true) => {
+                    return Err(bad_input(
+                        "--move-to plans a move: give it without --rotate or --remove",
+                    ))
+                }
+                (mode, false) => mode,
+            };
             Command::Runbook(Runbook {
                 name: db,
                 envs: given.values("env"),
@@ -1085,6 +1165,7 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                 script: given.has("script"),
                 deployed: given.value("deployed"),
                 format: format(),
+                move_to: given.value("move-to"),
             })
         }
         "local-db" => {
@@ -1145,7 +1226,17 @@ fn build(spec: &Spec, rest: &[String], given: &Given) -> Result<Command> {
                     )))
                 }
             };
-            Command::Bench(Bench { runs })
+            let move_copy_mb = match given.number("move-copy") {
+                Ok(None) => None,
+                Ok(Some(mb)) if (1..=100_000).contains(&mb) => Some(mb),
+                _ => {
+                    return Err(bad_input(format!(
+                        "invalid --move-copy `{}`: a size in MB from 1 to 100000",
+                        given.value("move-copy").unwrap_or_default()
+                    )))
+                }
+            };
+            Command::Bench(Bench { runs, move_copy_mb })
         }
         "completion" => {
             let shell = positional(name, rest, "a SHELL: bash, zsh or fish", 1)?.remove(0);

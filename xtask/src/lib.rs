@@ -40,6 +40,7 @@ mod layout;
 mod list;
 mod local_db;
 mod model;
+mod move_db;
 mod names;
 mod plan;
 mod remove_db;
@@ -108,6 +109,7 @@ fn run() -> anyhow::Result<u8> {
     match flags.command.clone() {
         Command::AddDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::RemoveDb(cmd) => cmd.run(repositories()?).map(|()| 0),
+        Command::MoveDb(cmd) => cmd.run(repositories()?).map(|()| 0),
         Command::Check(cmd) => {
             let config = repositories()?;
             if let Some(pending) = fsio::pending_journal(&config.repositories()) {

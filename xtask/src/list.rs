@@ -111,6 +111,7 @@ impl flags::List {
             dep.envs.retain(|e| chosen.contains(&e.env.name));
         }
         let rows = rows(&dep);
+        let homes = crate::move_db::homes::homes(&dep, &rows);
         let envs: Vec<&str> = dep.envs.iter().map(|e| e.env.name.as_str()).collect();
         let source = match &dep.secrets {
             crate::deployment::Secrets::Absent(file) => {
@@ -126,11 +127,13 @@ impl flags::List {
             Format::Text | Format::Github => {
                 out!("{}", text(&layout, &source, &envs, &rows));
                 out!("{}", consumers_text(&envs, &rows));
+                out!("{}", crate::move_db::homes::text(&homes));
             }
             Format::Json => {
                 let repositories = crate::check::repositories_json(&dep.layout);
                 let source = source_json(&dep.secrets);
-                outln!("{}", json(&layout, &source, &envs, &rows, &repositories))
+                let list = json(&layout, &source, &envs, &rows, &repositories);
+                outln!("{}", crate::move_db::homes::with_json(list, &homes))
             }
         }
         Ok(())

@@ -136,6 +136,7 @@ pub fn runbook_json(runbook: &Runbook, dep: &Deployment, helpers: Option<&Path>)
         crate::flags::RunbookMode::Add => "add",
         crate::flags::RunbookMode::Rotate => "rotate",
         crate::flags::RunbookMode::Remove => "remove",
+        crate::flags::RunbookMode::Move => "move",
     };
     let password_source = match &dep.secrets {
         Secrets::Absent(_) => None,

@@ -34,6 +34,7 @@ macro_rules! confirm_function {
 mod follow;
 mod helpers_file;
 pub mod json;
+mod move_steps;
 mod script;
 mod text;
 
@@ -50,6 +51,7 @@ use crate::layout::Kind;
 use crate::names::{DbName, SqlIdent};
 use crate::shell::quote;
 
+pub use move_steps::build_move;
 pub use script::render_script;
 pub use text::render_text;
 
@@ -59,6 +61,14 @@ const ROOT_NOT_ROTATABLE: &str =
 
 /// The shell functions every rendering starts with.
 pub const HELPERS: &str = include_str!("../../../templates/runbook-helpers.sh");
+
+/// The shell functions a runbook starts with: a move's add their own.
+pub fn helpers(runbook: &Runbook) -> String {
+    match runbook.mode {
+        RunbookMode::Move => format!("{HELPERS}{}", move_steps::MOVE_HELPERS),
+        _ => HELPERS.to_string(),
+    }
+}
 
 /// When a step runs; the script takes the phase's name as its argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +85,20 @@ pub enum Phase {
     Restart,
     /// `--remove`: the key out of the Vault secret, once the database is dropped.
     DeleteKey,
+    /// `--move-to`: the new server answers and is empty; versions; size.
+    Preflight,
+    /// `--move-to`: each consumer scaled to zero, its replica counts recorded.
+    Freeze,
+    /// `--move-to`: dump, role and database on the new server, restore.
+    Copy,
+    /// `--move-to`: the same query and the schemas on both servers.
+    Verify,
+    /// `--move-to`: secrets, each consumer synced and scaled back.
+    Switch,
+    /// `--move-to`: final dump, drop on the old server, the Vault key.
+    Cleanup,
+    /// `--move-to`: the consumers back on the old server (before cleanup).
+    Rollback,
 }
 
 impl Phase {
@@ -86,6 +110,13 @@ impl Phase {
             Phase::NewPassword => "new-password",
             Phase::Restart => "restart",
             Phase::DeleteKey => "delete-key",
+            Phase::Preflight => "preflight",
+            Phase::Freeze => "freeze",
+            Phase::Copy => "copy",
+            Phase::Verify => "verify",
+            Phase::Switch => "switch",
+            Phase::Cleanup => "cleanup",
+            Phase::Rollback => "rollback",
         }
     }
 
@@ -106,6 +137,15 @@ impl Phase {
             (Phase::NewPassword, _) => "nothing to merge; overwrites the live password in Vault",
             (Phase::Restart, _) => "right after new-password, in a maintenance window",
             (Phase::DeleteKey, _) => "once after-merge has dropped the database",
+            (Phase::Preflight, _) => "any time before the move; changes nothing",
+            (Phase::Freeze, _) => "at the start of the maintenance window; stops the consumers",
+            (Phase::Copy, _) => "after freeze; copies into the new server",
+            (Phase::Verify, _) => "right after copy, consumers still stopped",
+            (Phase::Switch, _) => "merge the move-db change first; runs only after verify passed",
+            (Phase::Cleanup, _) => "after the period you chose; rollback is impossible afterwards",
+            (Phase::Rollback, _) => {
+                "instead of going on, before cleanup: revert the move-db change and merge the revert first"
+            }
         }
     }
 }
@@ -665,11 +705,17 @@ pub fn build(
         RunbookMode::Add => format!("adding the `{}` database", db.name),
         RunbookMode::Rotate => format!("rotating the password of the `{}` database", db.name),
         RunbookMode::Remove => format!("removing the `{}` database", db.name),
+        RunbookMode::Move => {
+            return Err(bad_input(
+                "a move's runbook needs the new server: --move-to URL",
+            ))
+        }
     };
     match mode {
         RunbookMode::Add => add_steps(&mut b, targets, &sites),
         RunbookMode::Rotate => rotate_steps(&mut b, targets, &sites),
         RunbookMode::Remove => remove_steps(&mut b, targets, &sites),
+        RunbookMode::Move => {}
     }
     Ok(Runbook {
         title,
@@ -1044,7 +1090,7 @@ fn envs_without_entry(dep: &Deployment, db: &DbName, targets: &[Target]) -> Vec<
 
 /// The runbook as JSON (`runbook_json`), with the helpers file written first.
 pub fn to_json(runbook: &Runbook, dep: &Deployment) -> json::Json {
-    let helpers = helpers_file::write(&text::helpers_file_text(), &dep.layout.phalanx);
+    let helpers = helpers_file::write(&text::helpers_file_text(runbook), &dep.layout.phalanx);
     json::runbook_json(runbook, dep, helpers.as_deref())
 }
 
@@ -1056,7 +1102,7 @@ pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
     if script {
         out!("{}", render_script(runbook, dep));
     } else {
-        let helpers = helpers_file::write(&text::helpers_file_text(), &dep.layout.phalanx);
+        let helpers = helpers_file::write(&text::helpers_file_text(runbook), &dep.layout.phalanx);
         out!("{}", render_text(runbook, dep, helpers.as_deref()));
     }
 }
@@ -1086,7 +1132,13 @@ impl flags::Runbook {
             crate::known::require(&dep, &db, &advice)?;
         }
         let targets = targets(&dep, &db, &self.envs, upstream.as_ref())?;
-        let mut runbook = build(&dep, &db, &targets, self.mode, &Pending::default())?;
+        let mut runbook = match &self.move_to {
+            Some(url) => {
+                let to = crate::move_db::target::parse(url)?;
+                build_move(&dep, &db, &targets, &to, &Pending::default())?
+            }
+            None => build(&dep, &db, &targets, self.mode, &Pending::default())?,
+        };
         runbook.compared = Some(compared_with(upstream.as_ref()));
         runbook.upstream = upstream;
         if self.mode != RunbookMode::Remove {
@@ -1137,6 +1189,13 @@ mod tests {
             Phase::NewPassword,
             Phase::Restart,
             Phase::DeleteKey,
+            Phase::Preflight,
+            Phase::Freeze,
+            Phase::Copy,
+            Phase::Verify,
+            Phase::Switch,
+            Phase::Cleanup,
+            Phase::Rollback,
         ];
         let mut names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
         names.sort();

@@ -3,7 +3,7 @@
 //! unless given `--yes`, and stops at the first failure (`set -euo pipefail`).
 
 use super::text::{comment, heading, step_body};
-use super::{Runbook, HELPERS};
+use super::Runbook;
 use crate::deployment::Deployment;
 use crate::shell::quote;
 
@@ -69,7 +69,7 @@ pub fn render_script(runbook: &Runbook, dep: &Deployment) -> String {
     out.push_str("    *)\n      usage >&2\n      exit 2\n      ;;\n  esac\ndone\nif [ -z \"$PHASE\" ]; then\n  usage >&2\n  exit 2\nfi\n\n");
     out.push_str(CONFIRM_SCRIPT);
     out.push('\n');
-    out.push_str(HELPERS);
+    out.push_str(&super::helpers(runbook));
     for phase in &phases {
         out.push_str(&format!("\n{}() {{\n", function_name(phase.name())));
         for step in runbook.steps.iter().filter(|s| s.phase == *phase) {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{Phase, Runbook, Step, HELPERS};
+use super::{Phase, Runbook, Step};
 use crate::deployment::Deployment;
 use crate::shell::quote;
 
@@ -79,8 +79,11 @@ pub(super) fn heading(step: &Step) -> String {
 }
 
 /// What the helpers file holds: the bash check, the helpers and `confirm`.
-pub fn helpers_file_text() -> String {
-    format!("{BASH_ONLY}{HELPERS}\n{CONFIRM_INTERACTIVE}")
+pub fn helpers_file_text(runbook: &Runbook) -> String {
+    format!(
+        "{BASH_ONLY}{}\n{CONFIRM_INTERACTIVE}",
+        super::helpers(runbook)
+    )
 }
 
 /// The text to paste. With `helpers` (the file `helpers_file::write` made), its first
@@ -114,7 +117,7 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment, helpers: Option<&Path>) 
         }
         None => {
             out.push_str("\n# --- helpers\n");
-            out.push_str(&helpers_file_text());
+            out.push_str(&helpers_file_text(runbook));
         }
     }
     let mut current: Option<Phase> = None;
