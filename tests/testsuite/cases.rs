@@ -20,7 +20,10 @@
 //!   `setup`.
 //!
 //! A case that changed its tree and exited 0 runs a second time, which must change
-//! nothing (idempotence). `BLESS=1` rewrites `stdout`, `stderr` and `status` where a
+//! nothing (idempotence). Where the tree has `environments/`, no edit may leave an
+//! environment with a postgres-related key that `phalanx secrets sync` could not
+//! resolve and that it could resolve before (the `copy-*` findings of `check`, compared
+//! whole before and after). `BLESS=1` rewrites `stdout`, `stderr` and `status` where a
 //! case has them (read the diff before committing it). Every folder must be listed in
 //! [`cases!`] below, and every listed case must exist (`every_case_folder_is_a_test`).
 
@@ -217,6 +220,31 @@ fn compare_stream(case: &Path, stream: &str, actual: &str, shown: &str) -> Resul
     Ok(())
 }
 
+/// The postgres-related keys that some environment could not resolve: `(rule,
+/// subject, message)` of `check`'s `copy-source-not-enabled`, `copy-source-missing` and
+/// `copy-needs-database` findings (the message names the environment).
+fn unresolved(work: &Path) -> std::collections::BTreeSet<(String, String, String)> {
+    let out = xtask_on(work, &["check", "--format", "json"]);
+    let doc: serde_yaml::Value = serde_yaml::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("check's JSON does not parse: {e}\n{}", text(&out.stderr)));
+    let field = |f: &serde_yaml::Value, name: &str| f[name].as_str().unwrap_or("").to_string();
+    doc["findings"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            let rule = f["rule"].as_str().unwrap_or("");
+            [
+                "copy-source-not-enabled",
+                "copy-source-missing",
+                "copy-needs-database",
+            ]
+            .contains(&rule)
+        })
+        .map(|f| (field(f, "rule"), field(f, "subject"), field(f, "message")))
+        .collect()
+}
+
 /// Whether `work` holds the tree `expected` (a panic of the comparison as an error).
 fn same_tree(work: &Path, expected: &Path, label: &str) -> Result<(), String> {
     std::panic::catch_unwind(|| assert_same_tree(work, expected, label))
@@ -236,6 +264,12 @@ pub fn run_case(name: &str) -> Result<(), String> {
     }
     let before = scratch(&format!("case-{name}-before"));
     copy_tree(&work, &before);
+    let judged = work.join("phalanx/environments").is_dir();
+    let unresolved_before = if judged {
+        unresolved(&work)
+    } else {
+        Default::default()
+    };
     let args = lines(&case.join("args"));
     let output = run(&work, &case, &args, &runtime);
     let shown_paths = |bytes: &[u8]| {
@@ -281,6 +315,15 @@ pub fn run_case(name: &str) -> Result<(), String> {
     };
     same_tree(&work, &expected, name).map_err(|e| format!("{e}\n{shown}"))?;
     let changed = read_tree(&work) != read_tree(&before);
+    if judged && changed {
+        let after = unresolved(&work);
+        let new: Vec<_> = after.difference(&unresolved_before).collect();
+        if !new.is_empty() {
+            return Err(format!(
+                "{name}: the edit left keys that phalanx could not resolve: {new:?}\n{shown}"
+            ));
+        }
+    }
     if expected_status == 0 && changed && !case.join("no-rerun").exists() {
         let again = run(&work, &case, &args, &runtime);
         if !again.status.success() {
