@@ -55,11 +55,17 @@ pub struct AppCopy {
     pub key: Option<String>,
 }
 
+/// add-db's environments: those named with `--env`, or every one (`--all-envs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvChoice {
+    Listed(Vec<String>),
+    All,
+}
+
 #[derive(Clone, Debug)]
 pub struct AddDb {
     pub name: String,
-    pub envs: Vec<String>,
-    pub all_envs: bool,
+    pub envs: EnvChoice,
     pub user: Option<String>,
     pub database: Option<String>,
     pub bump: Option<Bump>,
@@ -113,12 +119,20 @@ pub enum RunbookMode {
     Move,
 }
 
+/// How a runbook is printed: the text to paste, or a bash script (`--script`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenderMode {
+    Text,
+    Script,
+}
+
 #[derive(Clone, Debug)]
 pub struct Runbook {
     pub name: String,
     pub envs: Vec<String>,
     pub mode: RunbookMode,
-    pub script: bool,
+    /// `--script`: a bash script instead of the text to paste.
+    pub render: RenderMode,
     /// `--deployed REV`: what is deployed, instead of the remote's default branch.
     pub deployed: Option<String>,
     /// `--format json`: phases and steps as JSON.
@@ -134,12 +148,23 @@ pub enum LocalDbAction {
     Status,
 }
 
+/// local-db up's port on 127.0.0.1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortChoice {
+    /// No `--port`: the last one while it is free, else a free one.
+    Remembered,
+    /// `--port 0`: a free one.
+    Free,
+    /// `--port N`.
+    Fixed(u16),
+}
+
 #[derive(Clone, Debug)]
 pub struct LocalDb {
     pub action: LocalDbAction,
     pub env: Option<String>,
-    /// `Some(0)`: pick a free port.
-    pub port: Option<u16>,
+    /// `--port N`, `--port 0` (a free one) or none (the last one).
+    pub port: PortChoice,
     pub show_passwords: bool,
     /// `up`: create what it can when a password key is missing from the secret source.
     pub skip_missing: bool,

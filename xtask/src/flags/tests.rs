@@ -41,7 +41,10 @@ fn global_options_before_or_after_the_command() {
     let Command::AddDb(add) = f.command else {
         panic!()
     };
-    assert_eq!(add.envs, ["a", "b", "c"]);
+    assert_eq!(
+        add.envs,
+        EnvChoice::Listed(vec!["a".into(), "b".into(), "c".into()])
+    );
 }
 
 #[test]
@@ -132,7 +135,7 @@ fn values_are_typed() {
     let Command::LocalDb(l) = flags(&["local-db", "up", "--port", "0"]).unwrap().command else {
         panic!()
     };
-    assert_eq!(l.port, Some(0));
+    assert_eq!(l.port, PortChoice::Free);
     let Command::AddDb(a) = flags(&[
         "add-db",
         "x",
@@ -161,7 +164,10 @@ fn values_are_typed() {
     else {
         panic!()
     };
-    assert_eq!((r.mode, r.script), (RunbookMode::Remove, true));
+    assert_eq!(
+        (r.mode, r.render),
+        (RunbookMode::Remove, RenderMode::Script)
+    );
     let Command::Check(c) = flags(&["check", "--format", "github"]).unwrap().command else {
         panic!()
     };
@@ -244,4 +250,55 @@ fn every_option_of_a_local_db_action_is_an_option_of_local_db() {
             );
         }
     }
+}
+
+#[test]
+fn choices_are_enums() {
+    let Command::AddDb(a) = flags(&["add-db", "x", "--all-envs"]).unwrap().command else {
+        panic!()
+    };
+    assert_eq!(a.envs, EnvChoice::All);
+    for (args, expected) in [
+        (&["local-db", "up"][..], PortChoice::Remembered),
+        (&["local-db", "up", "--port", "0"][..], PortChoice::Free),
+        (
+            &["local-db", "up", "--port", "5433"][..],
+            PortChoice::Fixed(5433),
+        ),
+        (
+            &["local-db", "up", "--port", "65535"][..],
+            PortChoice::Fixed(65535),
+        ),
+    ] {
+        let Command::LocalDb(l) = flags(args).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(l.port, expected, "{args:?}");
+    }
+    for (args, expected) in [
+        (&["runbook", "x"][..], (RunbookMode::Add, RenderMode::Text)),
+        (
+            &["runbook", "x", "--rotate", "--script"][..],
+            (RunbookMode::Rotate, RenderMode::Script),
+        ),
+        (
+            &[
+                "runbook",
+                "x",
+                "--env",
+                "a",
+                "--move-to",
+                "postgresql://h/d",
+            ][..],
+            (RunbookMode::Move, RenderMode::Text),
+        ),
+    ] {
+        let Command::Runbook(r) = flags(args).unwrap().command else {
+            panic!()
+        };
+        assert_eq!((r.mode, r.render), expected, "{args:?}");
+    }
+    assert!(
+        error(&["runbook", "x", "--rotate", "--move-to", "u"]).contains("--move-to plans a move")
+    );
 }
