@@ -7,7 +7,6 @@
 //! options may stand before or after the command word, `--opt value` and
 //! `--opt=value` both work, an option given twice is refused unless it is
 //! repeatable, and each command accepts only its own options and the global ones.
-
 //!
 //! The folder: `spec` (the declaration), `parse` (words to validated options),
 //! `build` (one builder per command), `help` (every help text and suggestion); this
@@ -29,6 +28,7 @@ pub(crate) use help::suggestion;
 pub use parse::parse;
 pub use spec::{Kind, Opt, Spec, COMMANDS, GLOBAL, HIDDEN, LOCAL_DB_ACTIONS};
 
+/// `--format`: how a command prints its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
