@@ -16,7 +16,7 @@ use crate::error::{bad_input, refused};
 use crate::files::chart::Bump;
 use crate::files::{app_copy, chart, generator, helm_template, secrets_yaml, values};
 use crate::flags::RunbookMode;
-use crate::flags::{self, AppCopy, SecretChoice};
+use crate::flags::{self, AppCopy, EnvChoice, SecretChoice};
 use crate::fsio::{command_line, Session};
 use crate::layout::RepoFile;
 use crate::model::resolve::{Reason, Source};
@@ -33,12 +33,13 @@ impl flags::AddDb {
         let database = SqlIdent::parse("database", &database)?;
         let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
-        let envs: Vec<String> = dep
-            .layout
-            .select_environments(&self.envs, self.all_envs)?
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
+        let envs: Vec<String> = match &self.envs {
+            EnvChoice::All => dep.layout.environments()?,
+            EnvChoice::Listed(names) => dep.layout.select_environments(names)?,
+        }
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
         if envs.is_empty() {
             return Err(bad_input(format!(
                 "{}: there is no values-<env>.yaml",
@@ -165,7 +166,7 @@ impl flags::AddDb {
         }
         if !self.no_runbook {
             outln!();
-            runbook::print(&runbook, &dep, false);
+            runbook::print(&runbook, &dep, flags::RenderMode::Text);
         }
         Ok(())
     }

@@ -344,8 +344,8 @@ impl Layout {
             .collect())
     }
 
-    /// The environments named on the command line, or all of them.
-    pub fn select_environments(&self, names: &[String], all: bool) -> Result<Vec<Environment>> {
+    /// The environments named on the command line.
+    pub fn select_environments(&self, names: &[String]) -> Result<Vec<Environment>> {
         let envs = self.environments()?;
         let known = || {
             envs.iter()
@@ -353,9 +353,6 @@ impl Layout {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if all {
-            return Ok(envs);
-        }
         let mut chosen = Vec::new();
         for name in names {
             let env = envs.iter().find(|e| &e.name == name).ok_or_else(|| {

@@ -104,7 +104,7 @@ impl flags::List {
         if !self.envs.is_empty() {
             let chosen: Vec<String> = dep
                 .layout
-                .select_environments(&self.envs, false)?
+                .select_environments(&self.envs)?
                 .into_iter()
                 .map(|e| e.name)
                 .collect();

@@ -53,7 +53,7 @@ impl flags::RemoveDb {
             dep.envs.iter().map(|e| e.env.name.clone()).collect()
         } else {
             dep.layout
-                .select_environments(&self.envs, false)?
+                .select_environments(&self.envs)?
                 .into_iter()
                 .map(|e| e.name)
                 .collect()
@@ -138,7 +138,7 @@ impl flags::RemoveDb {
                 &Default::default(),
             )?;
             outln!();
-            runbook::print(&runbook, &dep, false);
+            runbook::print(&runbook, &dep, flags::RenderMode::Text);
         }
         Ok(())
     }

@@ -281,7 +281,7 @@ fn up(
     plan: &plan::Plan,
     env: &str,
     paths: &Paths,
-    port: Option<u16>,
+    port: crate::flags::PortChoice,
     show_passwords: bool,
 ) -> Result<()> {
     let ordered = &plan.ordered;

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use super::folder::Paths;
 use super::server::{self, RunAs, Tools};
 use crate::error::bad_input;
+use crate::flags::PortChoice;
 
 /// Whether nothing listens on `port` of 127.0.0.1 (other bind failures, such as a
 /// privileged port, are left for the server to report).
@@ -29,10 +30,11 @@ fn free_port() -> Result<u16> {
 
 /// Starts the server (or keeps it running, or moves it to the port asked for) and
 /// returns its port.
-pub fn start_on(tools: &Tools, run_as: &RunAs, paths: &Paths, port: Option<u16>) -> Result<u16> {
+pub fn start_on(tools: &Tools, run_as: &RunAs, paths: &Paths, port: PortChoice) -> Result<u16> {
     let asked = match port {
-        Some(0) => Some(free_port()?),
-        other => other,
+        PortChoice::Free => Some(free_port()?),
+        PortChoice::Fixed(port) => Some(port),
+        PortChoice::Remembered => None,
     };
     let running = server::server_pid(paths).is_some();
     let current = if running {

@@ -43,7 +43,7 @@ impl flags::MoveDb {
         let dep = Deployment::load(config)?;
         let env = dep
             .layout
-            .select_environments(std::slice::from_ref(&self.env), false)?
+            .select_environments(std::slice::from_ref(&self.env))?
             .remove(0)
             .name;
         let key = db.values_key();
@@ -90,7 +90,7 @@ impl flags::MoveDb {
         };
         let runbook = runbook::build_move(&dep, &db, &targets, &to, &pending)?;
         outln!();
-        runbook::print(&runbook, &dep, false);
+        runbook::print(&runbook, &dep, flags::RenderMode::Text);
         Ok(())
     }
 }

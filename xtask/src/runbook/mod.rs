@@ -1021,7 +1021,7 @@ pub fn targets(
             .collect()
     } else {
         dep.layout
-            .select_environments(envs, false)?
+            .select_environments(envs)?
             .into_iter()
             .map(|e| e.name)
             .collect()
@@ -1095,15 +1095,17 @@ pub fn to_json(runbook: &Runbook, dep: &Deployment) -> json::Json {
 }
 
 /// Prints a runbook in the chosen form, and its warnings on stderr.
-pub fn print(runbook: &Runbook, dep: &Deployment, script: bool) {
+pub fn print(runbook: &Runbook, dep: &Deployment, mode: flags::RenderMode) {
     for w in &runbook.warnings {
         eprintln!("warning: {w}");
     }
-    if script {
-        out!("{}", render_script(runbook, dep));
-    } else {
-        let helpers = helpers_file::write(&text::helpers_file_text(runbook), &dep.layout.phalanx);
-        out!("{}", render_text(runbook, dep, helpers.as_deref()));
+    match mode {
+        flags::RenderMode::Script => out!("{}", render_script(runbook, dep)),
+        flags::RenderMode::Text => {
+            let helpers =
+                helpers_file::write(&text::helpers_file_text(runbook), &dep.layout.phalanx);
+            out!("{}", render_text(runbook, dep, helpers.as_deref()));
+        }
     }
 }
 
@@ -1152,7 +1154,7 @@ impl flags::Runbook {
             }
             outln!("{}", to_json(&runbook, &dep).pretty());
         } else {
-            print(&runbook, &dep, self.script);
+            print(&runbook, &dep, self.render);
         }
         Ok(())
     }
