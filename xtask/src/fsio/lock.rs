@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write as _};
+use std::io::{self, Read, Write as _};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -67,68 +67,34 @@ impl Lock {
         let path = lock_path(repo);
         let start = Instant::now();
         loop {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o644)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-                .map_err(|e| {
-                    bad_input(format!(
-                        "{}: cannot open the lock file: {e}",
-                        path.display()
-                    ))
-                })?;
-            // Never write into a file planted under the lock's name (a hard link to
-            // another file, or another user's file).
-            let meta = file
-                .metadata()
-                .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
-            // SAFETY: geteuid has no preconditions.
-            let euid = unsafe { libc::geteuid() };
-            if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != euid {
-                return Err(refused(format!(
-                    "{}: not a lock file of this user (a link, or owned by uid {}); remove it if no run is going on",
-                    path.display(),
-                    meta.uid()
-                )));
-            }
-            // SAFETY: flock on a descriptor we own.
-            let status = unsafe { libc::flock(fd(&file), libc::LOCK_EX | libc::LOCK_NB) };
-            if status == 0 {
-                // The holder before us may have removed the file after we opened it:
-                // then our lock is on a name nobody else sees. Start again.
-                let same = fs::symlink_metadata(&path)
-                    .ok()
-                    .zip(file.metadata().ok())
-                    .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
-                if !same {
-                    continue;
-                }
-                let mut lock = Lock { path, file };
-                lock.record(command);
-                return Ok(lock);
-            }
-            let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
-                return Err(bad_input(format!(
-                    "{}: cannot lock: {error}",
+            let file = open_lock_file(&path, 0o644).map_err(|e| {
+                bad_input(format!(
+                    "{}: cannot open the lock file: {e}",
                     path.display()
-                )));
+                ))
+            })?;
+            refuse_planted(&path, &file)?;
+            match flock_exclusive(&file, Wait::No) {
+                Ok(()) => {
+                    // The holder before us may have removed the file after we opened
+                    // it: then our lock is on a name nobody else sees. Start again.
+                    if !still_named(&path, &file) {
+                        continue;
+                    }
+                    let mut lock = Lock { path, file };
+                    lock.record(command);
+                    return Ok(lock);
+                }
+                Err(error) if error.raw_os_error() == Some(libc::EWOULDBLOCK) => {}
+                Err(error) => {
+                    return Err(bad_input(format!(
+                        "{}: cannot lock: {error}",
+                        path.display()
+                    )))
+                }
             }
             if start.elapsed() >= timeout {
-                let mut holder = String::new();
-                let _ = (&file).read_to_string(&mut holder);
-                let holder = holder.trim();
-                return Err(refused(format!(
-                    "{} is locked by another run of this tool ({}); waited {} s (XTASK_LOCK_TIMEOUT). Wait for \
-                     it to finish, or if no such process is running, run again",
-                    repo.display(),
-                    if holder.is_empty() { "holder unknown" } else { holder },
-                    timeout.as_secs_f64()
-                )));
+                return Err(held_by_another(repo, &file, timeout));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -146,6 +112,83 @@ impl Lock {
         );
         let _ = self.file.set_len(0);
         let _ = (&self.file).write_all(text.as_bytes());
+    }
+}
+
+/// Never write into a file planted under the lock's name (a hard link to another
+/// file, or another user's file).
+fn refuse_planted(path: &Path, file: &File) -> Result<()> {
+    let meta = file
+        .metadata()
+        .map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if !meta.file_type().is_file() || meta.nlink() != 1 || meta.uid() != euid {
+        return Err(refused(format!(
+            "{}: not a lock file of this user (a link, or owned by uid {}); remove it if no run is going on",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the open lock `file` is still the one at `path`.
+fn still_named(path: &Path, file: &File) -> bool {
+    fs::symlink_metadata(path)
+        .ok()
+        .zip(file.metadata().ok())
+        .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev())
+}
+
+/// The refusal after waiting `timeout` for the run that holds `file`, naming it.
+fn held_by_another(repo: &Path, mut file: &File, timeout: Duration) -> anyhow::Error {
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let holder = holder.trim();
+    refused(format!(
+        "{} is locked by another run of this tool ({}); waited {} s (XTASK_LOCK_TIMEOUT). Wait for \
+         it to finish, or if no such process is running, run again",
+        repo.display(),
+        if holder.is_empty() { "holder unknown" } else { holder },
+        timeout.as_secs_f64()
+    ))
+}
+
+/// Opens (creating it with `mode`) a lock file for reading and writing, without
+/// truncating it and never following a link at its name.
+pub(crate) fn open_lock_file(path: &Path, mode: u32) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Whether taking a lock waits for the run that holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Fail at once with `EWOULDBLOCK` when it is held.
+    No,
+    /// Block until it is free.
+    UntilFree,
+}
+
+/// An exclusive `flock` on the open `file`, held until the file is closed.
+pub(crate) fn flock_exclusive(file: &File, wait: Wait) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let how = match wait {
+        Wait::No => libc::LOCK_EX | libc::LOCK_NB,
+        Wait::UntilFree => libc::LOCK_EX,
+    };
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -179,11 +222,6 @@ fn utc(secs: u64) -> String {
     )
 }
 
-fn fd(file: &File) -> i32 {
-    use std::os::fd::AsRawFd;
-    file.as_raw_fd()
-}
-
 /// `XTASK_LOCK_TIMEOUT` in seconds (a number from 0 up), else 30 s; any other value
 /// is bad input rather than a silent default.
 pub(super) fn lock_timeout() -> Result<Duration> {
@@ -206,6 +244,25 @@ pub(super) fn lock_timeout() -> Result<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_lock_is_refused_without_waiting_and_free_once_closed() {
+        let dir = std::env::temp_dir().join(format!("xtask-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lock");
+        let first = open_lock_file(&path, 0o600).unwrap();
+        flock_exclusive(&first, Wait::No).unwrap();
+        let second = open_lock_file(&path, 0o600).unwrap();
+        let busy = flock_exclusive(&second, Wait::No).unwrap_err();
+        assert_eq!(busy.raw_os_error(), Some(libc::EWOULDBLOCK));
+        drop(first);
+        flock_exclusive(&second, Wait::UntilFree).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(open_lock_file(&link, 0o600).is_err(), "a link was followed");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn utc_dates() {

@@ -51,11 +51,14 @@ mod lock;
 mod read;
 
 pub use atomic::Write;
+// The no-follow primitives local-db writes its cluster folder with.
+pub(crate) use atomic::{create_new, hand_over, set_mode, temp_name, write_synced};
+pub(crate) use lock::{flock_exclusive, open_lock_file, Wait};
 pub use read::read_text;
 #[cfg(feature = "bench")]
 pub use read::MAX_FILE_SIZE;
 
-use atomic::{prepare, stage, temp_name};
+use atomic::{prepare, stage};
 use journal::{Entry, Fingerprint};
 use lock::{journal_path, lock_path, lock_timeout, Lock};
 

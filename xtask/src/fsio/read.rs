@@ -26,8 +26,6 @@ pub fn read_text(path: &Path) -> std::result::Result<String, String> {
 }
 
 /// A regular file's bytes, refusing special files and oversized ones.
-
-/// A regular file's bytes, refusing special files and oversized ones.
 pub(super) fn read_bytes(path: &Path) -> std::result::Result<Vec<u8>, String> {
     let shown = path.display();
     let file = OpenOptions::new()
