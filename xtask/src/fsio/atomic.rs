@@ -62,10 +62,26 @@ pub(super) fn prepare<'a>(w: &Write<'a>) -> Result<Prepared<'a>> {
         Err(e) => return Err(bad_input(format!("{shown}: cannot resolve: {e}"))),
     };
     let meta = fs::metadata(&real).map_err(|e| bad_input(format!("{shown}: {e}")))?;
+    refuse_unsafe_target(w.path, &real, &meta)?;
+    let current = read_bytes(&real).map_err(bad_input)?;
+    let bytes = in_its_shape(w, &current)?;
+    Ok(Prepared {
+        real,
+        bytes,
+        meta: Some(meta),
+        old: Some(Fingerprint::of(&current)),
+    })
+}
+
+/// Refuses an existing target (`path`, resolved to `real`) that is not a regular
+/// file, has several hard links, cannot be replaced or, as root, lies on a path
+/// another user controls.
+fn refuse_unsafe_target(path: &Path, real: &Path, meta: &fs::Metadata) -> Result<()> {
+    let shown = path.display();
     if !meta.file_type().is_file() {
         return Err(bad_input(format!(
             "{shown}: not a regular file ({}); nothing was changed",
-            kind_of(&meta)
+            kind_of(meta)
         )));
     }
     if meta.nlink() > 1 {
@@ -77,22 +93,27 @@ pub(super) fn prepare<'a>(w: &Write<'a>) -> Result<Prepared<'a>> {
         )));
     }
     if is_root() {
-        refuse_foreign_path(w.path, Some(&meta))?;
-        if real != w.path {
-            refuse_foreign_path(&real, Some(&meta))?;
+        refuse_foreign_path(path, Some(meta))?;
+        if real != path {
+            refuse_foreign_path(real, Some(meta))?;
         }
     }
-    refuse_unreplaceable(&real, &meta)?;
-    let current = read_bytes(&real).map_err(bad_input)?;
+    refuse_unreplaceable(real, meta)
+}
+
+/// The new text of `w` laid out in the shape (byte order mark, CRLF) of the bytes
+/// its file holds now, refusing a file changed since the plan read it.
+fn in_its_shape<'a>(w: &Write<'a>, current: &[u8]) -> Result<Cow<'a, [u8]>> {
+    let shown = w.path.display();
     let current_text =
-        std::str::from_utf8(&current).map_err(|_| bad_input(format!("{shown}: not UTF-8 text")))?;
+        std::str::from_utf8(current).map_err(|_| bad_input(format!("{shown}: not UTF-8 text")))?;
     let shape =
         shape_of(current_text).map_err(|(line, m)| bad_input(format!("{shown}:{line}: {m}")))?;
     if let Some(before) = w.before {
         let unchanged = if shape == Shape::default() {
             current_text == before
         } else {
-            normalize(&current).map_err(|(_, m)| bad_input(format!("{shown}: {m}")))? == before
+            normalize(current).map_err(|(_, m)| bad_input(format!("{shown}: {m}")))? == before
         };
         if !unchanged {
             return Err(refused(format!(
@@ -100,16 +121,10 @@ pub(super) fn prepare<'a>(w: &Write<'a>) -> Result<Prepared<'a>> {
             )));
         }
     }
-    let bytes = if shape == Shape::default() && !w.text.starts_with(BOM) {
+    Ok(if shape == Shape::default() && !w.text.starts_with(BOM) {
         Cow::Borrowed(w.text.as_bytes())
     } else {
         Cow::Owned(denormalize(w.text, shape).into_bytes())
-    };
-    Ok(Prepared {
-        real,
-        bytes,
-        meta: Some(meta),
-        old: Some(Fingerprint::of(&current)),
     })
 }
 
