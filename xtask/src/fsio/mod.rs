@@ -154,7 +154,10 @@ pub fn write_all(writes: &[Write<'_>]) -> Result<()> {
 fn write_files(writes: &[Write<'_>], journal: Option<&Path>) -> Result<()> {
     interrupt::writing();
     let result = write_files_now(writes, journal);
-    interrupt::written(result.is_ok());
+    interrupt::written(match result {
+        Ok(()) => interrupt::Outcome::AllWritten,
+        Err(_) => interrupt::Outcome::Failed,
+    });
     result?;
     if interrupt::pending() {
         return Err(interrupt::stopped(&format!(
