@@ -34,7 +34,6 @@ mod flags;
 mod fsio;
 mod git;
 mod init;
-mod interrupt;
 mod known;
 mod layout;
 mod list;

@@ -29,7 +29,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{distinct_parents, read_bytes, sync_dir};
+use super::read::read_bytes;
+use super::{distinct_parents, sync_dir};
 use crate::error::refused;
 use crate::shell::{escape, quote};
 

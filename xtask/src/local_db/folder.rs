@@ -19,7 +19,8 @@
 //!
 //! When we run as root the server runs as `postgres`, which owns `data/` and `run/`:
 //! anything in there may have been replaced by a link. Files there are therefore
-//! created with `O_EXCL | O_NOFOLLOW` after removing the old name, appended to with
+//! created with `O_EXCL | O_NOFOLLOW` after removing the old name (with `fsio`'s
+//! primitives, which the edit commands stage their files with), appended to with
 //! `O_NOFOLLOW` and only when they are plain files of the expected owner, and read
 //! with `O_NOFOLLOW`. Folders are created with explicit modes, whatever the umask.
 
@@ -30,6 +31,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 use crate::error::bad_input;
+use crate::fsio::{self, Wait};
 
 /// The name of the passwords file in a cluster's folder.
 pub const PASSWORDS_FILE: &str = "passwords.env";
@@ -261,43 +263,24 @@ pub fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
-/// Opens `path` with `options`, creating it with `mode`, never following a link;
-/// an error says "cannot `verb`" the path.
-fn open_with_mode(
-    path: &Path,
-    options: &mut fs::OpenOptions,
-    mode: u32,
-    verb: &str,
-) -> Result<fs::File> {
-    options
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .with_context(|| format!("cannot {verb} {}", path.display()))
-}
-
 /// Replaces the file `path` with `text`: the old name is removed (a link is removed,
 /// never followed), the new file created exclusively with mode `mode` and, when
-/// `owner` is given, handed over through its open descriptor.
+/// `owner` is given, handed over through its open descriptor (fsio's no-follow
+/// primitives).
 pub fn replace_file(path: &Path, text: &str, mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(anyhow!("cannot remove {}: {e}", path.display())),
     }
-    let mut file = open_with_mode(
-        path,
-        fs::OpenOptions::new().write(true).create_new(true),
-        mode,
-        "create",
-    )?;
+    let file = fsio::create_new(path, mode)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     if let Some((uid, gid)) = owner {
-        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
+        fsio::hand_over(&file, uid, gid)
             .with_context(|| format!("cannot give {} to user id {uid}", path.display()))?;
     }
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
+    fsio::set_mode(&file, mode)?;
+    fsio::write_synced(&file, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -332,19 +315,13 @@ pub fn append_line_once(path: &Path, line: &str, preface: &str, owner: u32) -> R
 }
 
 /// Writes a file of our own folder through a temporary file with a name no other
-/// run uses (created exclusively, mode 0600, links not followed), then a rename.
+/// run uses (fsio's: created exclusively, mode 0600, links not followed), then a
+/// rename.
 pub fn write_private(path: &Path, text: &str) -> Result<()> {
-    let tmp = unique_temp_name(path)?;
-    let mut file = open_with_mode(
-        &tmp,
-        fs::OpenOptions::new().write(true).create_new(true),
-        0o600,
-        "create",
-    )?;
-    let written = file
-        .write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .and_then(|()| fs::rename(&tmp, path));
+    let tmp = fsio::temp_name(path);
+    let file = fsio::create_new(&tmp, 0o600)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    let written = fsio::write_synced(&file, text.as_bytes()).and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(anyhow!("cannot write {}: {e}", path.display()));
@@ -362,56 +339,21 @@ pub struct ClusterLock {
 /// that holds it (said once on standard error).
 pub fn lock(dir: &Path) -> Result<ClusterLock> {
     let path = dir.join("lock");
-    let file = open_with_mode(
-        &path,
-        fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false),
-        0o600,
-        "open",
-    )?;
-    let take = |how: libc::c_int| {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock on a descriptor we own; no memory is passed.
-        let status = unsafe { libc::flock(file.as_raw_fd(), how) };
-        if status == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
-    };
-    match take(libc::LOCK_EX | libc::LOCK_NB) {
+    let file = fsio::open_lock_file(&path, 0o600)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match fsio::flock_exclusive(&file, Wait::No) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             eprintln!(
                 "waiting for another `local-db` run on {} to finish",
                 dir.display()
             );
-            take(libc::LOCK_EX).with_context(|| format!("cannot lock {}", path.display()))?;
+            fsio::flock_exclusive(&file, Wait::UntilFree)
+                .with_context(|| format!("cannot lock {}", path.display()))?;
         }
         Err(e) => return Err(anyhow!("cannot lock {}: {e}", path.display())),
     }
     Ok(ClusterLock { _file: file })
-}
-
-/// `NAME.<pid>-<16 random hex digits>.tmp` beside `path`.
-fn unique_temp_name(path: &Path) -> Result<PathBuf> {
-    use rand::TryRngCore;
-    let mut bytes = [0u8; 8];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| anyhow!("cannot read the operating system's random source: {e}"))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(path.with_file_name(format!(
-        "{name}.{}-{}.tmp",
-        std::process::id(),
-        hex::encode(bytes)
-    )))
 }
 
 #[cfg(test)]

@@ -64,11 +64,23 @@ pub fn writing() {
     }
 }
 
-/// The writes ended (or failed): an interrupt acts at once again; `done` says
-/// whether every file was written.
-pub fn written(done: bool) {
+/// How the writes ended, which decides what an interrupt after them says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every file of the change was written.
+    AllWritten,
+    /// The writes failed; no file or, after a failed rename, not all changed.
+    Failed,
+}
+
+/// The writes ended: an interrupt acts at once again, saying what `outcome` was.
+pub fn written(outcome: Outcome) {
     if STATE.load(Ordering::SeqCst) != 0 {
-        STATE.store(if done { WRITTEN } else { PLANNING }, Ordering::SeqCst);
+        let state = match outcome {
+            Outcome::AllWritten => WRITTEN,
+            Outcome::Failed => PLANNING,
+        };
+        STATE.store(state, Ordering::SeqCst);
     }
 }
 
