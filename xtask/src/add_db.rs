@@ -11,7 +11,8 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::deployment::{bad_at, Deployment, Secrets};
+use crate::db_edit;
+use crate::deployment::{bad_at, Deployment, Loaded, Secrets};
 use crate::error::{bad_input, refused};
 use crate::files::chart::Bump;
 use crate::files::{app_copy, chart, generator, helm_template, secrets_yaml, values};
@@ -26,62 +27,11 @@ use crate::runbook::{self, Target};
 
 impl flags::AddDb {
     pub fn run(self, config: Config) -> Result<()> {
-        let db = parse_db_name(&self.name)?;
-        let user = self.user.clone().unwrap_or_else(|| db.name.clone());
-        let database = self.database.clone().unwrap_or_else(|| db.name.clone());
-        let user = SqlIdent::parse("user", &user)?;
-        let database = SqlIdent::parse("database", &database)?;
+        let (db, user, database) = self.resolve_names()?;
         let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
-        let envs: Vec<String> = dep
-            .layout
-            .select_environments(&self.envs, self.all_envs)?
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
-        if envs.is_empty() {
-            return Err(bad_input(format!(
-                "{}: there is no values-<env>.yaml",
-                dep.layout.values_dir
-            )));
-        }
-        let from = |dep: &Deployment| match &dep.secrets {
-            Secrets::Absent(file) => format!("Vault by hand ({} does not exist)", file.relative),
-            other => other.file().relative.clone(),
-        };
-        match (&dep.secrets, &self.secret) {
-            (Secrets::Yaml(_), _) | (_, SecretChoice::Generate) => {}
-            (_, SecretChoice::Copy { .. }) => {
-                return Err(bad_input(format!(
-                    "--secret copy:APP:KEY needs applications/postgres/secrets.yaml; this deployment's passwords come from {}",
-                    from(&dep)
-                )));
-            }
-            (_, SecretChoice::Static) => {
-                return Err(bad_input(format!(
-                    "--secret static is for applications/postgres/secrets.yaml (an entry set by hand); this \
-                     deployment's passwords come from {}",
-                    from(&dep)
-                )));
-            }
-        }
-        if let (Secrets::Absent(_), Some(app)) = (&dep.secrets, &self.app) {
-            return Err(bad_input(format!(
-                "--app {}: this deployment has no secret source ({}), so there is nothing to copy from; give the \
-                 application its password by hand",
-                app.application,
-                from(&dep)
-            )));
-        }
-        if self
-            .app
-            .as_ref()
-            .is_some_and(|a| a.application == "postgres")
-        {
-            return Err(bad_input(
-                "--app postgres: postgres holds the password itself; name the application that uses the database",
-            ));
-        }
+        let envs = self.chosen_environments(&dep)?;
+        refuse_secret_choice(&dep.secrets, &self.secret, self.app.as_ref())?;
         if let SecretChoice::Copy { application, key } = &self.secret {
             refuse_copy_source(&dep, application, key)?;
         }
@@ -97,38 +47,64 @@ impl flags::AddDb {
         )?;
         refuse_new_unresolved(&dep, &plan)?;
 
-        let targets: Vec<Target> = envs
-            .iter()
-            .map(|env| Target {
-                env: env.clone(),
-                user: user.clone(),
-                database: database.clone(),
-                role_shared: false,
-                exists: false,
-            })
-            .collect();
         let json = self.format == flags::Format::Json;
         if plan.is_empty() && json {
             return print_json(&db, &dep, &plan, self.dry_run, None);
         }
         if plan.is_empty() {
-            outln!(
-                "Nothing to change: `{}` is already complete in {}.\nSee `{} runbook {} --env {}` for the deployment steps.",
-                db.name,
-                envs.join(", "),
-                crate::flags::program_name(),
-                crate::shell::quote(&db.name),
-                envs.iter()
-                    .map(|e| crate::shell::quote(e))
-                    .collect::<Vec<_>>()
-                    .join(" --env ")
-            );
+            print_nothing_to_change(&db, &envs);
             return Ok(());
         }
-        // What the planned edits change for the runbook: the chart version they give
-        // the chart (the split layout's runbook waits until it is published) and the
-        // application that --app makes copy the password.
-        let pending = runbook::Pending {
+        let targets = new_targets(&envs, &user, &database);
+        let pending = self.pending(&dep, &db);
+        let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
+        if json {
+            plan.write_quietly(&session, self.dry_run)?;
+            let runbook = (!self.no_runbook).then_some(&runbook);
+            return print_json(&db, &dep, &plan, self.dry_run, runbook);
+        }
+        plan.print_diff();
+        plan.apply(&session, self.dry_run)?;
+        print_notes(&dep, &db, &notes);
+        if !self.no_runbook {
+            db_edit::print_runbook(&runbook, &dep);
+        }
+        Ok(())
+    }
+
+    /// The database's name and its role and database, each checked (the role and
+    /// database default to the name).
+    fn resolve_names(&self) -> Result<(DbName, SqlIdent, SqlIdent)> {
+        let db = parse_db_name(&self.name)?;
+        let user = self.user.clone().unwrap_or_else(|| db.name.clone());
+        let database = self.database.clone().unwrap_or_else(|| db.name.clone());
+        let user = SqlIdent::parse("user", &user)?;
+        let database = SqlIdent::parse("database", &database)?;
+        Ok((db, user, database))
+    }
+
+    /// The environments chosen by `--env`/`--all-envs`; none at all is bad input.
+    fn chosen_environments(&self, dep: &Deployment) -> Result<Vec<String>> {
+        let envs: Vec<String> = dep
+            .layout
+            .select_environments(&self.envs, self.all_envs)?
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        if envs.is_empty() {
+            return Err(bad_input(format!(
+                "{}: there is no values-<env>.yaml",
+                dep.layout.values_dir
+            )));
+        }
+        Ok(envs)
+    }
+
+    /// What the planned edits change for the runbook: the chart version they give
+    /// the chart (the split layout's runbook waits until it is published) and the
+    /// application that --app makes copy the password.
+    fn pending(&self, dep: &Deployment, db: &DbName) -> runbook::Pending {
+        runbook::Pending {
             chart_version: (dep.layout.publishes_chart()
                 && dep.template.parsed.block(&db.values_key()).is_none())
             .then(|| chart::bump_version(&dep.chart.text, self.bump.unwrap_or(Bump::Patch)))
@@ -138,36 +114,100 @@ impl flags::AddDb {
             copies: self
                 .app
                 .iter()
-                .map(|a| {
-                    let key = a.key.clone().unwrap_or_else(|| DEFAULT_APP_KEY.to_string());
-                    (a.application.clone(), key)
-                })
+                .map(|a| (a.application.clone(), app_key(a)))
                 .collect(),
-        };
-        let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
-        if json {
-            plan.write_quietly(&session, self.dry_run)?;
-            let runbook = (!self.no_runbook).then_some(&runbook);
-            return print_json(&db, &dep, &plan, self.dry_run, runbook);
         }
-        plan.print_diff();
-        plan.apply(&session, self.dry_run)?;
-        for note in &notes {
-            outln!("note: {note}");
+    }
+}
+
+/// The runbook's targets: the database is new in each chosen environment.
+fn new_targets(envs: &[String], user: &SqlIdent, database: &SqlIdent) -> Vec<Target> {
+    envs.iter()
+        .map(|env| Target {
+            env: env.clone(),
+            user: user.clone(),
+            database: database.clone(),
+            role_shared: false,
+            exists: false,
+        })
+        .collect()
+}
+
+/// Where this deployment's passwords come from, as the refusals name it.
+fn password_source(secrets: &Secrets) -> String {
+    match secrets {
+        Secrets::Absent(file) => format!("Vault by hand ({} does not exist)", file.relative),
+        other => other.file().relative.clone(),
+    }
+}
+
+/// Refuses (exit 2) a `--secret` or `--app` that this deployment's secret source
+/// cannot carry out, and `--app postgres`.
+fn refuse_secret_choice(
+    secrets: &Secrets,
+    secret: &SecretChoice,
+    app: Option<&AppCopy>,
+) -> Result<()> {
+    match (secrets, secret) {
+        (Secrets::Yaml(_), _) | (_, SecretChoice::Generate) => {}
+        (_, SecretChoice::Copy { .. }) => {
+            return Err(bad_input(format!(
+                "--secret copy:APP:KEY needs applications/postgres/secrets.yaml; this deployment's passwords come from {}",
+                password_source(secrets)
+            )));
         }
-        if let Secrets::Absent(file) = &dep.secrets {
-            eprintln!(
-                "note: {} does not exist, so nothing generates `{}`: the password goes into Vault by hand \
-                 (the runbook's Vault step)",
-                file.relative,
-                dep.secret_key_of(&db)
-            );
+        (_, SecretChoice::Static) => {
+            return Err(bad_input(format!(
+                "--secret static is for applications/postgres/secrets.yaml (an entry set by hand); this \
+                 deployment's passwords come from {}",
+                password_source(secrets)
+            )));
         }
-        if !self.no_runbook {
-            outln!();
-            runbook::print(&runbook, &dep, false);
-        }
-        Ok(())
+    }
+    if let (Secrets::Absent(_), Some(app)) = (secrets, app) {
+        return Err(bad_input(format!(
+            "--app {}: this deployment has no secret source ({}), so there is nothing to copy from; give the \
+             application its password by hand",
+            app.application,
+            password_source(secrets)
+        )));
+    }
+    if app.is_some_and(|a| a.application == "postgres") {
+        return Err(bad_input(
+            "--app postgres: postgres holds the password itself; name the application that uses the database",
+        ));
+    }
+    Ok(())
+}
+
+/// The answer when every edit is already in place.
+fn print_nothing_to_change(db: &DbName, envs: &[String]) {
+    outln!(
+        "Nothing to change: `{}` is already complete in {}.\nSee `{} runbook {} --env {}` for the deployment steps.",
+        db.name,
+        envs.join(", "),
+        crate::flags::program_name(),
+        crate::shell::quote(&db.name),
+        envs.iter()
+            .map(|e| crate::shell::quote(e))
+            .collect::<Vec<_>>()
+            .join(" --env ")
+    );
+}
+
+/// The plan's notes on stdout and, without a secret source, where the password
+/// goes on stderr.
+fn print_notes(dep: &Deployment, db: &DbName, notes: &[String]) {
+    for note in notes {
+        outln!("note: {note}");
+    }
+    if let Secrets::Absent(file) = &dep.secrets {
+        eprintln!(
+            "note: {} does not exist, so nothing generates `{}`: the password goes into Vault by hand \
+             (the runbook's Vault step)",
+            file.relative,
+            dep.secret_key_of(db)
+        );
     }
 }
 
@@ -192,6 +232,11 @@ fn refuse_unknown_component(dep: &Deployment, generator_text: &str, app: &str) -
 
 /// The key of an application's copy when `--app APP` names none.
 const DEFAULT_APP_KEY: &str = "database-password";
+
+/// The key of the application's copy: the one `--app APP:KEY` names, else the default.
+fn app_key(app: &AppCopy) -> String {
+    app.key.clone().unwrap_or_else(|| DEFAULT_APP_KEY.to_string())
+}
 
 /// Refuses what would give the container conflicting instructions (exit 1).
 fn refuse_collisions(
@@ -281,77 +326,27 @@ fn plan(
     let template = &dep.template;
     if template.parsed.block(&db.values_key()).is_none() {
         let text = helm_template::add_block(&template.text, db).map_err(bad_at(&template.file))?;
-        plan.change(&template.file, &template.text, text);
-        let level = match (bump, dep.layout.publishes_chart()) {
-            (Some(level), _) => Some(level),
-            (None, true) => Some(Bump::Patch),
-            (None, false) => None,
-        };
-        if let Some(level) = level {
-            plan.bump_chart(dep, level)?;
-        }
+        db_edit::change_template(&mut plan, dep, text, bump)?;
     }
     let key = dep.secret_key_of(db);
-    let app_key = app.map(|a| a.key.clone().unwrap_or_else(|| DEFAULT_APP_KEY.to_string()));
     match &dep.secrets {
-        Secrets::Generator(g) => {
-            let mut text = g.text.clone();
-            if dep.secrets.provision(&key).is_none() {
-                text = generator::add_line(&text, &key).map_err(bad_at(&g.file))?;
-            }
-            if let (Some(app), Some(app_key)) = (app, &app_key) {
-                // add_copy refuses the shapes without component methods and
-                // leaves an existing copy alone; a new copy must name a known
-                // application and not take over a key it already has.
-                let with_copy = generator::add_copy(&text, &app.application, app_key, &key)
-                    .map_err(bad_at(&g.file))?;
-                if with_copy != text {
-                    refuse_unknown_component(dep, &g.text, &app.application)?;
-                    if let Some(line) =
-                        generator::sets_component_key(&g.text, &app.application, app_key)
-                    {
-                        return Err(refused(format!(
-                            "{}:{line}: the generator already sets {}'s `{app_key}`, and not as a \
-                             copy of `{key}`; choose another KEY in --app {}:KEY",
-                            g.file.relative, app.application, app.application
-                        )));
-                    }
-                }
-                text = with_copy;
-            }
-            plan.change(&g.file, &g.text, text);
-        }
+        Secrets::Generator(g) => plan_generator(dep, g, &key, app, &mut plan)?,
         Secrets::Yaml(y) => {
             if dep.secrets.provision(&key).is_none() {
-                let source = match secret {
-                    SecretChoice::Generate => secrets_yaml::Source::Generate,
-                    SecretChoice::Copy { application, key } => secrets_yaml::Source::Copy {
-                        application: application.clone(),
-                        key: key.clone(),
-                    },
-                    SecretChoice::Static => secrets_yaml::Source::Manual,
-                };
-                let text =
-                    secrets_yaml::add_entry(&y.text, db, &source).map_err(bad_at(&y.file))?;
+                let text = secrets_yaml::add_entry(&y.text, db, &yaml_source(secret))
+                    .map_err(bad_at(&y.file))?;
                 plan.change(&y.file, &y.text, text);
             }
-            if let (Some(app), Some(app_key)) = (app, &app_key) {
-                plan_app_copy(
-                    dep,
-                    db,
-                    &key,
-                    (&app.application, app_key),
-                    envs,
-                    &mut plan,
-                    &mut notes,
-                )?;
+            if let Some(app) = app {
+                let copy = (app.application.as_str(), app_key(app));
+                plan_app_copy(dep, db, &key, (copy.0, &copy.1), envs, &mut plan, &mut notes)?;
             }
         }
         Secrets::Absent(_) => {}
     }
-    for env in dep.envs.iter().filter(|e| envs.contains(&e.env.name)) {
-        if env.parsed.entry(&db.values_key()).is_none() {
-            let text = values::add_entry_parsed(
+    db_edit::change_values(&mut plan, dep, envs, |env| {
+        env.parsed.entry(&db.values_key()).is_none().then(|| {
+            values::add_entry_parsed(
                 &env.text,
                 &env.parsed,
                 dep.layout.nesting,
@@ -359,11 +354,58 @@ fn plan(
                 user,
                 database,
             )
-            .map_err(bad_at(&env.env.values))?;
-            plan.change(&env.env.values, &env.text, text);
-        }
-    }
+        })
+    })?;
     Ok((plan, notes))
+}
+
+/// The `secrets.yaml` entry's source that `--secret` asks for.
+fn yaml_source(secret: &SecretChoice) -> secrets_yaml::Source {
+    match secret {
+        SecretChoice::Generate => secrets_yaml::Source::Generate,
+        SecretChoice::Copy { application, key } => secrets_yaml::Source::Copy {
+            application: application.clone(),
+            key: key.clone(),
+        },
+        SecretChoice::Static => secrets_yaml::Source::Manual,
+    }
+}
+
+/// The generator's edit: the password's line where it is missing and, with
+/// `--app`, the application's copy of it.
+fn plan_generator(
+    dep: &Deployment,
+    g: &Loaded<generator::Generator>,
+    key: &str,
+    app: Option<&AppCopy>,
+    plan: &mut Plan,
+) -> Result<()> {
+    let mut text = g.text.clone();
+    if dep.secrets.provision(key).is_none() {
+        text = generator::add_line(&text, key).map_err(bad_at(&g.file))?;
+    }
+    if let Some(app) = app {
+        let app_key = app_key(app);
+        // add_copy refuses the shapes without component methods and
+        // leaves an existing copy alone; a new copy must name a known
+        // application and not take over a key it already has.
+        let with_copy = generator::add_copy(&text, &app.application, &app_key, key)
+            .map_err(bad_at(&g.file))?;
+        if with_copy != text {
+            refuse_unknown_component(dep, &g.text, &app.application)?;
+            if let Some(line) = generator::sets_component_key(&g.text, &app.application, &app_key)
+            {
+                return Err(refused(format!(
+                    "{}:{line}: the generator already sets {}'s `{app_key}`, and not as a \
+                     copy of `{key}`; choose another KEY in --app {}:KEY",
+                    g.file.relative, app.application, app.application
+                )));
+            }
+        }
+        text = with_copy;
+    }
+    plan.change(&g.file, &g.text, text);
+    Ok(())
 }
 
 /// Refuses (exit 1) a plan after which some environment of `environments/` has a
