@@ -434,7 +434,12 @@ fn the_copy_benchmark_runs() {
 fn the_benchmark_is_not_in_the_shipped_binary() {
     let work = scratch("move-db-no-bench");
     let out = xtask(&work, &["bench", "--move-copy", "3"]);
-    assert_refused(&out, 2, "`bench` is development-only", "bench without the feature");
+    assert_refused(
+        &out,
+        2,
+        "`bench` is development-only",
+        "bench without the feature",
+    );
 }
 
 /// `local-db` keeps working for what remains in the environment after a move: the

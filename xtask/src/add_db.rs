@@ -235,7 +235,9 @@ const DEFAULT_APP_KEY: &str = "database-password";
 
 /// The key of the application's copy: the one `--app APP:KEY` names, else the default.
 fn app_key(app: &AppCopy) -> String {
-    app.key.clone().unwrap_or_else(|| DEFAULT_APP_KEY.to_string())
+    app.key
+        .clone()
+        .unwrap_or_else(|| DEFAULT_APP_KEY.to_string())
 }
 
 /// Refuses what would give the container conflicting instructions (exit 1).
@@ -339,7 +341,15 @@ fn plan(
             }
             if let Some(app) = app {
                 let copy = (app.application.as_str(), app_key(app));
-                plan_app_copy(dep, db, &key, (copy.0, &copy.1), envs, &mut plan, &mut notes)?;
+                plan_app_copy(
+                    dep,
+                    db,
+                    &key,
+                    (copy.0, &copy.1),
+                    envs,
+                    &mut plan,
+                    &mut notes,
+                )?;
             }
         }
         Secrets::Absent(_) => {}
@@ -389,12 +399,11 @@ fn plan_generator(
         // add_copy refuses the shapes without component methods and
         // leaves an existing copy alone; a new copy must name a known
         // application and not take over a key it already has.
-        let with_copy = generator::add_copy(&text, &app.application, &app_key, key)
-            .map_err(bad_at(&g.file))?;
+        let with_copy =
+            generator::add_copy(&text, &app.application, &app_key, key).map_err(bad_at(&g.file))?;
         if with_copy != text {
             refuse_unknown_component(dep, &g.text, &app.application)?;
-            if let Some(line) = generator::sets_component_key(&g.text, &app.application, &app_key)
-            {
+            if let Some(line) = generator::sets_component_key(&g.text, &app.application, &app_key) {
                 return Err(refused(format!(
                     "{}:{line}: the generator already sets {}'s `{app_key}`, and not as a \
                      copy of `{key}`; choose another KEY in --app {}:KEY",

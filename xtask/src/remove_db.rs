@@ -155,8 +155,7 @@ fn plan_shared_files(dep: &Deployment, db: &DbName, plan: &mut Plan) -> Result<(
             plan.change(&g.file, &g.text, text);
         }
         Secrets::Yaml(y) if y.parsed.entry(&secret_key).is_some() => {
-            let text =
-                secrets_yaml::remove_entry(&y.text, &secret_key).map_err(bad_at(&y.file))?;
+            let text = secrets_yaml::remove_entry(&y.text, &secret_key).map_err(bad_at(&y.file))?;
             plan.change(&y.file, &y.text, text);
         }
         _ => {}
@@ -179,7 +178,11 @@ fn refuse_while_copied(dep: &Deployment, secret_key: &str) -> Result<()> {
          (removing the key now would leave {} without its password)",
         dep.consumers_of(secret_key).join(", "),
         list.join("\n"),
-        if copies.len() == 1 { "that copy" } else { "those copies" },
+        if copies.len() == 1 {
+            "that copy"
+        } else {
+            "those copies"
+        },
         if copies.len() == 1 { "it" } else { "them" },
     )))
 }
