@@ -490,3 +490,68 @@ pub fn describe(config: &Config, layout: Option<Kind>) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOTH: Folders = Folders {
+        applications: true,
+        services: true,
+    };
+
+    #[test]
+    fn a_single_folder_is_never_a_leftover() {
+        for folders in [
+            Folders {
+                applications: true,
+                services: false,
+            },
+            Folders {
+                applications: false,
+                services: true,
+            },
+        ] {
+            assert_eq!(folders.without_stray(|_| false), (folders, None));
+        }
+    }
+
+    #[test]
+    fn the_folder_without_the_chart_is_the_leftover() {
+        let (folders, stray) = BOTH.without_stray(|dir| dir == "applications/postgres");
+        assert_eq!(
+            (folders.applications, folders.services, stray),
+            (true, false, Some("services/postgres"))
+        );
+        let (folders, stray) = BOTH.without_stray(|dir| dir == "services/postgres");
+        assert_eq!(
+            (folders.applications, folders.services, stray),
+            (false, true, Some("applications/postgres"))
+        );
+    }
+
+    #[test]
+    fn two_charts_or_none_stay_ambiguous() {
+        assert_eq!(BOTH.without_stray(|_| true), (BOTH, None));
+        assert_eq!(BOTH.without_stray(|_| false), (BOTH, None));
+    }
+
+    #[test]
+    fn only_the_applications_layout_reads_secrets_yaml() {
+        let scratch = std::env::temp_dir().join(format!("pgdb-layout-{}", std::process::id()));
+        let folder = scratch.join("applications/postgres");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("secrets.yaml"), "").unwrap();
+        let (kind, file) = secret_source_of(&scratch, Kind::Applications);
+        assert_eq!(kind, SecretKind::SecretsYaml);
+        assert_eq!(file.relative, "applications/postgres/secrets.yaml");
+        for layout in [Kind::Split, Kind::InTree] {
+            let (kind, file) = secret_source_of(&scratch, layout);
+            assert_eq!(kind, SecretKind::Generator);
+            assert_eq!(file.relative, "installer/generate_secrets.py");
+        }
+        std::fs::remove_dir_all(&scratch).unwrap();
+        let (kind, _) = secret_source_of(&scratch, Kind::Applications);
+        assert_eq!(kind, SecretKind::Generator);
+    }
+}
