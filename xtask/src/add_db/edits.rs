@@ -8,6 +8,7 @@ use anyhow::Result;
 
 use super::app_key;
 use super::refuse::refuse_unknown_component;
+use super::Request;
 use crate::db_edit;
 use crate::deployment::{bad_at, Deployment, Loaded, Secrets};
 use crate::error::refused;
@@ -21,13 +22,16 @@ use crate::plan::Plan;
 /// Every edit that is missing, computed in memory and verified.
 pub(super) fn plan(
     dep: &Deployment,
-    db: &DbName,
-    user: &str,
-    database: &str,
-    envs: &[String],
+    request: &Request,
     bump: Option<Bump>,
     (secret, app): (&SecretChoice, Option<&AppCopy>),
 ) -> Result<(Plan, Vec<String>)> {
+    let (db, user, database, envs) = (
+        &request.db,
+        request.user.as_str(),
+        request.database.as_str(),
+        request.envs.as_slice(),
+    );
     let mut plan = Plan::default();
     let mut notes = Vec::new();
     let template = &dep.template;
@@ -150,11 +154,7 @@ fn plan_app_copy(
             application
         )));
     }
-    let before = if file.path.is_file() {
-        crate::deployment::read(&file)?
-    } else {
-        String::new()
-    };
+    let before = read_or_empty(&file)?;
     let parsed = secrets_yaml::parse(&before).map_err(bad_at(&file))?;
     if let Some(entry) = parsed.entry(app_key) {
         let copy = secrets_yaml::Source::Copy {
@@ -188,11 +188,7 @@ fn plan_app_copy(
             &dep.layout.phalanx,
             &format!("applications/{application}/values-{env}.yaml"),
         );
-        let before = if values.path.is_file() {
-            crate::deployment::read(&values)?
-        } else {
-            String::new()
-        };
+        let before = read_or_empty(&values)?;
         let after = app_copy::set_flag(&before).map_err(bad_at(&values))?;
         plan.change(&values, &before, after);
     }
@@ -204,6 +200,15 @@ fn plan_app_copy(
         envs.join(", ")
     ));
     Ok(())
+}
+
+/// An application's file as it is, or empty where it does not exist yet.
+fn read_or_empty(file: &RepoFile) -> Result<String> {
+    if file.path.is_file() {
+        crate::deployment::read(file)
+    } else {
+        Ok(String::new())
+    }
 }
 
 #[cfg(test)]

@@ -30,42 +30,39 @@ impl flags::AddDb {
         let (db, user, database) = self.resolve_names()?;
         let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
-        let envs = self.chosen_environments(&dep)?;
+        let request = Request {
+            envs: self.chosen_environments(&dep)?,
+            db,
+            user,
+            database,
+        };
+        let db = &request.db;
         refuse_secret_choice(&dep.secrets, &self.secret, self.app.as_ref())?;
         if let SecretChoice::Copy { application, key } = &self.secret {
             refuse_copy_source(&dep, application, key)?;
         }
-        refuse_collisions(&dep, &db, &user, &database, &envs)?;
-        let (plan, notes) = plan(
-            &dep,
-            &db,
-            &user,
-            &database,
-            &envs,
-            self.bump,
-            (&self.secret, self.app.as_ref()),
-        )?;
+        refuse_collisions(&dep, &request)?;
+        let (plan, notes) = plan(&dep, &request, self.bump, (&self.secret, self.app.as_ref()))?;
         refuse_new_unresolved(&dep, &plan)?;
 
         let json = self.format == flags::Format::Json;
         if plan.is_empty() && json {
-            return print_json(&db, &dep, &plan, self.dry_run, None);
+            return print_json(db, &dep, &plan, self.dry_run, None);
         }
         if plan.is_empty() {
-            print_nothing_to_change(&db, &envs);
+            print_nothing_to_change(db, &request.envs);
             return Ok(());
         }
-        let targets = new_targets(&envs, &user, &database);
-        let pending = self.pending(&dep, &db);
-        let runbook = runbook::build(&dep, &db, &targets, RunbookMode::Add, &pending)?;
+        let pending = self.pending(&dep, db);
+        let runbook = runbook::build(&dep, db, &request.targets(), RunbookMode::Add, &pending)?;
         if json {
             plan.write_quietly(&session, self.dry_run)?;
             let runbook = (!self.no_runbook).then_some(&runbook);
-            return print_json(&db, &dep, &plan, self.dry_run, runbook);
+            return print_json(db, &dep, &plan, self.dry_run, runbook);
         }
         plan.print_diff();
         plan.apply(&session, self.dry_run)?;
-        print_notes(&dep, &db, &notes);
+        print_notes(&dep, db, &notes);
         if !self.no_runbook {
             db_edit::print_runbook(&runbook, &dep);
         }
@@ -120,17 +117,29 @@ impl flags::AddDb {
     }
 }
 
-/// The runbook's targets: the database is new in each chosen environment.
-fn new_targets(envs: &[String], user: &SqlIdent, database: &SqlIdent) -> Vec<Target> {
-    envs.iter()
-        .map(|env| Target {
-            env: env.clone(),
-            user: user.clone(),
-            database: database.clone(),
-            role_shared: false,
-            exists: false,
-        })
-        .collect()
+/// The database `add-db` is asked to give: its name, its checked role and
+/// database, and the environments chosen.
+struct Request {
+    db: DbName,
+    user: SqlIdent,
+    database: SqlIdent,
+    envs: Vec<String>,
+}
+
+impl Request {
+    /// The runbook's targets: the database is new in each chosen environment.
+    fn targets(&self) -> Vec<Target> {
+        self.envs
+            .iter()
+            .map(|env| Target {
+                env: env.clone(),
+                user: self.user.clone(),
+                database: self.database.clone(),
+                role_shared: false,
+                exists: false,
+            })
+            .collect()
+    }
 }
 
 /// The answer when every edit is already in place.
@@ -249,15 +258,18 @@ mod tests {
 
     #[test]
     fn every_chosen_environment_gets_a_new_target() {
-        let user = SqlIdent::parse("user", "alice").unwrap();
-        let database = SqlIdent::parse("database", "shop").unwrap();
-        let envs = ["dev".to_string(), "prod".to_string()];
-        let targets = new_targets(&envs, &user, &database);
+        let request = Request {
+            db: parse_db_name("shop").unwrap(),
+            user: SqlIdent::parse("user", "alice").unwrap(),
+            database: SqlIdent::parse("database", "shop").unwrap(),
+            envs: vec!["dev".to_string(), "prod".to_string()],
+        };
+        let targets = request.targets();
         assert_eq!(targets.len(), 2);
-        for (target, env) in targets.iter().zip(&envs) {
+        for (target, env) in targets.iter().zip(&request.envs) {
             assert_eq!(&target.env, env);
-            assert_eq!(target.user, user);
-            assert_eq!(target.database, database);
+            assert_eq!(target.user, request.user);
+            assert_eq!(target.database, request.database);
             assert!(!target.role_shared && !target.exists);
         }
     }

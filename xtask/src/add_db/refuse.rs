@@ -5,12 +5,13 @@
 
 use anyhow::Result;
 
+use super::Request;
 use crate::deployment::{Deployment, Secrets};
 use crate::error::{bad_input, refused};
 use crate::files::generator;
 use crate::flags::{AppCopy, SecretChoice};
 use crate::model::resolve::{Reason, Source};
-use crate::names::{container, env_id_of, name_of_values_key, DbName};
+use crate::names::{container, env_id_of, name_of_values_key};
 use crate::plan::Plan;
 
 /// Where this deployment's passwords come from, as the refusals name it.
@@ -84,13 +85,13 @@ pub(super) fn refuse_copy_source(dep: &Deployment, application: &str, key: &str)
 }
 
 /// Refuses what would give the container conflicting instructions (exit 1).
-pub(super) fn refuse_collisions(
-    dep: &Deployment,
-    db: &DbName,
-    user: &str,
-    database: &str,
-    envs: &[String],
-) -> Result<()> {
+pub(super) fn refuse_collisions(dep: &Deployment, request: &Request) -> Result<()> {
+    let (db, user, database, envs) = (
+        &request.db,
+        request.user.as_str(),
+        request.database.as_str(),
+        request.envs.as_slice(),
+    );
     let key = db.values_key();
     let id = db.env_id();
     let template = &dep.template;
