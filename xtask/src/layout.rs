@@ -174,31 +174,26 @@ fn values_files_in(root: &Path, dir: &str) -> Result<Vec<(String, RepoFile)>> {
     Ok(out)
 }
 
-impl Layout {
-    /// Detects the layout of the configured repositories.
-    pub fn detect(config: &Config) -> Result<Layout> {
-        let phalanx = config.phalanx.clone().ok_or_else(|| {
-            bad_input(format!(
-                "no deployment repository: give --phalanx DIR, or run `{} init --phalanx DIR`",
-                crate::flags::program_name()
-            ))
-        })?;
-        if !phalanx.is_dir() {
-            return Err(bad_input(format!(
-                "{}: no such folder (the --phalanx repository)",
-                phalanx.display()
-            )));
-        }
-        readable_dir(&phalanx, "the --phalanx repository")?;
-        let has_chart = |dir: &str| {
-            let dir = phalanx.join(dir);
-            dir.join("Chart.yaml").is_file() || dir.join("templates").is_dir()
+/// Which postgres folders a repository has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Folders {
+    /// `applications/postgres/`
+    applications: bool,
+    /// `services/postgres/`
+    services: bool,
+}
+
+impl Folders {
+    /// The postgres folders of `phalanx`, each checked to be readable, and the
+    /// `--charts` repository where it exists.
+    fn find(phalanx: &Path, config: &Config) -> Result<Folders> {
+        let folders = Folders {
+            applications: phalanx.join("applications/postgres").is_dir(),
+            services: phalanx.join("services/postgres").is_dir(),
         };
-        let mut applications = phalanx.join("applications/postgres").is_dir();
-        let mut services = phalanx.join("services/postgres").is_dir();
         for (exists, dir) in [
-            (applications, "applications/postgres"),
-            (services, "services/postgres"),
+            (folders.applications, "applications/postgres"),
+            (folders.services, "services/postgres"),
         ] {
             if exists {
                 readable_dir(&phalanx.join(dir), "the postgres application")?;
@@ -209,37 +204,68 @@ impl Layout {
                 readable_dir(charts, "the --charts repository")?;
             }
         }
-        // A folder holding only values files beside the other one's chart is a
-        // leftover: the folder with the chart is the layout.
-        let mut stray_dir = None;
-        if applications && services {
-            match (
-                has_chart("applications/postgres"),
-                has_chart("services/postgres"),
-            ) {
-                (true, false) => {
-                    services = false;
-                    stray_dir = Some("services/postgres");
-                }
-                (false, true) => {
-                    applications = false;
-                    stray_dir = Some("applications/postgres");
-                }
-                _ => {}
-            }
+        Ok(folders)
+    }
+
+    /// A folder holding only values files beside the other one's chart is a
+    /// leftover: the folder with the chart is the layout. Returns the folders
+    /// that count and the leftover one, if any.
+    fn without_stray(self, has_chart: impl Fn(&str) -> bool) -> (Folders, Option<&'static str>) {
+        if !(self.applications && self.services) {
+            return (self, None);
         }
-        let generator = RepoFile::new(&phalanx, "installer/generate_secrets.py");
-        let (kind, chart_root, chart_dir, values_dir) = match (applications, services) {
-            (true, true) => {
-                return Err(bad_input(format!(
-                    "{}: both applications/postgres/ and services/postgres/ exist, so the layout is ambiguous; \
-                     remove the stale one",
-                    phalanx.display()
-                )))
-            }
-            (true, false) => (Kind::Applications, phalanx.clone(), "applications/postgres", "applications/postgres"),
-            (false, true) if template_in(&phalanx, "services/postgres").is_some() => {
-                (Kind::InTree, phalanx.clone(), "services/postgres", "services/postgres")
+        match (
+            has_chart("applications/postgres"),
+            has_chart("services/postgres"),
+        ) {
+            (true, false) => (
+                Folders {
+                    services: false,
+                    ..self
+                },
+                Some("services/postgres"),
+            ),
+            (false, true) => (
+                Folders {
+                    applications: false,
+                    ..self
+                },
+                Some("applications/postgres"),
+            ),
+            _ => (self, None),
+        }
+    }
+}
+
+/// Where a layout keeps its chart and its values files.
+struct Place {
+    kind: Kind,
+    /// The repository that holds the chart.
+    chart_root: PathBuf,
+    /// The chart's folder inside `chart_root`.
+    chart_dir: &'static str,
+    /// The values files' folder inside the deployment repository.
+    values_dir: &'static str,
+}
+
+impl Place {
+    /// The layout the postgres folders make, or why they make none.
+    fn of(phalanx: &Path, config: &Config, folders: Folders) -> Result<Place> {
+        let place = |kind, chart_root: &Path, chart_dir, values_dir| Place {
+            kind,
+            chart_root: chart_root.to_path_buf(),
+            chart_dir,
+            values_dir,
+        };
+        match (folders.applications, folders.services) {
+            (true, true) => Err(bad_input(format!(
+                "{}: both applications/postgres/ and services/postgres/ exist, so the layout is ambiguous; \
+                 remove the stale one",
+                phalanx.display()
+            ))),
+            (true, false) => Ok(place(Kind::Applications, phalanx, "applications/postgres", "applications/postgres")),
+            (false, true) if template_in(phalanx, "services/postgres").is_some() => {
+                Ok(place(Kind::InTree, phalanx, "services/postgres", "services/postgres"))
             }
             (false, true) => {
                 let charts = config.charts.clone().ok_or_else(|| {
@@ -253,29 +279,69 @@ impl Layout {
                             .map_or_else(|| "../charts".into(), |p| p.join("charts").display().to_string())
                     ))
                 })?;
-                (Kind::Split, charts, "charts/postgres", "services/postgres")
+                Ok(place(Kind::Split, &charts, "charts/postgres", "services/postgres"))
             }
-            (false, false) => {
-                return Err(bad_input(format!(
-                    "{}: found neither applications/postgres/ nor services/postgres/; is this a Phalanx repository?",
-                    phalanx.display()
-                )))
-            }
+            (false, false) => Err(bad_input(format!(
+                "{}: found neither applications/postgres/ nor services/postgres/; is this a Phalanx repository?",
+                phalanx.display()
+            ))),
+        }
+    }
+}
+
+/// The configured deployment repository, which must be a readable folder.
+fn phalanx_of(config: &Config) -> Result<PathBuf> {
+    let phalanx = config.phalanx.clone().ok_or_else(|| {
+        bad_input(format!(
+            "no deployment repository: give --phalanx DIR, or run `{} init --phalanx DIR`",
+            crate::flags::program_name()
+        ))
+    })?;
+    if !phalanx.is_dir() {
+        return Err(bad_input(format!(
+            "{}: no such folder (the --phalanx repository)",
+            phalanx.display()
+        )));
+    }
+    readable_dir(&phalanx, "the --phalanx repository")?;
+    Ok(phalanx)
+}
+
+/// Where the passwords come from: `secrets.yaml` in the applications layout when
+/// it exists, else the generator (which may be absent).
+fn secret_source_of(phalanx: &Path, kind: Kind) -> (SecretKind, RepoFile) {
+    let generator = RepoFile::new(phalanx, "installer/generate_secrets.py");
+    let secrets_yaml = RepoFile::new(phalanx, "applications/postgres/secrets.yaml");
+    if kind == Kind::Applications && secrets_yaml.path.is_file() {
+        (SecretKind::SecretsYaml, secrets_yaml)
+    } else {
+        (SecretKind::Generator, generator)
+    }
+}
+
+impl Layout {
+    /// Detects the layout of the configured repositories.
+    pub fn detect(config: &Config) -> Result<Layout> {
+        let phalanx = phalanx_of(config)?;
+        let has_chart = |dir: &str| {
+            let dir = phalanx.join(dir);
+            dir.join("Chart.yaml").is_file() || dir.join("templates").is_dir()
         };
+        let (folders, stray_dir) = Folders::find(&phalanx, config)?.without_stray(has_chart);
+        let Place {
+            kind,
+            chart_root,
+            chart_dir,
+            values_dir,
+        } = Place::of(&phalanx, config, folders)?;
         let template = template_in(&chart_root, chart_dir).ok_or_else(|| {
             bad_input(format!(
                 "{}: missing {chart_dir}/templates/deployment.yaml (or .yml) of the {kind} layout",
                 chart_root.display()
             ))
         })?;
-        let secrets_yaml = RepoFile::new(&phalanx, "applications/postgres/secrets.yaml");
-        let (secret_kind, secret_source) =
-            if kind == Kind::Applications && secrets_yaml.path.is_file() {
-                (SecretKind::SecretsYaml, secrets_yaml)
-            } else {
-                (SecretKind::Generator, generator)
-            };
-        let layout = Layout {
+        let (secret_kind, secret_source) = secret_source_of(&phalanx, kind);
+        let mut layout = Layout {
             kind,
             charts: (kind == Kind::Split).then(|| chart_root.clone()),
             chart: RepoFile::new(&chart_root, &format!("{chart_dir}/Chart.yaml")),
@@ -293,14 +359,21 @@ impl Layout {
             secret_source,
             stray_values: Vec::new(),
         };
-        let mut layout = layout;
         if let Some(dir) = stray_dir {
             layout.stray_values = values_files_in(&layout.phalanx, dir)?
                 .into_iter()
                 .map(|(_, file)| file)
                 .collect();
         }
-        for required in [Some(&layout.chart), layout.umbrella.as_ref()]
+        layout.require_chart_files()?;
+        Ok(layout)
+    }
+
+    /// Fails when the chart's `Chart.yaml` or, in the split layout, the umbrella's
+    /// dependency file is missing.
+    fn require_chart_files(&self) -> Result<()> {
+        let kind = self.kind;
+        for required in [Some(&self.chart), self.umbrella.as_ref()]
             .into_iter()
             .flatten()
         {
@@ -310,7 +383,7 @@ impl Layout {
                 )));
             }
         }
-        Ok(layout)
+        Ok(())
     }
 
     /// The `values-*.yaml` files skipped because their name is no environment name:
@@ -413,4 +486,69 @@ pub fn describe(config: &Config, layout: Option<Kind>) -> String {
         line.push_str(&format!(", charts {}", charts.display()));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOTH: Folders = Folders {
+        applications: true,
+        services: true,
+    };
+
+    #[test]
+    fn a_single_folder_is_never_a_leftover() {
+        for folders in [
+            Folders {
+                applications: true,
+                services: false,
+            },
+            Folders {
+                applications: false,
+                services: true,
+            },
+        ] {
+            assert_eq!(folders.without_stray(|_| false), (folders, None));
+        }
+    }
+
+    #[test]
+    fn the_folder_without_the_chart_is_the_leftover() {
+        let (folders, stray) = BOTH.without_stray(|dir| dir == "applications/postgres");
+        assert_eq!(
+            (folders.applications, folders.services, stray),
+            (true, false, Some("services/postgres"))
+        );
+        let (folders, stray) = BOTH.without_stray(|dir| dir == "services/postgres");
+        assert_eq!(
+            (folders.applications, folders.services, stray),
+            (false, true, Some("applications/postgres"))
+        );
+    }
+
+    #[test]
+    fn two_charts_or_none_stay_ambiguous() {
+        assert_eq!(BOTH.without_stray(|_| true), (BOTH, None));
+        assert_eq!(BOTH.without_stray(|_| false), (BOTH, None));
+    }
+
+    #[test]
+    fn only_the_applications_layout_reads_secrets_yaml() {
+        let scratch = std::env::temp_dir().join(format!("pgdb-layout-{}", std::process::id()));
+        let folder = scratch.join("applications/postgres");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("secrets.yaml"), "").unwrap();
+        let (kind, file) = secret_source_of(&scratch, Kind::Applications);
+        assert_eq!(kind, SecretKind::SecretsYaml);
+        assert_eq!(file.relative, "applications/postgres/secrets.yaml");
+        for layout in [Kind::Split, Kind::InTree] {
+            let (kind, file) = secret_source_of(&scratch, layout);
+            assert_eq!(kind, SecretKind::Generator);
+            assert_eq!(file.relative, "installer/generate_secrets.py");
+        }
+        std::fs::remove_dir_all(&scratch).unwrap();
+        let (kind, _) = secret_source_of(&scratch, Kind::Applications);
+        assert_eq!(kind, SecretKind::Generator);
+    }
 }

@@ -26,6 +26,7 @@ mod bench;
 mod check;
 mod completion;
 mod config;
+mod db_edit;
 mod deployment;
 mod diff;
 mod error;

@@ -17,15 +17,15 @@
 use anyhow::Result;
 
 use crate::config::Config;
+use crate::db_edit;
 use crate::deployment::{bad_at, Deployment, Secrets};
 use crate::error::refused;
-use crate::files::chart::Bump;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
 use crate::flags::RunbookMode;
 use crate::fsio::{command_line, Session};
 use crate::model::consumers::Via;
-use crate::names::parse_db_name;
+use crate::names::{parse_db_name, DbName};
 use crate::plan::Plan;
 use crate::runbook::{self, targets, Target};
 
@@ -34,36 +34,16 @@ impl flags::RemoveDb {
         let db = parse_db_name(&self.name)?;
         let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
         let dep = Deployment::load(config)?;
-        // A name no file holds is a typo unless history shows it was removed already
-        // (then there is nothing to change); without history, only a note.
-        if !crate::known::is_known(&dep, &db) {
-            match crate::known::in_history(&dep, &db) {
-                Some(false) => crate::known::require(&dep, &db, "nothing to remove")?,
-                Some(true) => {}
-                None => {
-                    let hint = crate::known::did_you_mean(&dep, &db.name);
-                    if !hint.is_empty() {
-                        eprintln!("note: no file of this deployment names `{}`{hint}", db.name);
-                    }
-                }
-            }
-        }
+        refuse_unknown_name(&dep, &db)?;
         let key = db.values_key();
-        let chosen: Vec<String> = if self.envs.is_empty() {
-            dep.envs.iter().map(|e| e.env.name.clone()).collect()
-        } else {
-            dep.layout
-                .select_environments(&self.envs)?
-                .into_iter()
-                .map(|e| e.name)
-                .collect()
-        };
+        let scope = self.scope();
+        let chosen = chosen_environments(&dep, &self.envs)?;
         let having: Vec<String> = chosen
             .iter()
             .filter(|env| dep.env(env).is_some_and(|e| e.parsed.entry(&key).is_some()))
             .cloned()
             .collect();
-        refuse_while_used(&dep, &key, &having, !self.envs.is_empty())?;
+        refuse_while_used(&dep, &key, &having, scope)?;
         let runbook_targets: Vec<Target> = if having.is_empty() {
             Vec::new()
         } else {
@@ -71,58 +51,22 @@ impl flags::RemoveDb {
         };
 
         let mut plan = Plan::default();
-        for env in dep.envs.iter().filter(|e| having.contains(&e.env.name)) {
-            let text =
-                values::remove_entry_parsed(&env.text, &env.parsed, dep.layout.nesting, &key)
-                    .map_err(bad_at(&env.env.values))?;
-            plan.change(&env.env.values, &env.text, text);
-        }
-        if self.envs.is_empty() {
-            let template = &dep.template;
-            if template.parsed.block(&key).is_some() {
-                let text = helm_template::remove_block(&template.text, &db)
-                    .map_err(bad_at(&template.file))?;
-                plan.change(&template.file, &template.text, text);
-                if dep.layout.publishes_chart() {
-                    plan.bump_chart(&dep, Bump::Patch)?;
-                }
-            }
-            let secret_key = dep.secret_key_of(&db);
-            let copies = dep.copies_of(&secret_key);
-            if !copies.is_empty() {
-                let list: Vec<String> = copies
-                    .iter()
-                    .map(|c| format!("  {}:{}: {}", c.file.relative, c.line, c.what))
-                    .collect();
-                return Err(refused(format!(
-                    "`{secret_key}` is still copied by {}:\n{}\nremove {} first, then run remove-db again \
-                     (removing the key now would leave {} without its password)",
-                    dep.consumers_of(&secret_key).join(", "),
-                    list.join("\n"),
-                    if copies.len() == 1 { "that copy" } else { "those copies" },
-                    if copies.len() == 1 { "it" } else { "them" },
-                )));
-            }
-            match &dep.secrets {
-                Secrets::Generator(g) if g.parsed.call(&secret_key).is_some() => {
-                    let text =
-                        generator::remove_line(&g.text, &secret_key).map_err(bad_at(&g.file))?;
-                    plan.change(&g.file, &g.text, text);
-                }
-                Secrets::Yaml(y) if y.parsed.entry(&secret_key).is_some() => {
-                    let text = secrets_yaml::remove_entry(&y.text, &secret_key)
-                        .map_err(bad_at(&y.file))?;
-                    plan.change(&y.file, &y.text, text);
-                }
-                _ => {}
-            }
+        db_edit::change_values(&mut plan, &dep, &having, |env| {
+            Some(values::remove_entry_parsed(
+                &env.text,
+                &env.parsed,
+                dep.layout.nesting,
+                &key,
+            ))
+        })?;
+        if scope == Scope::Deployment {
+            plan_shared_files(&dep, &db, &mut plan)?;
         }
 
         if plan.is_empty() {
-            let scope = if self.envs.is_empty() {
-                "the deployment".to_string()
-            } else {
-                chosen.join(", ")
+            let scope = match scope {
+                Scope::Deployment => "the deployment".to_string(),
+                Scope::Environments => chosen.join(", "),
             };
             outln!("Nothing to change: `{}` is not in {scope}.", db.name);
             return Ok(());
@@ -137,11 +81,110 @@ impl flags::RemoveDb {
                 RunbookMode::Remove,
                 &Default::default(),
             )?;
-            outln!();
-            runbook::print(&runbook, &dep, flags::RenderMode::Text);
+            db_edit::print_runbook(&runbook, &dep);
         }
         Ok(())
     }
+
+    /// What this removal takes the database out of.
+    fn scope(&self) -> Scope {
+        if self.envs.is_empty() {
+            Scope::Deployment
+        } else {
+            Scope::Environments
+        }
+    }
+}
+
+/// What a removal takes the database out of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// No `--env`: every environment, the template block and the secret source.
+    Deployment,
+    /// `--env`: only those environments' values entries.
+    Environments,
+}
+
+/// A name no file holds is a typo unless history shows it was removed already
+/// (then there is nothing to change); without history, only a note.
+fn refuse_unknown_name(dep: &Deployment, db: &DbName) -> Result<()> {
+    if crate::known::is_known(dep, db) {
+        return Ok(());
+    }
+    match crate::known::in_history(dep, db) {
+        Some(false) => crate::known::require(dep, db, "nothing to remove")?,
+        Some(true) => {}
+        None => {
+            let hint = crate::known::did_you_mean(dep, &db.name);
+            if !hint.is_empty() {
+                eprintln!("note: no file of this deployment names `{}`{hint}", db.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The environments `--env` names, or every environment without it.
+fn chosen_environments(dep: &Deployment, names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(dep.envs.iter().map(|e| e.env.name.clone()).collect());
+    }
+    Ok(dep
+        .layout
+        .select_environments(names)?
+        .into_iter()
+        .map(|e| e.name)
+        .collect())
+}
+
+/// The edits of a whole-deployment removal beside the values entries: the
+/// template block (with the chart bump) and the secret source's entry, refused
+/// while another component still copies the password.
+fn plan_shared_files(dep: &Deployment, db: &DbName, plan: &mut Plan) -> Result<()> {
+    let template = &dep.template;
+    if template.parsed.block(&db.values_key()).is_some() {
+        let text =
+            helm_template::remove_block(&template.text, db).map_err(bad_at(&template.file))?;
+        db_edit::change_template(plan, dep, text, None)?;
+    }
+    let secret_key = dep.secret_key_of(db);
+    refuse_while_copied(dep, &secret_key)?;
+    match &dep.secrets {
+        Secrets::Generator(g) if g.parsed.call(&secret_key).is_some() => {
+            let text = generator::remove_line(&g.text, &secret_key).map_err(bad_at(&g.file))?;
+            plan.change(&g.file, &g.text, text);
+        }
+        Secrets::Yaml(y) if y.parsed.entry(&secret_key).is_some() => {
+            let text = secrets_yaml::remove_entry(&y.text, &secret_key).map_err(bad_at(&y.file))?;
+            plan.change(&y.file, &y.text, text);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Refuses (exit 1) while another component copies the password, naming each copy.
+fn refuse_while_copied(dep: &Deployment, secret_key: &str) -> Result<()> {
+    let copies = dep.copies_of(secret_key);
+    if copies.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = copies
+        .iter()
+        .map(|c| format!("  {}:{}: {}", c.file.relative, c.line, c.what))
+        .collect();
+    Err(refused(format!(
+        "`{secret_key}` is still copied by {}:\n{}\nremove {} first, then run remove-db again \
+         (removing the key now would leave {} without its password)",
+        dep.consumers_of(secret_key).join(", "),
+        list.join("\n"),
+        if copies.len() == 1 {
+            "that copy"
+        } else {
+            "those copies"
+        },
+        if copies.len() == 1 { "it" } else { "them" },
+    )))
 }
 
 /// Refuses (exit 1) while an application enabled in one of `envs` still points at
@@ -149,7 +192,7 @@ impl flags::RemoveDb {
 /// flag) or, for `--env` removals in a repository with `environments/`, copies its
 /// password there: removing it would break that application. Names each
 /// `path:line`.
-fn refuse_while_used(dep: &Deployment, key: &str, envs: &[String], per_env: bool) -> Result<()> {
+fn refuse_while_used(dep: &Deployment, key: &str, envs: &[String], scope: Scope) -> Result<()> {
     let model = dep.model();
     let mut uses = Vec::new();
     for env in envs {
@@ -161,7 +204,7 @@ fn refuse_while_used(dep: &Deployment, key: &str, envs: &[String], per_env: bool
             let counts = match c.via {
                 Via::Pointer(_) | Via::Flag { .. } => true,
                 Via::CopiesFromPostgres { .. } | Via::GeneratorCopy { .. } => {
-                    per_env && model.environments.known()
+                    scope == Scope::Environments && model.environments.known()
                 }
                 Via::CopiedByPostgres { .. } => false,
             };

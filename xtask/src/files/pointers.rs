@@ -272,9 +272,8 @@ mod tests {
         )
     }
 
-    #[test]
-    fn every_shape_and_spelling() {
-        let text = "\
+    /// Every shape of pointer and its spellings, with lines that only look like one.
+    const EVERY_SHAPE: &str = "\
 config:
   databaseUrl: \"postgresql://gafaelfawr@postgres.postgres/gafaelfawr\"
 hub:
@@ -297,7 +296,10 @@ ingress:
 script: |
   url: postgresql://a@postgres.postgres/a
 ";
-        let found = scan(text);
+
+    #[test]
+    fn every_shape_and_spelling() {
+        let found = scan(EVERY_SHAPE);
         let briefs: Vec<_> = found.iter().map(brief).collect();
         assert_eq!(
             briefs,

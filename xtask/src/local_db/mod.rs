@@ -417,20 +417,10 @@ fn down(paths: &Paths) -> Result<()> {
     Ok(())
 }
 
+/// `local-db status`: whether the cluster exists and runs, and each database the
+/// values file asks for with whether it is there.
 fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
     let outcome = outcome(dep, env)?;
-    let asked_for = || {
-        for w in &outcome.wanted {
-            outln!(
-                "  {}: asked for (role {}, database {})",
-                w.key,
-                w.user,
-                w.db
-            );
-        }
-        print_skipped(&outcome.skipped, env);
-        print_missing(dep, &outcome);
-    };
     if !paths.initialized() {
         outln!(
             "local-db {env}: not created ({} holds no cluster); `{} local-db up --env {}` creates it",
@@ -438,17 +428,16 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
             crate::flags::program_name(),
             crate::shell::quote(env)
         );
-        asked_for();
+        print_asked_for(dep, env, &outcome);
         return Ok(());
     }
-    let running = server::server_pid(paths).is_some();
-    if !running {
+    if server::server_pid(paths).is_none() {
         let port_text = server::saved_port(paths).map_or("unknown".to_string(), |p| p.to_string());
         outln!(
             "local-db {env}: stopped (last port {port_text}), data in {}",
             paths.data.display()
         );
-        asked_for();
+        print_asked_for(dep, env, &outcome);
         outln!(
             "`{} local-db up --env {}` starts it",
             crate::flags::program_name(),
@@ -456,6 +445,27 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
         );
         return Ok(());
     }
+    status_running(dep, env, paths, &outcome)
+}
+
+/// The databases the values file asks for, without a server to ask whether they
+/// exist, then the entries skipped and the passwords nothing makes.
+fn print_asked_for(dep: &Deployment, env: &str, outcome: &Outcome) {
+    for w in &outcome.wanted {
+        outln!(
+            "  {}: asked for (role {}, database {})",
+            w.key,
+            w.user,
+            w.db
+        );
+    }
+    print_skipped(&outcome.skipped, env);
+    print_missing(dep, outcome);
+}
+
+/// `status` of a running server: each database asked for, present or missing,
+/// and the databases the server holds that nothing asks for.
+fn status_running(dep: &Deployment, env: &str, paths: &Paths, outcome: &Outcome) -> Result<()> {
     let port = server::running_port(paths).ok_or_else(|| {
         anyhow!(
             "{}: the server runs but its port is unknown",
@@ -487,7 +497,7 @@ fn status(dep: &Deployment, env: &str, paths: &Paths) -> Result<()> {
         }
     }
     print_skipped(&outcome.skipped, env);
-    print_missing(dep, &outcome);
+    print_missing(dep, outcome);
     for db in present
         .iter()
         .filter(|db| !outcome.wanted.iter().any(|w| &w.db == *db))
