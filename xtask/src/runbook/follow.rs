@@ -5,7 +5,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{Builder, EnvSite, Phase};
+use super::builder::Builder;
+use super::model::{Pending, Phase};
+use super::site::EnvSite;
 use crate::deployment::{Deployment, Secrets};
 use crate::model::apps::SecretSpec;
 use crate::model::consumers::Via;
@@ -132,7 +134,7 @@ pub(super) fn regenerate_at_source(b: &mut Builder, env: &str, site: &EnvSite) {
 /// warning naming the copy the tool could not read.
 pub(super) fn generator_copies(
     dep: &Deployment,
-    pending: &super::Pending,
+    pending: &Pending,
     key: &str,
     postgres_path: &str,
     site: &EnvSite,

@@ -14,9 +14,9 @@
 
 use anyhow::Result;
 
-use super::{
-    consumers, context_word, kubectl, site, Builder, EnvSite, Pending, Phase, Runbook, Target,
-};
+use super::builder::{consumers, Builder};
+use super::model::{Pending, Phase, Runbook, Target};
+use super::site::{context_word, kubectl, site, EnvSite};
 use crate::deployment::{Deployment, Secrets};
 use crate::error::bad_input;
 use crate::flags::RunbookMode;

@@ -29,7 +29,7 @@ pub fn render_script(runbook: &Runbook, dep: &Deployment) -> String {
         "# Runbook: {} (layout {}; passwords from {}).\n",
         runbook.title,
         dep.layout.kind,
-        super::password_source(dep)
+        super::site::password_source(dep)
     ));
     if let Some(compared) = &runbook.compared {
         out.push_str(&comment(compared));

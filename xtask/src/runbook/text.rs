@@ -93,7 +93,7 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment, helpers: Option<&Path>) 
         "# Runbook: {} (layout {}; passwords from {})\n",
         runbook.title,
         dep.layout.kind,
-        super::password_source(dep)
+        super::site::password_source(dep)
     );
     if let Some(compared) = &runbook.compared {
         out.push_str(&comment(compared));
@@ -149,6 +149,36 @@ mod tests {
         assert_eq!(
             comment("a 'x\ntouch y' b\r\nc"),
             "# a 'x\n# touch y' b\n# c\n"
+        );
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use super::step_body;
+    use crate::runbook::{Phase, Step};
+
+    #[test]
+    fn a_step_asks_before_its_commands_only_when_destructive() {
+        let mut step = Step {
+            phase: Phase::AfterMerge,
+            env: Some("base".into()),
+            title: "t".into(),
+            notes: vec![],
+            commands: vec!["a".into(), "b".into()],
+            confirm: None,
+            guard: None,
+        };
+        assert_eq!(step_body(&step), "a\nb\n");
+        step.confirm = Some("Drop it's data?".into());
+        assert_eq!(
+            step_body(&step),
+            "if confirm \"Drop it's data?\"; then\na\nb\nfi\n"
+        );
+        step.guard = Some("ready x".into());
+        assert_eq!(
+            step_body(&step),
+            "if ready x && confirm \"Drop it's data?\"; then\na\nb\nfi\n"
         );
     }
 }
