@@ -4,10 +4,10 @@
 
 use super::follow;
 use super::model::{Pending, Phase, Step, Target};
+use super::shell_line::{cmd, Line, Word};
 use super::site::{context_variable, context_word, kubectl, message_word, uses_recreate, EnvSite};
 use crate::deployment::{Deployment, Secrets};
 use crate::names::DbName;
-use crate::shell::quote;
 
 /// The applications that copy a database's password (also those a pending edit adds),
 /// restarted after postgres. A generator's component (`_vo_cutouts`) is the
@@ -35,6 +35,12 @@ pub(super) struct Builder<'a> {
     pub(super) configured: Vec<(String, String)>,
 }
 
+/// A shell line the operator runs by hand only if something goes wrong, as an
+/// indented line of a note (it has placeholders such as `POD` to fill in).
+fn by_hand(line: Line) -> String {
+    format!("  {line}")
+}
+
 impl Builder<'_> {
     pub(super) fn step(&mut self, phase: Phase, env: Option<&str>, title: String) -> &mut Step {
         self.steps.push(Step {
@@ -49,9 +55,11 @@ impl Builder<'_> {
         self.steps.last_mut().expect("just pushed")
     }
 
-    pub(super) fn vault_path(&mut self, env: &str, site: &EnvSite) -> String {
+    /// The Vault path of the environment's `postgres` secret as a shell word, or the
+    /// variable the operator sets (with a warning) when nothing names it.
+    pub(super) fn vault_path(&mut self, env: &str, site: &EnvSite) -> Word {
         match &site.vault_path {
-            Some(path) => quote(path),
+            Some(path) => Word::quoted(path),
             None => {
                 let warning = format!(
                     "{env}: no Vault path: neither environments/values-{env}.yaml (`vaultPathPrefix`), nor the \
@@ -62,10 +70,10 @@ impl Builder<'_> {
                 if !self.warnings.contains(&warning) {
                     self.warnings.push(warning);
                 }
-                format!(
+                Word::Raw(format!(
                     "\"${{POSTGRES_VAULT_PATH:?set it to the Vault path of the postgres secret of {}}}\"",
                     message_word(env)
-                )
+                ))
             }
         }
     }
@@ -82,17 +90,9 @@ impl Builder<'_> {
             // The configured clusters of the other environments are taken too: the
             // current context cannot be confirmed as one of them.
             for (other, context) in &configured {
-                step.commands.push(format!(
-                    "remember_context {} {}",
-                    quote(other),
-                    quote(context)
-                ));
+                step.run(cmd("remember_context").arg(other).arg(context));
             }
-            step.commands.push(format!(
-                "confirm_context {} {}",
-                quote(env),
-                context_variable(env)
-            ));
+            step.run(cmd("confirm_context").arg(env).raw(context_variable(env)));
         }
     }
 
@@ -104,18 +104,14 @@ impl Builder<'_> {
         env: &str,
         site: &EnvSite,
         title: String,
-    ) -> (String, &mut Step) {
+    ) -> (Word, &mut Step) {
         let path = self.vault_path(env, site);
         self.login_step(phase, env, site);
         (path, self.step(phase, Some(env), title))
     }
 
-    pub(super) fn vault_login(&self, step_env: &str, site: &EnvSite) -> String {
-        format!(
-            "vault_login {} {}",
-            quote(step_env),
-            quote(&site.vault_addr)
-        )
+    pub(super) fn vault_login(&self, step_env: &str, site: &EnvSite) -> Line {
+        cmd("vault_login").arg(step_env).arg(&site.vault_addr)
     }
 
     /// The Vault login as a block of its own: its token prompt reads what is pasted
@@ -123,7 +119,7 @@ impl Builder<'_> {
     pub(super) fn login_step(&mut self, phase: Phase, env: &str, site: &EnvSite) {
         let login = self.vault_login(env, site);
         let step = self.step(phase, Some(env), "Log in to Vault".into());
-        step.commands.push(login);
+        step.run(login);
     }
 
     pub(super) fn refresh_secret(&mut self, phase: Phase, env: &str, site: &EnvSite) {
@@ -139,31 +135,23 @@ impl Builder<'_> {
             "The vault secrets operator recreates a deleted secret at once (else within 60 s)."
                 .into(),
         );
-        step.commands.extend([
-            format!("{kubectl} -n postgres delete secret postgres --ignore-not-found"),
-            format!("wait_for_secret {context} postgres postgres"),
-            format!("check_secret_key {context} {}", quote(&key)),
-        ]);
+        step.run(kubectl.raw("-n postgres delete secret postgres --ignore-not-found"));
+        step.run(
+            cmd("wait_for_secret")
+                .word(context.clone())
+                .raw("postgres postgres"),
+        );
+        step.run(cmd("check_secret_key").word(context).arg(key));
     }
 
-    pub(super) fn rollout_wait(&self, site: &EnvSite) -> String {
-        format!(
-            "{} -n postgres rollout status deployment/postgres --timeout=10m",
-            kubectl(site)
-        )
+    pub(super) fn rollout_wait(&self, site: &EnvSite) -> Line {
+        kubectl(site).raw("-n postgres rollout status deployment/postgres --timeout=10m")
     }
 
     pub(super) fn sync(&mut self, phase: Phase, env: &str, site: &EnvSite) {
-        let argocd = match &site.context {
-            Some(context) => format!(
-                "argocd app sync argocd/postgres --core --kube-context {}",
-                quote(context)
-            ),
-            None => format!(
-                "argocd app sync argocd/postgres --core --kube-context {}",
-                context_word(site)
-            ),
-        };
+        let argocd = cmd("argocd")
+            .raw("app sync argocd/postgres --core --kube-context")
+            .word(context_word(site));
         let wait = self.rollout_wait(site);
         let recreate = uses_recreate(&self.dep.template.text);
         let template = self.dep.template.file.relative.clone();
@@ -178,7 +166,8 @@ impl Builder<'_> {
              looked up in the context's current namespace."
                 .into(),
         );
-        step.commands.extend([argocd, wait.clone()]);
+        step.run(argocd);
+        step.run(wait.clone());
         if !recreate {
             let kubectl = kubectl(site);
             step.notes.extend([
@@ -186,12 +175,12 @@ impl Builder<'_> {
                     "{template} does not use the Recreate strategy: if the rollout times out because the old pod \
                      does not terminate, delete the ReplicaSet that owns it:"
                 ),
-                format!("  {kubectl} -n postgres get pods -o wide"),
-                format!(
-                    "  {kubectl} -n postgres get pod POD -o jsonpath='{{.metadata.ownerReferences[0].name}}'"
-                ),
-                format!("  {kubectl} -n postgres delete replicaset REPLICASET"),
-                format!("  {wait}"),
+                by_hand(kubectl.clone().raw("-n postgres get pods -o wide")),
+                by_hand(kubectl.clone().raw(
+                    "-n postgres get pod POD -o jsonpath='{.metadata.ownerReferences[0].name}'",
+                )),
+                by_hand(kubectl.raw("-n postgres delete replicaset REPLICASET")),
+                by_hand(wait),
             ]);
         }
     }
@@ -208,10 +197,8 @@ impl Builder<'_> {
              (the spec did not change)."
                 .into(),
         );
-        step.commands.extend([
-            format!("{kubectl} -n postgres rollout restart deployment/postgres"),
-            wait,
-        ]);
+        step.run(kubectl.raw("-n postgres rollout restart deployment/postgres"));
+        step.run(wait);
     }
 
     pub(super) fn verify(&mut self, phase: Phase, env: &str, site: &EnvSite, target: &Target) {
@@ -227,10 +214,12 @@ impl Builder<'_> {
         );
         step.notes
             .push("The login runs inside the pod with the pod's own copy of the password.".into());
-        step.commands.extend([
-            format!("check_database {context} {}", quote(&target.database)),
-            format!("check_login {context} {id}"),
-        ]);
+        step.run(
+            cmd("check_database")
+                .word(context.clone())
+                .arg(target.database.as_str()),
+        );
+        step.run(cmd("check_login").word(context).arg(id));
     }
 
     /// Gives the applications that copy the password the (new) value, before the
@@ -261,8 +250,7 @@ impl Builder<'_> {
                 "Their secrets.yaml copies {key}: the sync copies the value into their Vault secrets. Run it \
                  from a phalanx checkout."
             ));
-            step.commands
-                .push(format!("phalanx secrets sync {}", quote(env)));
+            step.run(cmd("phalanx").raw("secrets sync").arg(env));
         } else {
             step.notes.push(format!(
                 "The generator copied {key} into their own Vault secrets when the environment was installed: \
@@ -298,13 +286,20 @@ impl Builder<'_> {
         ));
         step.confirm = Some(format!("Restart {} in {env}?", apps.join(", ")));
         for app in apps {
-            let app = quote(&app);
-            step.commands.extend([
-                format!("{kubectl} -n {app} rollout restart deployment"),
-                format!(
-                    "{kubectl} -n {app} wait --for=condition=Available deployment --all --timeout=10m"
-                ),
-            ]);
+            step.run(
+                kubectl
+                    .clone()
+                    .raw("-n")
+                    .arg(&app)
+                    .raw("rollout restart deployment"),
+            );
+            step.run(
+                kubectl
+                    .clone()
+                    .raw("-n")
+                    .arg(&app)
+                    .raw("wait --for=condition=Available deployment --all --timeout=10m"),
+            );
         }
     }
 }

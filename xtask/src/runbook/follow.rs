@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use super::builder::Builder;
 use super::model::{Pending, Phase};
+use super::shell_line::{cmd, Word};
 use super::site::EnvSite;
 use crate::deployment::{Deployment, Secrets};
 use crate::model::apps::SecretSpec;
@@ -66,7 +67,6 @@ fn app_path(site: &EnvSite, app: &str) -> Option<String> {
 /// `phalanx secrets sync` carries it to every copy (postgres's among them).
 pub(super) fn regenerate_at_source(b: &mut Builder, env: &str, site: &EnvSite) {
     let key = b.secret_key.clone();
-    let env_word = quote(env);
     match source_of(b.dep, &key) {
         Made::Generated { app, key: source } => {
             let Some(path) = app_path(site, &app) else {
@@ -93,11 +93,7 @@ pub(super) fn regenerate_at_source(b: &mut Builder, env: &str, site: &EnvSite) {
             step.confirm = Some(format!(
                 "Delete {source} from {app}'s Vault secret in {env}?"
             ));
-            step.commands.push(format!(
-                "delete_vault_key {} {}",
-                quote(&path),
-                quote(&source)
-            ));
+            step.run(cmd("delete_vault_key").arg(path).arg(source));
         }
         Made::Static { app, key: source } => {
             let step = b.step(
@@ -125,8 +121,7 @@ pub(super) fn regenerate_at_source(b: &mut Builder, env: &str, site: &EnvSite) {
         "Must succeed: it makes the new value and copies it to postgres and every application that copies \
          {key}. When it fails, the runbook stops with its message. Run it from a phalanx checkout."
     ));
-    step.commands
-        .push(format!("phalanx secrets sync {env_word}"));
+    step.run(cmd("phalanx").raw("secrets sync").arg(env));
 }
 
 /// The generator layout's copy of `key` into other applications: one command per
@@ -136,7 +131,7 @@ pub(super) fn generator_copies(
     dep: &Deployment,
     pending: &Pending,
     key: &str,
-    postgres_path: &str,
+    postgres_path: &Word,
     site: &EnvSite,
 ) -> (Vec<String>, Vec<String>) {
     let Secrets::Generator(g) = &dep.secrets else {

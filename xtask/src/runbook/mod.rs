@@ -41,6 +41,7 @@ mod move_steps;
 mod remove;
 mod rotate;
 mod script;
+mod shell_line;
 mod site;
 mod targets;
 mod text;

@@ -2,6 +2,7 @@
 //! question before a destructive one), one environment's target, the whole runbook, and
 //! what a pending edit changes for it. No file is read here.
 
+use super::shell_line::Line;
 use crate::deployment::Deployment;
 use crate::flags::RunbookMode;
 use crate::git::Upstream;
@@ -104,6 +105,13 @@ pub struct Step {
     /// A check that must pass before the question is asked (a pasted block can follow
     /// one whose check failed).
     pub guard: Option<String>,
+}
+
+impl Step {
+    /// Appends a shell line to the step's commands, rendered by the shell-line model.
+    pub fn run(&mut self, line: Line) {
+        self.commands.push(line.to_string());
+    }
 }
 
 /// One environment's part of the runbook.

@@ -3,9 +3,9 @@
 
 use super::builder::Builder;
 use super::model::{Phase, Target};
+use super::shell_line::cmd;
 use super::site::{context_word, kubectl, EnvSite};
 use crate::deployment::Secrets;
-use crate::shell::quote;
 
 pub(super) fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     let key = b.secret_key.clone();
@@ -24,11 +24,12 @@ pub(super) fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite
         step.notes.push(format!(
             "To $PGDB_DUMP_DIR/{file} (default ~/.local/state/pgdb/dumps), outside the repository."
         ));
-        step.commands.push(format!(
-            "dump_database {context} {} {}",
-            quote(&target.database),
-            quote(&file)
-        ));
+        step.run(
+            cmd("dump_database")
+                .word(context)
+                .arg(target.database.as_str())
+                .arg(file.as_str()),
+        );
         let mut sql = format!("DROP DATABASE {};", target.database);
         let what = if target.role_shared {
             sql.push_str(&format!(
@@ -48,9 +49,11 @@ pub(super) fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite
             "DROP DATABASE cannot be undone: keep $PGDB_DUMP_DIR/{file} until you are sure."
         ));
         step.confirm = Some(format!("Drop {what} in {env} (dumped to {file})?"));
+        let psql = kubectl
+            .raw("-n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1");
         step.commands.push(format!(
-            "dump_exists {} && {kubectl} -n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1 <<'SQL'\n{sql}\nSQL",
-            quote(&file)
+            "{} && {psql} <<'SQL'\n{sql}\nSQL",
+            cmd("dump_exists").arg(file.as_str())
         ));
         if matches!(b.dep.secrets, Secrets::Generator(_)) || site.vault_path.is_some() {
             let (path, step) = b.vault_step(
@@ -65,8 +68,7 @@ pub(super) fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite
                     .into(),
             );
             step.confirm = Some(format!("Delete {key} from Vault for {env}?"));
-            step.commands
-                .push(format!("delete_vault_key {path} {}", quote(&key)));
+            step.run(cmd("delete_vault_key").word(path).arg(key.as_str()));
         }
     }
 }

@@ -5,9 +5,9 @@
 use super::builder::Builder;
 use super::follow;
 use super::model::{Phase, Target};
+use super::shell_line::cmd;
 use super::site::EnvSite;
 use crate::deployment::Secrets;
-use crate::shell::quote;
 
 pub(super) fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
     let key = b.secret_key.clone();
@@ -36,8 +36,7 @@ pub(super) fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite
                 .to_string(),
         ]);
         step.confirm = Some(format!("Overwrite {key} in Vault for {env}?"));
-        step.commands
-            .push(format!("rotate_password {path} {}", quote(&key)));
+        step.run(cmd("rotate_password").word(path).arg(key.as_str()));
         b.copy_to_consumers(Phase::NewPassword, env, site);
         b.cluster(Phase::Restart, env, site);
         b.refresh_secret(Phase::Restart, env, site);

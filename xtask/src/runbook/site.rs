@@ -5,9 +5,9 @@
 
 use anyhow::Result;
 
+use super::shell_line::{cmd, Line, Word};
 use crate::deployment::{Deployment, Secrets};
 use crate::error::bad_input;
-use crate::shell::quote;
 
 /// What the runbook knows about an environment's Vault and cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,11 +110,8 @@ pub(super) fn published_chart(
 }
 
 /// `kubectl --context CTX` when configured, else the context confirmed by `confirm_context`.
-pub(super) fn kubectl(site: &EnvSite) -> String {
-    match &site.context {
-        Some(context) => format!("kubectl --context {}", quote(context)),
-        None => format!("kubectl --context {}", context_word(site)),
-    }
+pub(super) fn kubectl(site: &EnvSite) -> Line {
+    cmd("kubectl").raw("--context").word(context_word(site))
 }
 
 /// The shell variable holding an environment's confirmed context (one per environment,
@@ -141,14 +138,16 @@ pub(super) fn message_word(env: &str) -> String {
         .collect()
 }
 
-pub(super) fn context_word(site: &EnvSite) -> String {
+/// The kubectl context of an environment as a shell word: the configured one, else
+/// the variable `confirm_context` sets (the block stops when it is unset).
+pub(super) fn context_word(site: &EnvSite) -> Word {
     match &site.context {
-        Some(context) => quote(context),
-        None => format!(
+        Some(context) => Word::quoted(context),
+        None => Word::Raw(format!(
             "\"${{{}:?first confirm the cluster of {}}}\"",
             context_variable(&site.env),
             message_word(&site.env)
-        ),
+        )),
     }
 }
 
