@@ -39,6 +39,12 @@ impl fmt::Display for Word {
     }
 }
 
+impl From<&Word> for Word {
+    fn from(word: &Word) -> Word {
+        word.clone()
+    }
+}
+
 /// A shell line: a program (a helper of `templates/runbook-helpers.sh`, `kubectl`,
 /// `phalanx`, ...) and its words.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,8 +76,8 @@ impl Line {
     }
 
     /// A word made elsewhere (a value or an expansion).
-    pub fn word(mut self, word: Word) -> Line {
-        self.words.push(word);
+    pub fn word(mut self, word: impl Into<Word>) -> Line {
+        self.words.push(word.into());
         self
     }
 }
@@ -122,7 +128,7 @@ mod tests {
     #[test]
     fn a_word_made_elsewhere_renders_as_it_would_alone() {
         let word = Word::quoted("a b");
-        let line = cmd("echo").word(word.clone()).word(Word::raw("$HOME"));
+        let line = cmd("echo").word(&word).word(Word::raw("$HOME"));
         assert_eq!(line.to_string(), format!("echo {word} $HOME"));
         assert_eq!(word.to_string(), "'a b'");
     }
