@@ -7,8 +7,14 @@
 //! per environment: refresh the `postgres` secret, sync, wait, verify, restart the
 //! applications that copy the password. An environment whose committed files already
 //! hold the database only gets the verification. Rotating and removing have their own
-//! phases. Every word from a file is shell-quoted; no password is ever printed or passed
-//! as an argument (the helpers in `templates/runbook-helpers.sh` pipe them).
+//! phases. Every word from a file is shell-quoted (by `shell_line`, the one place shell
+//! lines are rendered); no password is ever printed or passed as an argument (the
+//! helpers in `templates/runbook-helpers.sh` pipe them).
+//!
+//! The rooms: `model` (phases, steps, targets), `site` (Vault and cluster facts),
+//! `targets` (which environments, what is deployed), `builder` (the shared steps),
+//! `add`/`rotate`/`remove`/`move_steps`/`follow` (the flows), `shell_line`, and the
+//! renderers `text`, `script` and `json`. This file is the command, `build` and `print`.
 
 /// The bash function `confirm QUESTION` after the comment line `$comment`: it runs
 /// `$first` (lines that may answer alone), then asks, returns 0 on y or yes, and
