@@ -61,7 +61,7 @@ use crate::flags::{self, RunbookMode};
 use crate::names::DbName;
 
 use builder::Builder;
-pub use model::{Pending, Phase, Runbook, Step, Target};
+pub use model::{Pending, Runbook, Target};
 pub use move_steps::build_move;
 pub use script::render_script;
 pub use targets::{compared_with, targets};
@@ -70,17 +70,6 @@ pub use text::render_text;
 const ROOT_NOT_ROTATABLE: &str =
     "root_password cannot be rotated this way: it becomes the superuser's password only at the \
      first initdb, so a new value in Vault changes nothing in the server";
-
-/// The shell functions every rendering starts with.
-pub const HELPERS: &str = include_str!("../../../templates/runbook-helpers.sh");
-
-/// The shell functions a runbook starts with: a move's add their own.
-pub fn helpers(runbook: &Runbook) -> String {
-    match runbook.mode {
-        RunbookMode::Move => format!("{HELPERS}{}", move_steps::MOVE_HELPERS),
-        _ => HELPERS.to_string(),
-    }
-}
 
 /// The runbook of a database in the given environments.
 pub fn build(

@@ -4,7 +4,7 @@
 //! static part is the template `templates/runbook-script.sh`.
 
 use super::model::{Phase, Runbook};
-use super::text::{comment, heading, step_body};
+use super::text::{comment, heading, helpers, step_body};
 use crate::deployment::Deployment;
 use crate::render::render;
 use crate::shell::quote;
@@ -54,7 +54,7 @@ pub fn render_script(runbook: &Runbook, dep: &Deployment) -> String {
         "steps.sh",
         names.join("|")
     ));
-    let helpers = super::helpers(runbook);
+    let helpers = helpers(runbook);
     let functions: String = phases
         .iter()
         .map(|phase| phase_function(runbook, *phase))

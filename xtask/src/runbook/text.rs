@@ -5,9 +5,22 @@
 
 use std::path::Path;
 
-use super::{Phase, Runbook, Step};
+use super::model::{Phase, Runbook, Step};
+use super::move_steps::MOVE_HELPERS;
 use crate::deployment::Deployment;
+use crate::flags::RunbookMode;
 use crate::shell::quote;
+
+/// The shell functions every rendering starts with.
+pub const HELPERS: &str = include_str!("../../../templates/runbook-helpers.sh");
+
+/// The shell functions a runbook starts with: a move's add their own.
+pub fn helpers(runbook: &Runbook) -> String {
+    match runbook.mode {
+        RunbookMode::Move => format!("{HELPERS}{}", MOVE_HELPERS),
+        _ => HELPERS.to_string(),
+    }
+}
 
 /// The question before a destructive step, for an interactive shell: "no" skips the
 /// block and leaves the shell open.
@@ -80,10 +93,7 @@ pub(super) fn heading(step: &Step) -> String {
 
 /// What the helpers file holds: the bash check, the helpers and `confirm`.
 pub fn helpers_file_text(runbook: &Runbook) -> String {
-    format!(
-        "{BASH_ONLY}{}\n{CONFIRM_INTERACTIVE}",
-        super::helpers(runbook)
-    )
+    format!("{BASH_ONLY}{}\n{CONFIRM_INTERACTIVE}", helpers(runbook))
 }
 
 /// The text to paste. With `helpers` (the file `helpers_file::write` made), its first
@@ -156,7 +166,7 @@ mod tests {
 #[cfg(test)]
 mod step_tests {
     use super::step_body;
-    use crate::runbook::{Phase, Step};
+    use crate::runbook::model::{Phase, Step};
 
     #[test]
     fn a_step_asks_before_its_commands_only_when_destructive() {
