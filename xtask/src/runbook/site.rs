@@ -184,6 +184,46 @@ pub(super) fn password_source(dep: &Deployment) -> String {
 mod tests {
     use super::*;
 
+    fn site_of(env: &str, context: Option<&str>) -> EnvSite {
+        EnvSite {
+            env: env.into(),
+            vault_addr: "https://vault.example.org".into(),
+            vault_path: None,
+            context: context.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_context_is_the_configured_one_quoted_else_the_confirmed_variable() {
+        assert_eq!(
+            kubectl(&site_of("base", Some("my ctx"))).to_string(),
+            "kubectl --context 'my ctx'"
+        );
+        assert_eq!(
+            context_word(&site_of("idf-dev", None)).to_string(),
+            "\"${KUBE_CONTEXT_idf_dev:?first confirm the cluster of idf-dev}\""
+        );
+        // The shell expands the message: nothing of the name may act there.
+        assert_eq!(message_word("a$(b)'c.d"), "a__b__c.d");
+        assert_eq!(context_variable("a.b-c"), "KUBE_CONTEXT_a_b_c");
+    }
+
+    #[test]
+    fn two_environments_may_not_share_a_configured_context() {
+        let sites = [
+            site_of("a", Some("x")),
+            site_of("b", None),
+            site_of("c", None),
+        ];
+        assert!(one_cluster_per_environment(&sites).is_ok());
+        let sites = [site_of("a", Some("x")), site_of("b", Some("x"))];
+        let error = one_cluster_per_environment(&sites).unwrap_err().to_string();
+        assert!(
+            error.contains("a and b have the same context \"x\""),
+            "{error}"
+        );
+    }
+
     #[test]
     fn recreate_is_read_from_the_template() {
         let block = "spec:\n  replicas: 1\n  strategy:\n    type: Recreate\n  selector:\n";
