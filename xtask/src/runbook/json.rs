@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use super::{Phase, Runbook, Step};
+use super::model::{Phase, Runbook, Step};
 use crate::check::json_string;
 use crate::deployment::{Deployment, Secrets};
 use crate::git::Upstream;

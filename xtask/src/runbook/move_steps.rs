@@ -14,15 +14,15 @@
 
 use anyhow::Result;
 
-use super::{
-    consumers, context_word, kubectl, site, Builder, EnvSite, Pending, Phase, Runbook, Target,
-};
+use super::builder::{consumers, Builder};
+use super::model::{Pending, Phase, Runbook, Target};
+use super::shell_line::{cmd, Word};
+use super::site::{context_word, kubectl, site, EnvSite};
 use crate::deployment::{Deployment, Secrets};
 use crate::error::bad_input;
 use crate::flags::RunbookMode;
 use crate::move_db::target::MoveTarget;
 use crate::names::{DbName, SqlIdent};
-use crate::shell::quote;
 
 /// The helpers a move's runbook adds to the common ones.
 pub const MOVE_HELPERS: &str = include_str!("../../../templates/runbook-move-helpers.sh");
@@ -36,24 +36,26 @@ struct Move<'a> {
     site: &'a EnvSite,
     target: &'a Target,
     to: &'a MoveTarget,
-    /// The quoted host and port of the new server.
-    host: String,
-    port: String,
-    /// The (quoted) user and database on the new server.
-    user: String,
-    database: String,
-    /// The quoted path of the local dump.
-    dump: String,
+    /// The host and port of the new server.
+    host: Word,
+    port: Word,
+    /// The user and database on the new server.
+    user: Word,
+    database: Word,
+    /// The path of the local dump.
+    dump: Word,
     consumers: Vec<String>,
 }
 
 impl Move<'_> {
-    fn file(&self, suffix: &str) -> String {
+    /// A file of the move's folder: the folder's expansion, then the quoted name.
+    fn file(&self, suffix: &str) -> Word {
         let name = format!("{}-{}{suffix}", self.target.database, self.env);
-        format!("{MOVE_DIR}/{}", quote(&name))
+        Word::Raw(format!("{MOVE_DIR}/{}", Word::quoted(name)))
     }
 
-    fn record(&self, app: &str) -> String {
+    /// The file recording an application's replica counts.
+    fn record(&self, app: &str) -> Word {
         self.file(&format!("-replicas-{app}.txt"))
     }
 }
@@ -99,11 +101,11 @@ pub fn build_move(
         site: &site,
         target,
         to,
-        host: quote(&to.host),
-        port: to.port.to_string(),
-        user: quote(&user),
-        database: quote(&database),
-        dump: String::new(),
+        host: Word::quoted(&to.host),
+        port: Word::quoted(to.port.to_string()),
+        user: Word::quoted(user.as_str()),
+        database: Word::quoted(database.as_str()),
+        dump: Word::raw(""),
         consumers: move_consumers(dep, pending, &b.secret_key, target, &db.values_key()),
     };
     m.dump = m.file(".dump");
@@ -220,13 +222,25 @@ fn preflight(b: &mut Builder, m: &Move) {
          old server), sha256sum, python3, vault."
             .to_string(),
     ]);
-    step.commands.extend([
-        format!("move_dir_ready {MOVE_DIR}"),
-        format!("check_target_reachable {} {}", m.host, m.port),
-        format!("compare_versions {context} {} {}", m.host, m.port),
-        format!("check_target_empty {} {} {}", m.host, m.port, m.database),
-        format!("show_move_size {context} {}", quote(&m.target.database)),
-    ]);
+    step.run(cmd("move_dir_ready").raw(MOVE_DIR));
+    step.run(cmd("check_target_reachable").word(&m.host).word(&m.port));
+    step.run(
+        cmd("compare_versions")
+            .word(&context)
+            .word(&m.host)
+            .word(&m.port),
+    );
+    step.run(
+        cmd("check_target_empty")
+            .word(&m.host)
+            .word(&m.port)
+            .word(&m.database),
+    );
+    step.run(
+        cmd("show_move_size")
+            .word(context)
+            .arg(m.target.database.as_str()),
+    );
 }
 
 fn freeze(b: &mut Builder, m: &Move) {
@@ -245,11 +259,12 @@ fn freeze(b: &mut Builder, m: &Move) {
             "Stop {app} in {}? It is down until switch or rollback.",
             m.env
         ));
-        step.commands.push(format!(
-            "freeze_app {context} {} {}",
-            quote(app),
-            m.record(app)
-        ));
+        step.run(
+            cmd("freeze_app")
+                .word(&context)
+                .arg(app)
+                .word(m.record(app)),
+        );
     }
     let step = b.step(
         Phase::Freeze,
@@ -259,15 +274,16 @@ fn freeze(b: &mut Builder, m: &Move) {
     step.notes.push(
         "A session left here is an application the runbook does not know: stop it by hand.".into(),
     );
-    step.commands.push(format!(
-        "wait_no_sessions {context} {}",
-        quote(&m.target.database)
-    ));
+    step.run(
+        cmd("wait_no_sessions")
+            .word(context)
+            .arg(m.target.database.as_str()),
+    );
 }
 
 fn copy(b: &mut Builder, m: &Move) {
     let context = context_word(m.site);
-    let source_db = quote(&m.target.database);
+    let source_db = Word::quoted(m.target.database.as_str());
     b.cluster(Phase::Copy, m.env, m.site);
     let step = b.step(
         Phase::Copy,
@@ -277,11 +293,14 @@ fn copy(b: &mut Builder, m: &Move) {
     step.notes.push(
         "pg_dump -Fc runs in the pod; the file and its sha256 checksum are written here.".into(),
     );
-    step.commands.extend([
-        format!("move_dir_ready {MOVE_DIR}"),
-        format!("wait_no_sessions {context} {source_db}"),
-        format!("dump_for_move {context} {source_db} {}", m.dump),
-    ]);
+    step.run(cmd("move_dir_ready").raw(MOVE_DIR));
+    step.run(cmd("wait_no_sessions").word(&context).word(&source_db));
+    step.run(
+        cmd("dump_for_move")
+            .word(&context)
+            .word(&source_db)
+            .word(&m.dump),
+    );
     let key = b.secret_key.clone();
     let (path, step) = b.vault_step(
         Phase::Copy,
@@ -293,13 +312,14 @@ fn copy(b: &mut Builder, m: &Move) {
         "Same password as now ({key} in Vault): the applications keep their secret. Only its SCRAM \
          verifier reaches the server."
     ));
-    step.commands.push(format!(
-        "create_role_on_target {} {} {path} {} {}",
-        m.host,
-        m.port,
-        quote(&key),
-        m.user
-    ));
+    step.run(
+        cmd("create_role_on_target")
+            .word(&m.host)
+            .word(&m.port)
+            .word(path)
+            .arg(key)
+            .word(&m.user),
+    );
     let step = b.step(
         Phase::Copy,
         Some(m.env),
@@ -308,16 +328,21 @@ fn copy(b: &mut Builder, m: &Move) {
     step.notes.push(
         "pg_restore --no-owner --role runs in one transaction and stops at the first error.".into(),
     );
-    step.commands.extend([
-        format!(
-            "create_database_on_target {} {} {} {}",
-            m.host, m.port, m.database, m.user
-        ),
-        format!(
-            "restore_on_target {} {} {} {} {}",
-            m.host, m.port, m.database, m.user, m.dump
-        ),
-    ]);
+    step.run(
+        cmd("create_database_on_target")
+            .word(&m.host)
+            .word(&m.port)
+            .word(&m.database)
+            .word(&m.user),
+    );
+    step.run(
+        cmd("restore_on_target")
+            .word(&m.host)
+            .word(&m.port)
+            .word(&m.database)
+            .word(&m.user)
+            .word(&m.dump),
+    );
 }
 
 fn verify(b: &mut Builder, m: &Move) {
@@ -329,14 +354,15 @@ fn verify(b: &mut Builder, m: &Move) {
          the schema (pg_dump --schema-only --no-owner), on both servers; any difference stops."
             .into(),
     );
-    step.commands.push(format!(
-        "verify_move {context} {} {} {} {} {}",
-        quote(&m.target.database),
-        m.host,
-        m.port,
-        m.database,
-        m.dump
-    ));
+    step.run(
+        cmd("verify_move")
+            .word(context)
+            .arg(m.target.database.as_str())
+            .word(&m.host)
+            .word(&m.port)
+            .word(&m.database)
+            .word(&m.dump),
+    );
 }
 
 /// `switch` (after verify, onto the new server) and `rollback` (back onto the old
@@ -347,7 +373,7 @@ fn switch(b: &mut Builder, m: &Move, phase: Phase) {
     match phase {
         Phase::Switch => {
             let step = b.step(phase, Some(m.env), "Check that verify passed".into());
-            step.commands.push(format!("move_verified {}", m.dump));
+            step.run(cmd("move_verified").word(&m.dump));
         }
         _ => {
             let step = b.step(
@@ -363,10 +389,11 @@ fn switch(b: &mut Builder, m: &Move, phase: Phase) {
                  they matter."
                     .into(),
             );
-            step.commands.push(format!(
-                "check_database {context} {}",
-                quote(&m.target.database)
-            ));
+            step.run(
+                cmd("check_database")
+                    .word(&context)
+                    .arg(m.target.database.as_str()),
+            );
         }
     }
     if let Secrets::Yaml(_) = b.dep.secrets {
@@ -378,8 +405,7 @@ fn switch(b: &mut Builder, m: &Move, phase: Phase) {
              environment reads static secrets from 1Password: put the same value there before this sync."
                 .to_string(),
         ]);
-        step.commands
-            .push(format!("phalanx secrets sync {}", quote(m.env)));
+        step.run(cmd("phalanx").raw("secrets sync").arg(m.env));
     }
     for app in &m.consumers {
         let step = b.step(phase, Some(m.env), format!("Sync {app} and scale it back"));
@@ -388,17 +414,19 @@ fn switch(b: &mut Builder, m: &Move, phase: Phase) {
             "Start {app} in {} on its {settings} settings?",
             m.env
         ));
-        step.commands.extend([
-            format!(
-                "argocd app sync {} --core --kube-context {context}",
-                quote(app)
-            ),
-            format!(
-                "restore_replicas {context} {} {}",
-                quote(app),
-                m.record(app)
-            ),
-        ]);
+        step.run(
+            cmd("argocd")
+                .raw("app sync")
+                .arg(app)
+                .raw("--core --kube-context")
+                .word(&context),
+        );
+        step.run(
+            cmd("restore_replicas")
+                .word(&context)
+                .arg(app)
+                .word(m.record(app)),
+        );
     }
 }
 
@@ -417,11 +445,19 @@ fn cleanup(b: &mut Builder, m: &Move) {
         "Only after the period you chose (weeks, not hours): until this phase, rollback is possible."
             .into(),
     );
-    step.commands.extend([
-        format!("move_verified {}", m.dump),
-        format!("check_target_holds {} {} {}", m.host, m.port, m.database),
-        format!("dump_for_move {context} {} {final_dump}", quote(db)),
-    ]);
+    step.run(cmd("move_verified").word(&m.dump));
+    step.run(
+        cmd("check_target_holds")
+            .word(&m.host)
+            .word(&m.port)
+            .word(&m.database),
+    );
+    step.run(
+        cmd("dump_for_move")
+            .word(&context)
+            .arg(db.as_str())
+            .word(&final_dump),
+    );
     let ident = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
     let mut sql = format!("DROP DATABASE {};", ident(db));
     if !m.target.role_shared {
@@ -436,8 +472,11 @@ fn cleanup(b: &mut Builder, m: &Move) {
         "Drop {db} on the old server of {}? Rollback is impossible afterwards.",
         m.env
     ));
+    let psql =
+        kube.raw("-n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1");
     step.commands.push(format!(
-        "move_dump_exists {final_dump} && {kube} -n postgres exec -i deployment/postgres -- psql -U postgres -v ON_ERROR_STOP=1 <<'SQL'\n{sql}\nSQL"
+        "{} && {psql} <<'SQL'\n{sql}\nSQL",
+        cmd("move_dump_exists").word(final_dump)
     ));
     let key = b.secret_key.clone();
     let (path, step) = b.vault_step(
@@ -450,6 +489,5 @@ fn cleanup(b: &mut Builder, m: &Move) {
         "The applications keep their own copy of the value: only postgres's key goes.".into(),
     );
     step.confirm = Some(format!("Delete {key} from Vault for {}?", m.env));
-    step.commands
-        .push(format!("delete_vault_key {path} {}", quote(&key)));
+    step.run(cmd("delete_vault_key").word(path).arg(key));
 }

@@ -5,9 +5,22 @@
 
 use std::path::Path;
 
-use super::{Phase, Runbook, Step};
+use super::model::{Phase, Runbook, Step};
+use super::move_steps::MOVE_HELPERS;
 use crate::deployment::Deployment;
+use crate::flags::RunbookMode;
 use crate::shell::quote;
+
+/// The shell functions every rendering starts with.
+pub const HELPERS: &str = include_str!("../../../templates/runbook-helpers.sh");
+
+/// The shell functions a runbook starts with: a move's add their own.
+pub fn helpers(runbook: &Runbook) -> String {
+    match runbook.mode {
+        RunbookMode::Move => format!("{HELPERS}{}", MOVE_HELPERS),
+        _ => HELPERS.to_string(),
+    }
+}
 
 /// The question before a destructive step, for an interactive shell: "no" skips the
 /// block and leaves the shell open.
@@ -80,10 +93,7 @@ pub(super) fn heading(step: &Step) -> String {
 
 /// What the helpers file holds: the bash check, the helpers and `confirm`.
 pub fn helpers_file_text(runbook: &Runbook) -> String {
-    format!(
-        "{BASH_ONLY}{}\n{CONFIRM_INTERACTIVE}",
-        super::helpers(runbook)
-    )
+    format!("{BASH_ONLY}{}\n{CONFIRM_INTERACTIVE}", helpers(runbook))
 }
 
 /// The text to paste. With `helpers` (the file `helpers_file::write` made), its first
@@ -93,7 +103,7 @@ pub fn render_text(runbook: &Runbook, dep: &Deployment, helpers: Option<&Path>) 
         "# Runbook: {} (layout {}; passwords from {})\n",
         runbook.title,
         dep.layout.kind,
-        super::password_source(dep)
+        super::site::password_source(dep)
     );
     if let Some(compared) = &runbook.compared {
         out.push_str(&comment(compared));
@@ -149,6 +159,36 @@ mod tests {
         assert_eq!(
             comment("a 'x\ntouch y' b\r\nc"),
             "# a 'x\n# touch y' b\n# c\n"
+        );
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use super::step_body;
+    use crate::runbook::model::{Phase, Step};
+
+    #[test]
+    fn a_step_asks_before_its_commands_only_when_destructive() {
+        let mut step = Step {
+            phase: Phase::AfterMerge,
+            env: Some("base".into()),
+            title: "t".into(),
+            notes: vec![],
+            commands: vec!["a".into(), "b".into()],
+            confirm: None,
+            guard: None,
+        };
+        assert_eq!(step_body(&step), "a\nb\n");
+        step.confirm = Some("Drop it's data?".into());
+        assert_eq!(
+            step_body(&step),
+            "if confirm \"Drop it's data?\"; then\na\nb\nfi\n"
+        );
+        step.guard = Some("ready x".into());
+        assert_eq!(
+            step_body(&step),
+            "if ready x && confirm \"Drop it's data?\"; then\na\nb\nfi\n"
         );
     }
 }
