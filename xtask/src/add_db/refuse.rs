@@ -10,7 +10,6 @@ use crate::deployment::{Deployment, Secrets};
 use crate::error::{bad_input, refused};
 use crate::files::generator;
 use crate::flags::{AppCopy, SecretChoice};
-use crate::model::resolve::{Reason, Source};
 use crate::names::{container, env_id_of, name_of_values_key};
 use crate::plan::Plan;
 
@@ -184,46 +183,10 @@ pub(super) fn refuse_unknown_component(
 /// secret key that `phalanx secrets sync` cannot resolve and could before: the
 /// whole environment's sync would fail. Names each key with its `path:line`.
 pub(super) fn refuse_new_unresolved(dep: &Deployment, plan: &Plan) -> Result<()> {
-    if !dep.environments.known() {
+    let lines = dep.model().broken_by(plan.planned());
+    if lines.is_empty() {
         return Ok(());
     }
-    let model = dep.model();
-    let after = model.with_planned(plan.planned());
-    let new = model.newly_unresolved(&after);
-    if new.is_empty() {
-        return Ok(());
-    }
-    let lines: Vec<String> = new
-        .iter()
-        .map(|(env, u)| {
-            let r = &u.required;
-            let source = match &r.source {
-                Source::Copy { application, key } => format!("{application}/{key}"),
-                _ => "?".to_string(),
-            };
-            let why = match u.reason {
-                Reason::AppNotEnabled => {
-                    let app = source.split('/').next().unwrap_or_default();
-                    let site = model
-                        .environments
-                        .envs
-                        .get(env)
-                        .map(|e| e.switch_site(app))
-                        .unwrap_or_default();
-                    format!("{app} is not enabled in {env} ({site})")
-                }
-                Reason::KeyAbsent => {
-                    format!("{source} does not exist in {env} (its `if:` is false there)")
-                }
-                Reason::KeyUndeclared => format!("{source} is declared nowhere"),
-                Reason::KeyUnresolved => format!("{source} does not resolve in {env}"),
-            };
-            format!(
-                "  {}:{}: {}/{} copies {source}, but {why}",
-                r.file.relative, r.line, r.app, r.key
-            )
-        })
-        .collect();
     Err(refused(format!(
         "this add-db would leave keys that `phalanx secrets sync` cannot resolve, so it would refuse those \
          environments:\n{}\nnothing was written; choose environments where the source exists, or another --secret",

@@ -17,6 +17,7 @@
 //! unreadable.
 
 pub mod apps;
+mod broken;
 pub mod consumers;
 pub mod environments;
 pub mod resolve;

@@ -146,22 +146,10 @@ fn plan_move(ctx: &consumers::Context, allow_manual: bool) -> Result<(Plan, cons
 /// Refuses (exit 1) a plan after which an environment has a secret that `phalanx
 /// secrets sync` could resolve before and cannot after.
 fn refuse_new_unresolved(dep: &Deployment, plan: &Plan) -> Result<()> {
-    let model = dep.model();
-    let after = model.with_planned(plan.planned());
-    let new = model.newly_unresolved(&after);
-    if new.is_empty() {
+    let lines = dep.model().broken_by(plan.planned());
+    if lines.is_empty() {
         return Ok(());
     }
-    let lines: Vec<String> = new
-        .iter()
-        .map(|(env, u)| {
-            let r = &u.required;
-            format!(
-                "  {}:{}: {}/{} would no longer resolve in {env} ({:?})",
-                r.file.relative, r.line, r.app, r.key, u.reason
-            )
-        })
-        .collect();
     Err(refused(format!(
         "the move would break secrets elsewhere:\n{}\nnothing was written",
         lines.join("\n")
