@@ -6,7 +6,7 @@ use crate::deployment::{bad_at, locate, Deployment};
 use crate::diff::{unified, use_color};
 use crate::error::{bad_input, refused};
 use crate::files::chart::{self, Bump, NOT_ADMITTED};
-use crate::fsio::{Session, Write};
+use crate::fsio::{Intent, Session, Write};
 use crate::layout::RepoFile;
 
 struct Change {
@@ -111,7 +111,7 @@ impl Plan {
     }
 
     /// Writes every change, or says what would have been written.
-    pub fn apply(&self, session: &Session, dry_run: bool) -> Result<()> {
+    pub fn apply(&self, session: &Session) -> Result<()> {
         let names = self
             .changes
             .iter()
@@ -122,7 +122,7 @@ impl Plan {
             1 => "1 file".to_string(),
             n => format!("{n} files"),
         };
-        if dry_run {
+        if session.intent() == Intent::DryRun {
             outln!("\nDry run: nothing was written ({count} would change: {names}).");
             return Ok(());
         }

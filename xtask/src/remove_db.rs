@@ -23,7 +23,7 @@ use crate::error::refused;
 use crate::files::{generator, helm_template, secrets_yaml, values};
 use crate::flags;
 use crate::flags::RunbookMode;
-use crate::fsio::{command_line, Session};
+use crate::fsio::{command_line, Intent, Session};
 use crate::model::consumers::Via;
 use crate::names::{parse_db_name, DbName};
 use crate::plan::Plan;
@@ -32,7 +32,11 @@ use crate::runbook::{self, targets, Target};
 impl flags::RemoveDb {
     pub fn run(self, config: Config) -> Result<()> {
         let db = parse_db_name(&self.name)?;
-        let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
+        let session = Session::begin(
+            &config.repositories(),
+            &command_line(),
+            Intent::of(self.dry_run),
+        )?;
         let dep = Deployment::load(config)?;
         refuse_unknown_name(&dep, &db)?;
         let key = db.values_key();
@@ -72,7 +76,7 @@ impl flags::RemoveDb {
             return Ok(());
         }
         plan.print_diff();
-        plan.apply(&session, self.dry_run)?;
+        plan.apply(&session)?;
         if !runbook_targets.is_empty() {
             let runbook = runbook::build(
                 &dep,

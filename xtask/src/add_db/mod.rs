@@ -18,7 +18,7 @@ use crate::error::bad_input;
 use crate::files::chart::{self, Bump};
 use crate::flags::RunbookMode;
 use crate::flags::{self, AppCopy, EnvChoice, SecretChoice};
-use crate::fsio::{command_line, Session};
+use crate::fsio::{command_line, Intent, Session};
 use crate::names::{parse_db_name, DbName, SqlIdent};
 use crate::plan::Plan;
 use crate::runbook::{self, Target};
@@ -28,7 +28,11 @@ use refuse::{refuse_collisions, refuse_copy_source, refuse_new_unresolved, refus
 impl flags::AddDb {
     pub fn run(self, config: Config) -> Result<()> {
         let (db, user, database) = self.resolve_names()?;
-        let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
+        let session = Session::begin(
+            &config.repositories(),
+            &command_line(),
+            Intent::of(self.dry_run),
+        )?;
         let dep = Deployment::load(config)?;
         let request = Request {
             envs: self.chosen_environments(&dep)?,
@@ -61,7 +65,7 @@ impl flags::AddDb {
             return print_json(db, &dep, &plan, self.dry_run, runbook);
         }
         plan.print_diff();
-        plan.apply(&session, self.dry_run)?;
+        plan.apply(&session)?;
         print_notes(&dep, db, &notes);
         if !self.no_runbook {
             db_edit::print_runbook(&runbook, &dep);

@@ -7,7 +7,7 @@
 //! differs.
 //!
 //! Writing ([`Session::write_all`]): every edit command first takes an exclusive
-//! lock per repository ([`Session::begin_with`]), held for its whole read-plan-write,
+//! lock per repository ([`Session::begin`]), held for its whole read-plan-write,
 //! and finishes what an interrupted run left (the journal, below). Then, for a set
 //! of files:
 //!
@@ -66,13 +66,33 @@ use lock::{journal_path, lock_path, lock_timeout, Lock};
 pub struct Session {
     _locks: Vec<Lock>,
     journal: Option<PathBuf>,
+    intent: Intent,
+}
+
+/// What a session is for: writing its edits, or showing them (a dry run, which never
+/// writes: not even an interrupted run's journal is followed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    Write,
+    DryRun,
+}
+
+impl Intent {
+    /// `--dry-run` given or not.
+    pub fn of(dry_run: bool) -> Intent {
+        if dry_run {
+            Intent::DryRun
+        } else {
+            Intent::Write
+        }
+    }
 }
 
 impl Session {
     /// Locks each repository's state folder (in a fixed order, so two runs cannot
-    /// deadlock) and finishes any change an interrupted run left; for a dry run
-    /// (`read_only`) that journal is only reported, never followed.
-    pub fn begin_with(repos: &[&Path], command: &str, read_only: bool) -> Result<Session> {
+    /// deadlock) and finishes any change an interrupted run left; for a dry run that
+    /// journal is only reported, never followed.
+    pub fn begin(repos: &[&Path], command: &str, intent: Intent) -> Result<Session> {
         let repos: Vec<PathBuf> = repos
             .iter()
             .filter(|r| r.is_dir())
@@ -92,7 +112,7 @@ impl Session {
         }
         for (_, repo) in &by_lock {
             let pending = journal_path(repo);
-            if !read_only {
+            if intent == Intent::Write {
                 journal::recover(&pending)?;
             } else if fs::symlink_metadata(&pending).is_ok() {
                 eprintln!("warning: {}", journal::describe_pending(&pending));
@@ -103,7 +123,13 @@ impl Session {
         Ok(Session {
             _locks: locks,
             journal,
+            intent,
         })
+    }
+
+    /// Whether the session writes or only shows.
+    pub fn intent(&self) -> Intent {
+        self.intent
     }
 
     /// Writes every file, all or none (see the module's documentation).

@@ -24,7 +24,7 @@ use crate::deployment::{bad_at, Deployment};
 use crate::error::{bad_input, refused};
 use crate::files::{pointers, values};
 use crate::flags;
-use crate::fsio::{command_line, Session};
+use crate::fsio::{command_line, Intent, Session};
 use crate::names::parse_db_name;
 use crate::plan::Plan;
 use crate::runbook::{self, Pending};
@@ -39,7 +39,11 @@ impl flags::MoveDb {
                 self.to
             )));
         }
-        let session = Session::begin_with(&config.repositories(), &command_line(), self.dry_run)?;
+        let session = Session::begin(
+            &config.repositories(),
+            &command_line(),
+            Intent::of(self.dry_run),
+        )?;
         let dep = Deployment::load(config)?;
         let env = dep
             .layout
@@ -75,7 +79,7 @@ impl flags::MoveDb {
         };
         let (plan, edits) = plan_move(&ctx, self.allow_manual)?;
         plan.print_diff();
-        plan.apply(&session, self.dry_run)?;
+        plan.apply(&session)?;
         for note in &edits.notes {
             outln!("note: {note}");
         }
