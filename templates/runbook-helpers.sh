@@ -290,3 +290,55 @@ check_login() { # CONTEXT ID
   kubectl --context "$1" -n postgres exec deployment/postgres -- env ID="$2" sh -c \
     'export PGPASSWORD="$(printenv "VRO_DB_${ID}_PASSWORD")"; psql -h 127.0.0.1 -U "$(printenv "VRO_DB_${ID}_USER")" -d "$(printenv "VRO_DB_${ID}_DB")" -tAc "SELECT current_user"'
 }
+
+# Where the postgres Deployment does not use the Recreate strategy, an old pod that
+# hangs in Terminating holds the rollout. Finds the postgres pods stuck in Terminating,
+# names the ReplicaSet that owns each, deletes it only once confirmed, then waits (at
+# most 10 minutes) for the rollout. One pass; nothing stuck, nothing done.
+unstick_rollout() { # CONTEXT
+  local list pod owner deleted=0
+  local -a pods=() owners=()
+  if ! list="$(kubectl --context "$1" -n postgres get pods \
+    -o jsonpath='{range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name}{"\n"}{end}')"; then
+    echo "Cannot list the postgres pods: nothing was deleted." >&2
+    return 1
+  fi
+  # Read into arrays: `confirm` below reads the operator's answer from stdin.
+  [ -z "$list" ] || mapfile -t pods <<< "$list"
+  for pod in "${pods[@]}"; do
+    [ -n "$pod" ] || continue
+    if ! owner="$(kubectl --context "$1" -n postgres get pod "$pod" \
+      -o jsonpath='{.metadata.ownerReferences[?(@.kind=="ReplicaSet")].name}')"; then
+      echo "Cannot read the owner of the pod $pod: nothing was deleted." >&2
+      return 1
+    fi
+    if [ -z "$owner" ]; then
+      echo "The pod $pod hangs in Terminating but no ReplicaSet owns it: look at it by hand." >&2
+      return 1
+    fi
+    echo "The pod $pod hangs in Terminating; the ReplicaSet $owner owns it."
+    case " ${owners[*]} " in
+      *" $owner "*) ;;
+      *) owners+=("$owner") ;;
+    esac
+  done
+  if [ "${#owners[@]}" = 0 ]; then
+    echo "No postgres pod hangs in Terminating: nothing to do."
+    return 0
+  fi
+  for owner in "${owners[@]}"; do
+    if ! confirm "Delete the ReplicaSet $owner in postgres?"; then
+      echo "The ReplicaSet $owner was kept." >&2
+      continue
+    fi
+    if ! kubectl --context "$1" -n postgres delete replicaset "$owner"; then
+      echo "kubectl delete replicaset $owner failed." >&2
+      return 1
+    fi
+    deleted=1
+  done
+  if [ "$deleted" = 0 ]; then
+    return 1
+  fi
+  kubectl --context "$1" -n postgres rollout status deployment/postgres --timeout=10m
+}

@@ -455,7 +455,9 @@ cases! {
     runbook_applications_generator_add
     runbook_applications_rotate_copy
     runbook_applications_static
+    runbook_consumers_not_enabled
     runbook_intree_add_contexts
+    runbook_rotate_without_vault_path
     runbook_split_add_mixed_contexts
     runbook_split_add_script
     runbook_split_add_two_envs

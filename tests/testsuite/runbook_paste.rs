@@ -2,7 +2,8 @@
 //! `kubectl` and `argocd` commands first on PATH (small scripts this test writes: they
 //! print a fixed current context and a fixed `postgres` secret, and log every call).
 //! What is checked is the helpers' own logic: a cluster confirmed for one environment
-//! is refused for a second, and a sync is never offered while the secret lacks the key.
+//! is refused for a second, a sync is never offered while the secret lacks the key, and
+//! a stuck ReplicaSet is deleted only once confirmed.
 
 use crate::common::*;
 use std::fs;
@@ -283,4 +284,64 @@ esac
         "{}",
         calls(&bin)
     );
+}
+
+/// Issue 16: no step is a comment that `--yes` runs past. Where the Deployment does
+/// not use `Recreate`, `unstick_rollout` finds the postgres pod stuck in Terminating
+/// (a stand-in `kubectl` reports one and its owner) and deletes the ReplicaSet that
+/// owns it only once the operator says "y".
+#[test]
+fn a_stuck_replicaset_is_deleted_only_after_yes() {
+    let (work, runbook) = runbook(
+        "runbook-paste-unstick",
+        &["runbook", "jupyterhub", "--env", "base"],
+    );
+    let bin = stand_ins(&work);
+    let kubectl = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "kubectl $*" >> "$dir/calls"
+case "$*" in
+  *"get pods -o jsonpath="*) cat "$dir/terminating" ;;
+  *"get pod postgres-old-x1 -o jsonpath="*) printf 'postgres-5d8c' ;;
+esac
+"#;
+    fs::write(bin.join("kubectl"), kubectl).unwrap();
+    fs::write(bin.join("terminating"), "postgres-old-x1\n").unwrap();
+    let shell = format!(
+        "{}\nunstick_rollout ctx; echo \"unstick: $?\"\n",
+        helpers(&runbook)
+    );
+    // Refused: the owner is named, nothing is deleted, and the status says so.
+    let out = bash(&bin, &["-c", &shell], "n\n");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        stdout.contains("the ReplicaSet postgres-5d8c owns it"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("unstick: 1"), "{stdout}\n{stderr}");
+    assert!(!calls(&bin).contains("delete"), "{}", calls(&bin));
+    // Confirmed: deleted, then the rollout waited for.
+    fs::write(bin.join("calls"), "").unwrap();
+    let out = bash(&bin, &["-c", &shell], "y\n");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.contains("unstick: 0"), "{stdout}\n{stderr}");
+    let calls_made = calls(&bin);
+    let delete = calls_made
+        .find("kubectl --context ctx -n postgres delete replicaset postgres-5d8c")
+        .unwrap_or_else(|| panic!("not deleted:\n{calls_made}"));
+    assert!(
+        calls_made[delete..].contains("rollout status deployment/postgres --timeout=10m"),
+        "{calls_made}"
+    );
+    // Nothing stuck: nothing asked, nothing deleted.
+    fs::write(bin.join("calls"), "").unwrap();
+    fs::write(bin.join("terminating"), "").unwrap();
+    let out = bash(&bin, &["-c", &shell], "y\n");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("No postgres pod hangs in Terminating: nothing to do."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unstick: 0"), "{stdout}");
+    assert!(!calls(&bin).contains("delete"), "{}", calls(&bin));
 }

@@ -142,13 +142,12 @@ fn after_merge(b: &mut Builder, target: &Target, site: &EnvSite) {
     b.cluster(Phase::AfterMerge, env, site);
     if !target.exists {
         b.refresh_secret(Phase::AfterMerge, env, site);
-        b.sync(Phase::AfterMerge, env, site);
         // Pasted after a refresh whose check failed, the sync would restart postgres
         // without the new password, and postgres would not start.
         let guard = cmd("secret_ready_for_sync")
             .word(context_word(site))
             .arg(b.secret_key.as_str());
-        b.steps.last_mut().expect("the sync step").guard = Some(guard.to_string());
+        b.sync(Phase::AfterMerge, env, site, Some(guard));
     }
     b.verify(Phase::AfterMerge, env, site, target);
     if !target.exists {

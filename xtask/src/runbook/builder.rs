@@ -9,14 +9,21 @@ use super::site::{context_variable, context_word, kubectl, message_word, uses_re
 use crate::deployment::{Deployment, Secrets};
 use crate::names::DbName;
 
-/// The applications that copy a database's password (also those a pending edit adds),
-/// restarted after postgres. A generator's component (`_vo_cutouts`) is the
-/// application `vo-cutouts`: Kubernetes names hold no `_`.
-pub(super) fn consumers(dep: &Deployment, pending: &Pending, secret_key: &str) -> Vec<String> {
+/// The applications that copy a database's password (also those a pending edit adds)
+/// and run in `env` ([`follow::runs_in`]), restarted after postgres.
+/// A generator's component (`_vo_cutouts`) is the application `vo-cutouts`:
+/// Kubernetes names hold no `_`.
+pub(super) fn consumers(
+    dep: &Deployment,
+    pending: &Pending,
+    secret_key: &str,
+    env: &str,
+) -> Vec<String> {
     let mut apps: Vec<String> = dep
         .consumers_of(secret_key)
         .into_iter()
         .chain(pending.consumers.iter().cloned())
+        .filter(|name| follow::runs_in(dep, env, name))
         .map(|name| name.replace('_', "-"))
         .collect();
     apps.sort();
@@ -33,12 +40,6 @@ pub(super) struct Builder<'a> {
     pub(super) warnings: Vec<String>,
     /// The environments of the runbook with a configured kubectl context, and it.
     pub(super) configured: Vec<(String, String)>,
-}
-
-/// A shell line the operator runs by hand only if something goes wrong, as an
-/// indented line of a note (it has placeholders such as `POD` to fill in).
-fn by_hand(line: Line) -> String {
-    format!("  {line}")
 }
 
 impl Builder<'_> {
@@ -148,7 +149,9 @@ impl Builder<'_> {
         kubectl(site).raw("-n postgres rollout status deployment/postgres --timeout=10m")
     }
 
-    pub(super) fn sync(&mut self, phase: Phase, env: &str, site: &EnvSite) {
+    /// The sync step (run only where `guard`, a shell check, passes first), then, where
+    /// the Deployment does not use `Recreate`, the step that unsticks its rollout.
+    pub(super) fn sync(&mut self, phase: Phase, env: &str, site: &EnvSite, guard: Option<Line>) {
         let argocd = cmd("argocd")
             .raw("app sync argocd/postgres --core --kube-context")
             .word(context_word(site));
@@ -167,22 +170,28 @@ impl Builder<'_> {
                 .into(),
         );
         step.run(argocd);
-        step.run(wait.clone());
+        step.run(wait);
+        step.guard = guard.map(|g| g.to_string());
         if !recreate {
-            let kubectl = kubectl(site);
-            step.notes.extend([
-                format!(
-                    "{template} does not use the Recreate strategy: if the rollout times out because the old pod \
-                     does not terminate, delete the ReplicaSet that owns it:"
-                ),
-                by_hand(kubectl.clone().raw("-n postgres get pods -o wide")),
-                by_hand(kubectl.clone().raw(
-                    "-n postgres get pod POD -o jsonpath='{.metadata.ownerReferences[0].name}'",
-                )),
-                by_hand(kubectl.raw("-n postgres delete replicaset REPLICASET")),
-                by_hand(wait),
-            ]);
+            self.unstick(phase, env, site, &template);
         }
+    }
+
+    /// Where the Deployment does not use `Recreate`, the step after the sync: an old
+    /// pod hanging in Terminating holds the rollout; its ReplicaSet is deleted once
+    /// confirmed (`unstick_rollout` asks; with nothing stuck it does nothing).
+    fn unstick(&mut self, phase: Phase, env: &str, site: &EnvSite, template: &str) {
+        let step = self.step(
+            phase,
+            Some(env),
+            "Unstick the rollout if an old pod hangs".into(),
+        );
+        step.notes.push(format!(
+            "{template} does not use the Recreate strategy: an old pod that does not terminate holds the \
+             rollout. This finds the postgres pods stuck in Terminating and deletes the ReplicaSet that owns \
+             them once you confirm; with none stuck it does nothing."
+        ));
+        step.run(cmd("unstick_rollout").word(context_word(site)));
     }
 
     pub(super) fn restart_postgres(&mut self, phase: Phase, env: &str, site: &EnvSite) {
@@ -226,7 +235,7 @@ impl Builder<'_> {
     /// merge or right after a rotation: `phalanx secrets sync` copies it in the
     /// `secrets.yaml` layout; with a generator the copy is put by hand, Vault to Vault.
     pub(super) fn copy_to_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
-        let apps = consumers(self.dep, self.pending, &self.secret_key);
+        let apps = consumers(self.dep, self.pending, &self.secret_key, env);
         if apps.is_empty() {
             return;
         }
@@ -261,7 +270,7 @@ impl Builder<'_> {
     }
 
     pub(super) fn restart_consumers(&mut self, phase: Phase, env: &str, site: &EnvSite) {
-        let mut apps = consumers(self.dep, self.pending, &self.secret_key);
+        let mut apps = consumers(self.dep, self.pending, &self.secret_key, env);
         apps.extend(follow::env_consumers(
             self.dep,
             &self.db.values_key(),

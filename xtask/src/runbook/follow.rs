@@ -64,7 +64,8 @@ pub(super) fn app_path(site: &EnvSite, app: &str) -> Option<String> {
 
 /// The generator layout's copy of `key` into other applications: one command per
 /// copy that takes the value from postgres's Vault secret (through a pipe), else a
-/// warning naming the copy the tool could not read.
+/// warning naming the copy the tool could not read. Only the applications that run
+/// in the site's environment (`environments/`, where the repository has it) take part.
 pub(super) fn generator_copies(
     dep: &Deployment,
     pending: &Pending,
@@ -85,6 +86,9 @@ pub(super) fn generator_copies(
         )
     };
     for (app, app_key) in &pending.copies {
+        if !runs_in(dep, &site.env, app) {
+            continue;
+        }
         match app_path(site, app) {
             Some(path) => commands.push(pipe(&path, app_key)),
             None => warnings.push(format!(
@@ -95,6 +99,9 @@ pub(super) fn generator_copies(
     for copy in g.parsed.copies_of(key) {
         let target = copy_target(&g.text, copy.line);
         let app = copy.component.replace('_', "-");
+        if !runs_in(dep, &site.env, &copy.component) {
+            continue;
+        }
         match (target, app_path(site, &app)) {
             (Some((set_app, app_key)), Some(path)) => {
                 let path = app_path(site, &set_app).unwrap_or(path);
@@ -111,6 +118,17 @@ pub(super) fn generator_copies(
         }
     }
     (commands, warnings)
+}
+
+/// Whether the application `name` (as written, or as its Kubernetes name, `_` as
+/// `-`) runs in `env`, so that it takes part in the password's copies and restarts
+/// there. Where the repository has no `environments/`, or the environment's file
+/// switches no application on (it says nothing about them), every application runs:
+/// the behaviour from before the model read `environments/`.
+pub(super) fn runs_in(dep: &Deployment, env: &str, name: &str) -> bool {
+    let envs = &dep.environments;
+    let says = envs.envs.get(env).is_some_and(|e| !e.enabled.is_empty());
+    !says || envs.enables(env, name) || envs.enables(env, &name.replace('_', "-"))
 }
 
 /// The quoted words of a text, in order.

@@ -188,7 +188,7 @@ fn move_consumers(
     target: &Target,
     values_key: &str,
 ) -> Vec<String> {
-    let mut apps = consumers(dep, pending, key);
+    let mut apps = consumers(dep, pending, key, &target.env);
     if let Some(entry) = dep
         .env(&target.env)
         .and_then(|e| e.parsed.entry(values_key))

@@ -12,7 +12,7 @@ pub(super) fn remove_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite
     for (target, site) in targets.iter().zip(sites) {
         let env = target.env.as_str();
         b.cluster(Phase::AfterMerge, env, site);
-        b.sync(Phase::AfterMerge, env, site);
+        b.sync(Phase::AfterMerge, env, site, None);
         let kubectl = kubectl(site);
         let context = context_word(site);
         let file = format!("{}-{env}.dump", target.database);

@@ -5,8 +5,8 @@
 use super::builder::Builder;
 use super::follow::{app_path, source_of, Made};
 use super::model::{Phase, Target};
-use super::shell_line::cmd;
-use super::site::EnvSite;
+use super::shell_line::{cmd, Word};
+use super::site::{message_word, EnvSite};
 use crate::deployment::Secrets;
 
 pub(super) fn rotate_steps(b: &mut Builder, targets: &[Target], sites: &[EnvSite]) {
@@ -52,17 +52,11 @@ pub(super) fn regenerate_at_source(b: &mut Builder, env: &str, site: &EnvSite) {
     let key = b.secret_key.clone();
     match source_of(b.dep, &key) {
         Made::Generated { app, key: source } => {
-            let Some(path) = app_path(site, &app) else {
-                b.warnings.push(format!(
-                    "{env}: no Vault path, so the runbook cannot name {app}'s secret: delete {source} from it by \
-                     hand, then run `phalanx secrets sync {env}`"
-                ));
-                return;
-            };
-            let (_, step) = b.vault_step(
+            let path = source_path(b, env, site, &app, &source);
+            b.login_step(Phase::NewPassword, env, site);
+            let step = b.step(
                 Phase::NewPassword,
-                env,
-                site,
+                Some(env),
                 if app == "postgres" {
                     format!("Delete {source} from postgres's Vault secret")
                 } else {
@@ -76,7 +70,7 @@ pub(super) fn regenerate_at_source(b: &mut Builder, env: &str, site: &EnvSite) {
             step.confirm = Some(format!(
                 "Delete {source} from {app}'s Vault secret in {env}?"
             ));
-            step.run(cmd("delete_vault_key").arg(path).arg(source));
+            step.run(cmd("delete_vault_key").word(path).arg(source));
         }
         Made::Static { app, key: source } => {
             let step = b.step(
@@ -105,4 +99,23 @@ pub(super) fn regenerate_at_source(b: &mut Builder, env: &str, site: &EnvSite) {
          {key}. When it fails, the runbook stops with its message. Run it from a phalanx checkout."
     ));
     step.run(cmd("phalanx").raw("secrets sync").arg(env));
+}
+
+/// The Vault path of `app`'s secret (the source of a rotated key) as a shell word:
+/// beside postgres's, else (nothing names the environment's Vault path) a
+/// placeholder the shell refuses to run without, with a warning.
+fn source_path(b: &mut Builder, env: &str, site: &EnvSite, app: &str, source: &str) -> Word {
+    if let Some(path) = app_path(site, app) {
+        return Word::quoted(path);
+    }
+    b.warnings.push(format!(
+        "{env}: no Vault path, so the runbook cannot name {app}'s secret: set VAULT_PATH_PREFIX (the \
+         environment's `vaultPathPrefix`) before running its steps, or delete {source} from it by hand, then \
+         run `phalanx secrets sync {env}`"
+    ));
+    Word::Raw(format!(
+        "\"${{VAULT_PATH_PREFIX:?set it to the Vault path prefix of {}}}\"/{}",
+        message_word(env),
+        message_word(app)
+    ))
 }
