@@ -233,3 +233,100 @@ fn refuse_while_used(dep: &Deployment, key: &str, envs: &[String], scope: Scope)
         uses.join("\n")
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::test_model;
+
+    fn deployment() -> Deployment {
+        test_model()
+            .strict()
+            .expect("the consumers fixture is readable")
+    }
+
+    fn envs(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_scope_is_the_deployment_without_env() {
+        let flags = |envs: Vec<String>| flags::RemoveDb {
+            name: "a".to_string(),
+            envs,
+            dry_run: true,
+        };
+        assert_eq!(flags(Vec::new()).scope(), Scope::Deployment);
+        assert_eq!(flags(envs(&["idfdev"])).scope(), Scope::Environments);
+    }
+
+    #[test]
+    fn chosen_environments_are_every_one_or_those_named() {
+        let dep = deployment();
+        assert_eq!(
+            chosen_environments(&dep, &[]).unwrap(),
+            ["idfdev", "usdfdev", "usdfint"]
+        );
+        assert_eq!(
+            chosen_environments(&dep, &envs(&["usdfint"])).unwrap(),
+            ["usdfint"]
+        );
+        assert!(chosen_environments(&dep, &envs(&["nowhere"])).is_err());
+    }
+
+    #[test]
+    fn refused_while_another_application_copies_the_password() {
+        let dep = deployment();
+        let err = refuse_while_copied(&dep, "times_square_password").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("  applications/times-square/secrets.yaml:1: ")
+                && message.contains("remove that copy first"),
+            "{message}"
+        );
+        assert!(refuse_while_copied(&dep, "jupyterhub_password").is_ok());
+    }
+
+    #[test]
+    fn refused_while_an_enabled_application_points_at_the_database() {
+        let dep = deployment();
+        let err = refuse_while_used(
+            &dep,
+            "times_square_db",
+            &envs(&["idfdev"]),
+            Scope::Deployment,
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(
+                "  applications/times-square/values-idfdev.yaml:3: times-square in idfdev: "
+            ),
+            "{message}"
+        );
+        // Nobody uses jupyterhub's database.
+        assert!(refuse_while_used(
+            &dep,
+            "jupyterhub_db",
+            &envs(&["usdfdev"]),
+            Scope::Deployment
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn a_copy_counts_only_for_an_env_removal() {
+        let dep = deployment();
+        // In idfdev exposurelog only copies the password: a whole removal leaves the
+        // copy to refuse_while_copied; an `--env` removal would break it there.
+        let used = |scope| refuse_while_used(&dep, "exposurelog_db", &envs(&["idfdev"]), scope);
+        assert!(used(Scope::Deployment).is_ok());
+        let message = used(Scope::Environments).unwrap_err().to_string();
+        assert!(
+            message.contains(
+                "  applications/exposurelog/secrets.yaml:1: exposurelog in idfdev: copies postgres/exposurelog_password\n"
+            ),
+            "{message}"
+        );
+    }
+}

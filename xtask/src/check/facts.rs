@@ -365,3 +365,205 @@ fn base_facts(root: &Path, chart_file: &RepoFile, rev: &str) -> Result<BaseFacts
         version,
     })
 }
+
+/// Builders of facts from small texts, for the rules' tests, and what `gather`
+/// records for a small tree.
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::check::Finding;
+    use crate::files::helm_template;
+    use crate::model::test_model;
+
+    pub(crate) const TEMPLATE: &str = "templates/deployment.yaml";
+    pub(crate) const SECRETS: &str = "secrets.yaml";
+
+    /// The template's facts from its text.
+    pub(crate) fn template_facts(text: &str) -> TemplateFacts {
+        let parsed = helm_template::parse(text).expect("the test template parses");
+        TemplateFacts {
+            path: TEMPLATE.to_string(),
+            read_keys: parsed.secret_keys().map(|(k, _)| k.to_string()).collect(),
+            blocks: parsed.blocks.clone(),
+            stray: parsed.stray_vars.clone(),
+        }
+    }
+
+    /// A template block for `<name>_db`, with the container id `id`, reading `key`.
+    pub(crate) fn block(name: &str, id: &str, key: &str) -> String {
+        format!(
+            "{{{{- with .Values.{name}_db }}}}\n\
+             - name: \"VRO_DB_{id}_USER\"\n  value: {{{{ .user | quote }}}}\n\
+             - name: \"VRO_DB_{id}_DB\"\n  value: {{{{ .db | quote }}}}\n\
+             - name: \"VRO_DB_{id}_PASSWORD\"\n  valueFrom:\n    secretKeyRef:\n      name: \"postgres\"\n      key: \"{key}\"\n\
+             {{{{- end }}}}\n"
+        )
+    }
+
+    /// An environment's facts from its values text (entries at the top level).
+    pub(crate) fn env_facts(name: &str, text: &str) -> EnvFacts {
+        let parsed = values::parse(text, values::Nesting::TopLevel).expect("the test values parse");
+        EnvFacts {
+            section_line: parsed.container_line().unwrap_or(1),
+            name: name.to_string(),
+            path: format!("values-{name}.yaml"),
+            entries: parsed.entries.clone(),
+            vault_path: parsed.vault_path.clone(),
+        }
+    }
+
+    /// The facts of a `secrets.yaml` secret source from its text.
+    pub(crate) fn secrets_yaml_facts(text: &str) -> SecretFacts {
+        SecretFacts {
+            path: SECRETS.to_string(),
+            kind: SecretSourceKind::SecretsYaml,
+            generator_shape: None,
+            keys: app_keys(text),
+        }
+    }
+
+    /// The keys of a `secrets.yaml` text.
+    pub(crate) fn app_keys(text: &str) -> Vec<SecretKeyFact> {
+        secrets_yaml::parse(text)
+            .expect("the test secrets parse")
+            .entries
+            .into_iter()
+            .map(key_fact)
+            .collect()
+    }
+
+    /// The findings as (rule, path, line, subject).
+    pub(crate) fn summary(found: &[Finding]) -> Vec<(&'static str, &str, usize, &str)> {
+        found
+            .iter()
+            .map(|f| (f.rule, f.path.as_str(), f.line, f.subject.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn gather_records_what_the_files_say() {
+        let facts = gather(&test_model(), None).unwrap();
+        assert!(facts.unparsable.is_empty());
+        assert!(!facts.published_chart, "the applications layout");
+        let envs: Vec<&str> = facts.envs.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(envs, ["idfdev", "usdfdev", "usdfint"]);
+        let idfdev = &facts.envs[0];
+        assert_eq!(idfdev.path, "applications/postgres/values-idfdev.yaml");
+        let keys: Vec<(&str, usize)> = idfdev
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.line))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("exposurelog_db", 1),
+                ("gafaelfawr_db", 4),
+                ("nublado3_db", 7),
+                ("times_square_db", 10)
+            ]
+        );
+        let secrets = facts.secrets.as_ref().unwrap();
+        assert_eq!(
+            (secrets.path.as_str(), secrets.kind),
+            (
+                "applications/postgres/secrets.yaml",
+                SecretSourceKind::SecretsYaml
+            )
+        );
+        let gafaelfawr = secrets
+            .keys
+            .iter()
+            .find(|k| k.key == "gafaelfawr_password")
+            .unwrap();
+        assert_eq!(
+            (
+                gafaelfawr.line,
+                &gafaelfawr.condition,
+                &gafaelfawr.copied_from
+            ),
+            (
+                7,
+                &Some(("gafaelfawr_db".to_string(), 9)),
+                &Some(("gafaelfawr".to_string(), "database-password".to_string()))
+            )
+        );
+        let template = facts.template.as_ref().unwrap();
+        assert_eq!(template.blocks.len(), 5);
+        assert!(template
+            .read_keys
+            .contains(&"times_square_password".to_string()));
+        let chart = facts.chart.as_ref().unwrap();
+        assert_eq!(
+            (
+                chart.name.as_str(),
+                chart.version.as_ref().map(|(v, l)| (v.to_string(), *l))
+            ),
+            ("postgres", Some(("1.0.0".to_string(), 3)))
+        );
+        // The applications copying from postgres are copies of its passwords.
+        let mut consumers: Vec<&str> = facts.copies.iter().map(|c| c.consumer.as_str()).collect();
+        consumers.sort_unstable();
+        assert_eq!(consumers, ["exposurelog", "nublado", "times-square"]);
+        let apps: Vec<&str> = facts.app_secrets.iter().map(|a| a.app.as_str()).collect();
+        assert_eq!(
+            apps,
+            ["exposurelog", "gafaelfawr", "nublado", "times-square"]
+        );
+        assert!(facts.secret_source_absent.is_none() && facts.base.is_none());
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_a_yaml_syntax_fact() {
+        let dir = std::env::temp_dir().join(format!("pgdb-facts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        copy(
+            &crate::config::workspace_root().join("tests/fixtures/check/consumers/phalanx"),
+            &dir,
+        );
+        std::fs::write(
+            dir.join("applications/postgres/values-usdfint.yaml"),
+            "a: [\n",
+        )
+        .unwrap();
+        // Another application's broken file is not managed: no fact.
+        std::fs::write(
+            dir.join("applications/nublado/values-idfdev.yaml"),
+            "hub: [\n",
+        )
+        .unwrap();
+        let model = Model::load(crate::config::Config::for_repositories(
+            Some(dir.clone()),
+            None,
+        ))
+        .unwrap();
+        let facts = gather(&model, None).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let unparsable: Vec<&str> = facts.unparsable.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(unparsable, ["applications/postgres/values-usdfint.yaml"]);
+        assert!(
+            facts.unparsable[0].1.line.is_some(),
+            "{:?}",
+            facts.unparsable[0].1
+        );
+        let mut found = Vec::new();
+        crate::check::rules::rules(&facts)
+            .into_iter()
+            .filter(|f| f.rule == "yaml-syntax")
+            .for_each(|f| found.push(f));
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+}

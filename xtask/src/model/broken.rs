@@ -59,3 +59,56 @@ impl Model {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::layout::RepoFile;
+    use crate::model::test_model;
+
+    fn broken_by(file: &str, text: &str) -> Vec<String> {
+        let model = test_model();
+        let file = RepoFile::new(&model.layout.phalanx, file);
+        model.broken_by([(&file, text)])
+    }
+
+    #[test]
+    fn a_copy_whose_source_is_gone_is_one_line() {
+        let lines = broken_by(
+            "applications/gafaelfawr/values-usdfdev.yaml",
+            "config:\n  internalDatabase: false\n",
+        );
+        assert_eq!(
+            lines,
+            ["  applications/postgres/secrets.yaml:7: postgres/gafaelfawr_password copies \
+              gafaelfawr/database-password, but gafaelfawr/database-password does not exist in usdfdev \
+              (its `if:` is false there)"]
+        );
+    }
+
+    #[test]
+    fn a_copy_from_an_application_not_enabled_names_the_switch() {
+        let text = "x:\n  description: d\n  copy:\n    application: times-square\n    key: TS_GITHUB_APP_PRIVATE_KEY\n";
+        let lines = broken_by("applications/exposurelog/secrets-usdfdev.yaml", text);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(
+                "  applications/exposurelog/secrets-usdfdev.yaml:1: exposurelog/x copies \
+                 times-square/TS_GITHUB_APP_PRIVATE_KEY, but times-square is not enabled in usdfdev ("
+            ),
+            "{}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn a_harmless_text_breaks_nothing() {
+        let path = "applications/nublado/values-idfdev.yaml";
+        let text = std::fs::read_to_string(
+            crate::config::workspace_root()
+                .join("tests/fixtures/check/consumers/phalanx")
+                .join(path),
+        )
+        .unwrap();
+        assert!(broken_by(path, &format!("{text}extra: 1\n")).is_empty());
+    }
+}

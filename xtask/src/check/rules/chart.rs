@@ -58,3 +58,92 @@ pub(super) fn chart_not_bumped(facts: &Facts, out: &mut Vec<Finding>) {
         ),
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::facts::tests::summary;
+    use crate::check::facts::{BaseFacts, ChartFacts, UmbrellaFacts};
+    use semver::Version;
+
+    const CHART: &str = "charts/postgres/Chart.yaml";
+    const UMBRELLA: &str = "applications/postgres/Chart.yaml";
+
+    /// The chart at `version` (line 3), the umbrella from its text, the base if any.
+    fn facts(version: &str, umbrella: &str, base: Option<&str>) -> Facts {
+        Facts {
+            published_chart: true,
+            chart: Some(ChartFacts {
+                path: CHART.to_string(),
+                name: "postgres".to_string(),
+                version: Some((Version::parse(version).unwrap(), 3)),
+            }),
+            umbrella: Some(UmbrellaFacts {
+                path: UMBRELLA.to_string(),
+                dependencies: chart::parse(umbrella).unwrap().dependencies,
+            }),
+            base: base.map(|old| BaseFacts {
+                rev: "main".to_string(),
+                changed_templates: vec!["charts/postgres/templates/deployment.yaml".to_string()],
+                version: Some(Version::parse(old).unwrap()),
+            }),
+            ..Facts::default()
+        }
+    }
+
+    fn umbrella(requirement: &str) -> String {
+        format!(
+            "apiVersion: v2\nname: postgres\nversion: 1.0.0\ndependencies:\n  - name: postgres\n    version: \"{requirement}\"\n"
+        )
+    }
+
+    fn findings(facts: &Facts) -> Vec<Finding> {
+        let mut out = Vec::new();
+        stale_dependency(facts, &mut out);
+        chart_not_bumped(facts, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_clean_chart_has_none() {
+        assert!(findings(&facts("1.2.0", &umbrella(">=1.2.0"), Some("1.1.0"))).is_empty());
+        assert!(findings(&Facts::default()).is_empty());
+    }
+
+    #[test]
+    fn stale_dependency_at_the_requirement_or_the_missing_dependency() {
+        let found = findings(&facts("1.2.0", &umbrella("<1.2.0"), None));
+        assert_eq!(
+            summary(&found),
+            [("stale-dependency", UMBRELLA, 6, "postgres")]
+        );
+        let found = findings(&facts(
+            "1.2.0",
+            "apiVersion: v2\nname: postgres\nversion: 1.0.0\n",
+            None,
+        ));
+        assert_eq!(
+            summary(&found),
+            [("stale-dependency", UMBRELLA, 1, "postgres")]
+        );
+        assert!(found[0].message.contains("no dependency named `postgres`"));
+    }
+
+    #[test]
+    fn chart_not_bumped_when_templates_changed_but_not_the_version() {
+        let found = findings(&facts("1.1.0", &umbrella(">=1.1.0"), Some("1.1.0")));
+        assert_eq!(
+            summary(&found),
+            [("chart-not-bumped", CHART, 3, "postgres")]
+        );
+        assert!(
+            found[0].help.contains("bump `version:` to 1.1.1"),
+            "{}",
+            found[0].help
+        );
+        // Not published on its own: the version need not move.
+        let mut unpublished = facts("1.1.0", &umbrella(">=1.1.0"), Some("1.1.0"));
+        unpublished.published_chart = false;
+        assert!(findings(&unpublished).is_empty());
+    }
+}

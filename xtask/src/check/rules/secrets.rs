@@ -280,3 +280,169 @@ pub(super) fn copy_without_source(facts: &Facts, out: &mut Vec<Finding>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::facts::tests::{
+        app_keys, block, env_facts, secrets_yaml_facts, summary, template_facts, SECRETS, TEMPLATE,
+    };
+    use crate::check::facts::{AppSecretFacts, CopyFact};
+
+    const A: &str = "a_db:\n  user: a\n  db: a\n";
+    const ROOT: &str = "root_password:\n  description: r\n  generate:\n    type: password\n";
+
+    fn generated(key: &str, condition: &str) -> String {
+        format!("{key}:\n  description: d\n  if: {condition}\n  generate:\n    type: password\n")
+    }
+
+    /// The postgres application with the block for `a`, the values `A` and `secrets`.
+    fn facts(secrets: &str) -> Facts {
+        Facts {
+            template: Some(template_facts(&block("a", "A", "a_password"))),
+            secrets: Some(secrets_yaml_facts(secrets)),
+            envs: vec![env_facts("dev", A)],
+            ..Facts::default()
+        }
+    }
+
+    fn findings(facts: &Facts) -> Vec<Finding> {
+        let mut out = Vec::new();
+        password_not_generated(facts, &mut out);
+        unused_password(facts, &mut out);
+        secret_condition_mismatch(facts, &mut out);
+        secret_source_absent(facts, &mut out);
+        copy_without_source(facts, &mut out);
+        out
+    }
+
+    #[test]
+    fn a_clean_source_has_none() {
+        assert!(findings(&facts(&format!(
+            "{}{ROOT}",
+            generated("a_password", "a_db")
+        )))
+        .is_empty());
+    }
+
+    #[test]
+    fn password_not_generated_for_a_block_and_for_an_entry_without_one() {
+        let found = findings(&facts(ROOT));
+        assert_eq!(
+            summary(&found),
+            [("password-not-generated", TEMPLATE, 10, "a_password")]
+        );
+        assert!(
+            found[0].help.contains("to secrets.yaml"),
+            "{}",
+            found[0].help
+        );
+        let mut facts = facts(&format!("{}{ROOT}", generated("a_password", "a_db")));
+        facts.envs = vec![env_facts("dev", &format!("{A}b_db:\n  user: b\n  db: b\n"))];
+        assert_eq!(
+            summary(&findings(&facts)),
+            [("password-not-generated", "values-dev.yaml", 4, "b_password")]
+        );
+    }
+
+    #[test]
+    fn unused_password_that_no_block_reads() {
+        let text = format!(
+            "{}{ROOT}{}",
+            generated("a_password", "a_db"),
+            generated("b_password", "b_db")
+        );
+        assert_eq!(
+            summary(&findings(&facts(&text))),
+            [("unused-password", SECRETS, 10, "b_password")]
+        );
+    }
+
+    #[test]
+    fn secret_condition_mismatch_at_the_if() {
+        let text = format!("{}{ROOT}", generated("a_password", "b_db"));
+        assert_eq!(
+            summary(&findings(&facts(&text))),
+            [("secret-condition-mismatch", SECRETS, 3, "a_password")]
+        );
+    }
+
+    #[test]
+    fn secret_source_absent_at_line_one() {
+        let facts = Facts {
+            secret_source_absent: Some("installer/generate_secrets.py".to_string()),
+            ..Facts::default()
+        };
+        assert_eq!(
+            summary(&findings(&facts)),
+            [(
+                "secret-source-absent",
+                "installer/generate_secrets.py",
+                1,
+                "installer/generate_secrets.py"
+            )]
+        );
+    }
+
+    #[test]
+    fn copy_without_source_for_a_copy_of_a_key_postgres_lacks() {
+        let mut facts = facts(&format!("{}{ROOT}", generated("a_password", "a_db")));
+        facts.copies = vec![CopyFact {
+            key: "b_password".to_string(),
+            consumer: "b".to_string(),
+            path: "applications/b/secrets.yaml".to_string(),
+            line: 5,
+        }];
+        assert_eq!(
+            summary(&findings(&facts)),
+            [(
+                "copy-without-source",
+                "applications/b/secrets.yaml",
+                5,
+                "b_password"
+            )]
+        );
+    }
+
+    #[test]
+    fn copy_without_source_for_a_missing_origin_or_a_loop() {
+        let copied =
+            "a_password:\n  description: d\n  if: a_db\n  copy:\n    application: b\n    key: pw\n";
+        let with_b = |b: &str| Facts {
+            app_secrets: vec![AppSecretFacts {
+                app: "b".to_string(),
+                path: "applications/b/secrets.yaml".to_string(),
+                keys: app_keys(b),
+            }],
+            ..facts(&format!("{copied}{ROOT}"))
+        };
+        let made = with_b("pw:\n  description: d\n  generate:\n    type: password\n");
+        assert!(findings(&made).is_empty());
+        // An application this repository does not hold makes it.
+        assert!(findings(&facts(&format!("{copied}{ROOT}"))).is_empty());
+        let found = findings(&with_b("other:\n  description: d\n"));
+        assert_eq!(
+            summary(&found),
+            [("copy-without-source", SECRETS, 1, "a_password")]
+        );
+        assert!(
+            found[0].message.contains("has no `pw`"),
+            "{}",
+            found[0].message
+        );
+        let found = findings(&with_b(
+            "pw:\n  description: d\n  copy:\n    application: postgres\n    key: a_password\n",
+        ));
+        assert_eq!(
+            summary(&found),
+            [("copy-without-source", SECRETS, 1, "a_password")]
+        );
+        assert!(
+            found[0]
+                .message
+                .contains("(postgres/a_password <- b/pw <- postgres/a_password)"),
+            "{}",
+            found[0].message
+        );
+    }
+}

@@ -118,3 +118,81 @@ pub(super) fn env_ids(facts: &Facts, out: &mut Vec<Finding>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::facts::tests::{block, env_facts, summary, template_facts, TEMPLATE};
+
+    fn findings(template: &str, values: &str) -> Vec<Finding> {
+        let facts = Facts {
+            template: Some(template_facts(template)),
+            envs: vec![env_facts("dev", values)],
+            ..Facts::default()
+        };
+        let mut out = Vec::new();
+        db_without_template(&facts, &mut out);
+        malformed_block(&facts, &mut out);
+        env_ids(&facts, &mut out);
+        out
+    }
+
+    const A: &str = "a_db:\n  user: a\n  db: a\n";
+
+    #[test]
+    fn a_clean_template_has_none() {
+        assert!(findings(&block("a", "A", "a_password"), A).is_empty());
+    }
+
+    #[test]
+    fn db_without_template_at_the_values_entry() {
+        let values = format!("{A}b_db:\n  user: b\n  db: b\n");
+        let found = findings(&block("a", "A", "a_password"), &values);
+        assert_eq!(
+            summary(&found),
+            [("db-without-template", "values-dev.yaml", 4, "b_db")]
+        );
+    }
+
+    #[test]
+    fn malformed_block_at_its_with() {
+        let text = block("a", "A", "a_password").replace("VRO_DB_A_DB", "VRO_DB_A_NAME");
+        let found = findings(&text, A);
+        let rules: Vec<&str> = found.iter().map(|f| f.rule).collect();
+        assert!(rules.contains(&"malformed-block"), "{found:?}");
+        let malformed = found.iter().find(|f| f.rule == "malformed-block").unwrap();
+        assert_eq!(
+            (
+                malformed.path.as_str(),
+                malformed.line,
+                malformed.subject.as_str()
+            ),
+            (TEMPLATE, 1, "a_db")
+        );
+    }
+
+    #[test]
+    fn env_id_underscore_and_collision() {
+        let text = block("times_square", "TIMES_SQUARE", "times_square_password");
+        let values = "times_square_db:\n  user: ts\n  db: ts\n";
+        let found = findings(&text, values);
+        assert_eq!(
+            summary(&found),
+            [("env-id-underscore", TEMPLATE, 2, "TIMES_SQUARE")]
+        );
+        // `a_b` and `ab` both become the id `AB`.
+        let text = format!(
+            "{}{}",
+            block("a_b", "AB", "a_b_password"),
+            block("ab", "AB", "ab_password")
+        );
+        let values = "a_b_db:\n  user: ab1\n  db: ab1\nab_db:\n  user: ab2\n  db: ab2\n";
+        let found = findings(&text, values);
+        assert_eq!(summary(&found), [("env-id-collision", TEMPLATE, 13, "AB")]);
+        assert!(
+            found[0].message.contains("`a_b_db` at line 1"),
+            "{}",
+            found[0].message
+        );
+    }
+}

@@ -133,3 +133,110 @@ pub(super) fn stray_values_file(facts: &Facts, out: &mut Vec<Finding>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::facts::tests::{block, env_facts, summary, template_facts};
+
+    fn findings(facts: &Facts) -> Vec<Finding> {
+        let mut out = Vec::new();
+        bad_values_entry(facts, &mut out);
+        shared_role(facts, &mut out);
+        missing_vault_path(facts, &mut out);
+        stray_values_file(facts, &mut out);
+        bad_environment_name(facts, &mut out);
+        out
+    }
+
+    fn env(values: &str) -> Facts {
+        Facts {
+            envs: vec![env_facts("dev", values)],
+            ..Facts::default()
+        }
+    }
+
+    const A: &str = "a_db:\n  user: a\n  db: a\n";
+
+    #[test]
+    fn clean_values_have_none() {
+        assert!(findings(&env(A)).is_empty());
+        let mut published = env(&format!(
+            "{A}vault_secrets:\n  enabled: true\n  path: secret/k8s_operator/x/postgres\n"
+        ));
+        published.published_chart = true;
+        assert!(findings(&published).is_empty());
+    }
+
+    #[test]
+    fn bad_values_entry_for_a_bad_identifier_or_shape() {
+        let found = findings(&env("a_db:\n  user: select\n  db: a\n"));
+        assert_eq!(
+            summary(&found),
+            [("bad-values-entry", "values-dev.yaml", 1, "a_db")]
+        );
+        assert!(
+            found[0].message.starts_with("`a_db` user:"),
+            "{}",
+            found[0].message
+        );
+        let found = findings(&env("a_db:\n  user: a\n"));
+        assert_eq!(
+            summary(&found),
+            [("bad-values-entry", "values-dev.yaml", 1, "a_db")]
+        );
+    }
+
+    #[test]
+    fn shared_role_with_two_passwords() {
+        let found = findings(&env(&format!("{A}b_db:\n  user: a\n  db: b\n")));
+        assert_eq!(
+            summary(&found),
+            [("shared-role", "values-dev.yaml", 4, "a")]
+        );
+        // Both blocks reading the same key share the password: no finding.
+        let mut facts = env(&format!("{A}b_db:\n  user: a\n  db: b\n"));
+        facts.template = Some(template_facts(&format!(
+            "{}{}",
+            block("a", "A", "a_password"),
+            block("b", "B", "a_password")
+        )));
+        assert!(findings(&facts).is_empty());
+    }
+
+    #[test]
+    fn missing_vault_path_where_the_chart_is_published() {
+        let mut facts = env(A);
+        facts.published_chart = true;
+        assert_eq!(
+            summary(&findings(&facts)),
+            [("missing-vault-path", "values-dev.yaml", 1, "dev")]
+        );
+    }
+
+    #[test]
+    fn stray_values_file_and_bad_environment_name_at_line_one() {
+        let facts = Facts {
+            stray_values: vec!["applications/postgres/values-dev.yaml".to_string()],
+            bad_env_files: vec![("values-a b.yaml".to_string(), "a space".to_string())],
+            ..env(A)
+        };
+        assert_eq!(
+            summary(&findings(&facts)),
+            [
+                (
+                    "stray-values-file",
+                    "applications/postgres/values-dev.yaml",
+                    1,
+                    "applications/postgres/values-dev.yaml"
+                ),
+                (
+                    "bad-environment-name",
+                    "values-a b.yaml",
+                    1,
+                    "values-a b.yaml"
+                )
+            ]
+        );
+    }
+}
