@@ -73,10 +73,19 @@ fn origin_head(root: &Path) -> Option<String> {
         .filter(|r| !r.is_empty())
 }
 
+/// Whether git tracks any file below `root`: a deployment folder that lies untracked
+/// (or ignored) inside another repository is not that repository's content, so that
+/// repository's upstream says nothing about what is deployed.
+fn tracks_files_below(root: &Path) -> bool {
+    git(root, &["ls-files", "--", "."])
+        .is_ok_and(|out| out.status.success() && !out.stdout.is_empty())
+}
+
 /// What is deployed: `given` (`--deployed REV`, which must exist: exit 2 otherwise),
 /// else the remote's default branch (`origin/HEAD`), else `origin/main`; `None` when
-/// the repository has neither (no clone of an upstream, or not git at all). Local
-/// `HEAD` never counts: a commit made for a pull request is not deployed.
+/// the repository has neither (no clone of an upstream, or not git at all), or when
+/// the deployment's folder is not tracked by the repository around it. Local `HEAD`
+/// never counts: a commit made for a pull request is not deployed.
 pub fn upstream(root: &Path, given: Option<&str>) -> anyhow::Result<Option<Upstream>> {
     if let Some(rev) = given {
         let commit = commit_of(root, rev).ok_or_else(|| {
@@ -90,6 +99,9 @@ pub fn upstream(root: &Path, given: Option<&str>) -> anyhow::Result<Option<Upstr
             commit,
             source: "--deployed",
         }));
+    }
+    if !tracks_files_below(root) {
+        return Ok(None);
     }
     let candidates = [
         (origin_head(root), "origin/HEAD"),
