@@ -142,6 +142,13 @@ fn warn_skipped(file: &str, problem: &str) {
     }
 }
 
+/// The environment a file `values-<env>.yaml` (or `.yml`) is for.
+fn env_of_file_name(file_name: &str) -> Option<&str> {
+    let env = file_name.strip_prefix("values-")?;
+    env.strip_suffix(".yaml")
+        .or_else(|| env.strip_suffix(".yml"))
+}
+
 fn values_files_in(root: &Path, dir: &str) -> Result<Vec<(String, RepoFile)>> {
     let full = root.join(dir);
     let entries = std::fs::read_dir(&full)
@@ -150,10 +157,7 @@ fn values_files_in(root: &Path, dir: &str) -> Result<Vec<(String, RepoFile)>> {
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let file_name = e.file_name().to_string_lossy().into_owned();
-            let env = file_name.strip_prefix("values-")?;
-            let env = env
-                .strip_suffix(".yaml")
-                .or_else(|| env.strip_suffix(".yml"))?;
+            let env = env_of_file_name(&file_name)?;
             if let Some(problem) = crate::names::env_name_problem(env) {
                 warn_skipped(&format!("{dir}/{file_name}"), &problem);
                 return None;
@@ -397,10 +401,7 @@ impl Layout {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let file_name = e.file_name().to_string_lossy().into_owned();
-                let env = file_name.strip_prefix("values-")?;
-                let env = env
-                    .strip_suffix(".yaml")
-                    .or_else(|| env.strip_suffix(".yml"))?;
+                let env = env_of_file_name(&file_name)?;
                 let problem = crate::names::env_name_problem(env)?;
                 Some((format!("{dir}/{file_name}"), problem))
             })

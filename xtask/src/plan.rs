@@ -93,21 +93,24 @@ impl Plan {
             .collect()
     }
 
-    /// Writes every change (nothing on a dry run) and prints nothing: for JSON output.
-    pub fn write_quietly(&self, session: &Session, dry_run: bool) -> Result<()> {
-        if dry_run {
-            return Ok(());
-        }
-        let writes: Vec<Write> = self
-            .changes
+    /// Each change as a replacement of the text it was planned against.
+    fn writes(&self) -> Vec<Write<'_>> {
+        self.changes
             .iter()
             .map(|c| Write {
                 path: &c.file.path,
                 before: Some(&c.before),
                 text: &c.after,
             })
-            .collect();
-        session.write_all(&writes)
+            .collect()
+    }
+
+    /// Writes every change (nothing on a dry run) and prints nothing: for JSON output.
+    pub fn write_quietly(&self, session: &Session) -> Result<()> {
+        if session.intent() == Intent::DryRun {
+            return Ok(());
+        }
+        session.write_all(&self.writes())
     }
 
     /// Writes every change, or says what would have been written.
@@ -126,16 +129,7 @@ impl Plan {
             outln!("\nDry run: nothing was written ({count} would change: {names}).");
             return Ok(());
         }
-        let writes: Vec<Write> = self
-            .changes
-            .iter()
-            .map(|c| Write {
-                path: &c.file.path,
-                before: Some(&c.before),
-                text: &c.after,
-            })
-            .collect();
-        session.write_all(&writes)?;
+        session.write_all(&self.writes())?;
         outln!("\nWrote {count}: {names}.");
         Ok(())
     }

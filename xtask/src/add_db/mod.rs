@@ -60,7 +60,7 @@ impl flags::AddDb {
         let pending = self.pending(&dep, db);
         let runbook = runbook::build(&dep, db, &request.targets(), RunbookMode::Add, &pending)?;
         if json {
-            plan.write_quietly(&session, self.dry_run)?;
+            plan.write_quietly(&session)?;
             let runbook = (!self.no_runbook).then_some(&runbook);
             return print_json(db, &dep, &plan, self.dry_run, runbook);
         }
