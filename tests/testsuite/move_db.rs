@@ -17,7 +17,7 @@ use std::process::Command;
 
 /// The servers (kept alive by the caller) and the script of `runbook gafaelfawr
 /// --env base --move-to` the new server.
-fn rehearsal() -> (Rehearsal, Pg, Pg, Bao) {
+fn rehearsal() -> (Rehearsal, Pg, Pg, OpenBao) {
     let work = sample_copy("move-db-rehearsal");
     let bin = work.join("bin");
     fs::create_dir_all(&bin).unwrap();

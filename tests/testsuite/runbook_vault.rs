@@ -4,41 +4,13 @@
 //! `shellcheck` and `bash -n`. The kubectl and Argo CD phases need a cluster and are
 //! not run here.
 
+use crate::common::openbao::{tool, write_vault_wrapper, OpenBao, ROOT_TOKEN};
 use crate::common::*;
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-const TOKEN: &str = "runbook-test-root";
 const BASE_PATH: &str = "secret/k8s_operator/base-lsp.lsst.codes/postgres";
-
-/// A tool the test needs, found on PATH (with the venv), or a failure saying how to get it.
-fn tool(name: &str) -> PathBuf {
-    let venv = root().join("target/venv/bin");
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = std::iter::once(venv).chain(std::env::split_paths(&path));
-    for dir in dirs {
-        let candidate = dir.join(name);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("`{name}` is missing: run `bash .ci/run`, which installs it");
-}
-
-/// Writes `bin_dir/vault`: a script that runs `bao` by the path it was found at.
-/// Not a symlink: a version manager's shim (mise, asdf, a Python entry point)
-/// found as `bao` may dispatch on its own name, and would then look for a tool
-/// called `vault`; not the shim's resolved target either, which is the manager
-/// itself. Run by its path, the shim sees the name `bao` and finds the real one.
-fn vault_runs(bao: &Path, bin_dir: &Path) {
-    let quoted = format!("'{}'", bao.display().to_string().replace('\'', r"'\''"));
-    let vault = bin_dir.join("vault");
-    fs::write(&vault, format!("#!/bin/sh\nexec {quoted} \"$@\"\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&vault, fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 #[test]
 fn a_shim_that_dispatches_on_its_name_runs_as_bao() {
@@ -72,7 +44,7 @@ fn a_shim_that_dispatches_on_its_name_runs_as_bao() {
     assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
     let bin_dir = work.join("bin");
     fs::create_dir_all(&bin_dir).unwrap();
-    vault_runs(&shims.join("bao"), &bin_dir);
+    write_vault_wrapper(&shims.join("bao"), &bin_dir);
     let out = Command::new(bin_dir.join("vault"))
         .arg("version")
         .output()
@@ -83,111 +55,6 @@ fn a_shim_that_dispatches_on_its_name_runs_as_bao() {
         text(&out.stdout),
         text(&out.stderr)
     );
-}
-
-struct Bao {
-    child: Child,
-    addr: String,
-    bin_dir: PathBuf,
-}
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Bao {
-    /// A dev server on a free port, and a folder whose `vault` is `bao`.
-    fn start(work: &Path) -> Bao {
-        let bao = tool("bao");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = fs::File::create(work.join("bao.log")).unwrap();
-        let child = Command::new(&bao)
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-root-token-id={TOKEN}"),
-                &format!("-dev-listen-address=127.0.0.1:{port}"),
-            ])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("bao server starts");
-        let bin_dir = work.join("bin");
-        fs::create_dir_all(&bin_dir).unwrap();
-        vault_runs(&bao, &bin_dir);
-        let server = Bao {
-            child,
-            addr: format!("http://127.0.0.1:{port}"),
-            bin_dir,
-        };
-        for _ in 0..300 {
-            if server.vault(&["status"], None).status.success() {
-                return server;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!(
-            "the OpenBao dev server did not come up:\n{}",
-            fs::read_to_string(work.join("bao.log")).unwrap_or_default()
-        );
-    }
-
-    fn path_env(&self) -> String {
-        let path = std::env::var("PATH").unwrap_or_default();
-        format!("{}:{path}", self.bin_dir.display())
-    }
-
-    fn vault(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new(self.bin_dir.join("vault"));
-        cmd.args(args)
-            .env("VAULT_ADDR", &self.addr)
-            .env("VAULT_TOKEN", TOKEN)
-            .env_remove("BAO_ADDR")
-            .env_remove("BAO_TOKEN")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        {
-            use std::io::Write;
-            let mut input = child.stdin.take().unwrap();
-            if let Some(text) = stdin {
-                input.write_all(text.as_bytes()).unwrap();
-            }
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    /// The secret's keys and values (`data.data` of the JSON answer; YAML reads JSON).
-    fn secret(&self, path: &str) -> BTreeMap<String, String> {
-        let out = self.vault(&["kv", "get", "-format=json", path], None);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let value: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
-        value["data"]["data"]
-            .as_mapping()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().unwrap().to_string(),
-                    v.as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-
-    fn version(&self, path: &str) -> u64 {
-        let out = self.vault(&["kv", "get", "-format=json", path], None);
-        let value: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
-        value["data"]["metadata"]["version"].as_u64().unwrap()
-    }
 }
 
 fn hex64(value: &str) -> bool {
@@ -242,7 +109,7 @@ fn script(work: &Path, args: &[&str], file: &str) -> PathBuf {
 }
 
 /// Runs a script phase under strace; returns the output and every execve line.
-fn run_traced(bao: &Bao, work: &Path, script: &Path, args: &[&str]) -> (Output, String) {
+fn run_traced(bao: &OpenBao, work: &Path, script: &Path, args: &[&str]) -> (Output, String) {
     let trace = work.join("trace.txt");
     let _ = fs::remove_file(&trace);
     let out = Command::new(tool("strace"))
@@ -253,7 +120,7 @@ fn run_traced(bao: &Bao, work: &Path, script: &Path, args: &[&str]) -> (Output, 
         .args(args)
         .current_dir(work)
         .env("PATH", bao.path_env())
-        .env("VAULT_TOKEN", TOKEN)
+        .env("VAULT_TOKEN", ROOT_TOKEN)
         .env_remove("VAULT_ADDR")
         .env_remove("BAO_ADDR")
         .env_remove("BAO_TOKEN")
@@ -282,7 +149,7 @@ fn assert_no_password_in_argv(trace: &str, context: &str) {
 fn vault_phases_run_for_real_and_never_put_a_password_on_argv() {
     tool("strace");
     let work0 = scratch("runbook-vault-server");
-    let bao = Bao::start(&work0);
+    let bao = OpenBao::start(&work0, &work0.join("bin"));
     let work = sample_work("runbook-vault", &bao.addr);
     // Existing values, one with quotes, spaces and a newline (JSON for `kv put -`).
     let existing = concat!(

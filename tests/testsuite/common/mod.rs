@@ -1,6 +1,8 @@
 //! Shared by the integration tests: scratch copies of fixture trees, running the
 //! real binary, and comparing whole trees.
 
+pub mod openbao;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -3,136 +3,58 @@
 //! `secrets audit`, resolving as phalanx does) and `vault` being `bao`.
 
 use super::*;
+use crate::common::openbao::{tool, OpenBao};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-const TOKEN: &str = "consumers-test-root";
 pub const PREFIX: &str = "secret/phalanx/idfdev";
 
-/// A program of the workspace's `target/venv/bin` (what `.ci/run` installs), else of PATH.
-fn venv_bin(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(root().join("target/venv/bin"))
-        .chain(std::env::split_paths(&path))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is missing: run `bash .ci/run`, which installs it"))
-}
-
+/// An OpenBao dev server whose `bin/` also holds the stand-in `phalanx`.
 pub struct Server {
-    child: Child,
+    bao: OpenBao,
     pub addr: String,
-    pub bin: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Server {
     /// A dev server on a free port; `bin/` holds `vault` (bao) and `phalanx`.
     pub fn start(work: &Path) -> Server {
-        let bao = venv_bin("bao");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(work.join("bao.log")).unwrap();
-        let child = Command::new(&bao)
-            .args(["server", "-dev", &format!("-dev-root-token-id={TOKEN}")])
-            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("bao starts");
-        let bin = work.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::os::unix::fs::symlink(&bao, bin.join("vault")).unwrap();
-        let phalanx = bin.join("phalanx");
+        let bao = OpenBao::start(work, &work.join("bin"));
+        let phalanx = bao.bin.join("phalanx");
         std::fs::write(
             &phalanx,
             format!(
                 "#!/bin/sh\nexec {} {} \"$@\"\n",
-                venv_bin("python3").display(),
+                tool("python3").display(),
                 root().join("tests/phalanx_standin.py").display()
             ),
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&phalanx, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let server = Server {
-            child,
-            addr: format!("http://127.0.0.1:{port}"),
-            bin,
-        };
-        for _ in 0..300 {
-            if server.run(&["vault", "status"], None).status.success() {
-                return server;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!(
-            "OpenBao did not come up: {}",
-            std::fs::read_to_string(work.join("bao.log")).unwrap_or_default()
-        );
+        let addr = bao.addr.clone();
+        Server { bao, addr }
     }
 
     /// Runs a program of `bin/` (or the shell) with the server's address and token.
     pub fn run(&self, args: &[&str], cwd: Option<&Path>) -> Output {
-        let path = format!(
-            "{}:{}",
-            self.bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let program = self.bin.join(args[0]);
-        let mut cmd = Command::new(if program.exists() {
+        let program = self.bao.bin.join(args[0]);
+        let mut cmd = self.bao.command(&if program.exists() {
             program
         } else {
             PathBuf::from(args[0])
         });
-        cmd.args(&args[1..])
-            .env("PATH", path)
-            .env("VAULT_ADDR", &self.addr)
-            .env("VAULT_TOKEN", TOKEN)
-            .env_remove("BAO_ADDR")
-            .env_remove("BAO_TOKEN")
-            .stdin(Stdio::null());
+        cmd.args(&args[1..]).stdin(Stdio::null());
         if let Some(dir) = cwd {
             cmd.current_dir(dir);
         }
         cmd.output().unwrap()
     }
 
+    /// An application's secret in idfdev, empty if it has none.
     pub fn secret(&self, app: &str) -> BTreeMap<String, String> {
-        let out = self.run(
-            &[
-                "vault",
-                "kv",
-                "get",
-                "-format=json",
-                &format!("{PREFIX}/{app}"),
-            ],
-            None,
-        );
-        if !out.status.success() {
-            return BTreeMap::new();
-        }
-        let value: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
-        value["data"]["data"]
-            .as_mapping()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().unwrap().to_string(),
-                    v.as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
+        self.bao
+            .secret_if_any(&format!("{PREFIX}/{app}"))
+            .unwrap_or_default()
     }
 }
 

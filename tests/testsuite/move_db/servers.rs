@@ -6,21 +6,11 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
-pub const TOKEN: &str = "move-db-test-root";
+pub use crate::common::openbao::{tool, OpenBao, ROOT_TOKEN as TOKEN};
 pub const BASE_PATH: &str = "secret/k8s_operator/base-lsp.lsst.codes/postgres";
 pub const PASSWORD: &str = "5e2b0c41d9a8f7e6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2";
-
-/// A tool on PATH (with the workspace's venv first), or a failure saying how to get it.
-pub fn tool(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::iter::once(root().join("target/venv/bin"))
-        .chain(std::env::split_paths(&path))
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("`{name}` is missing: run `bash .ci/run`, which installs it"))
-}
 
 pub fn as_root() -> bool {
     extern "C" {
@@ -189,53 +179,15 @@ impl Drop for Pg {
     }
 }
 
-pub struct Bao(Child);
-
-impl Drop for Bao {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// An OpenBao dev server holding the postgres secret; `vault` in `bin` is `bao`.
-pub fn start_bao(work: &Path, bin: &Path) -> (Bao, String) {
-    let port = free_port();
-    let log = fs::File::create(work.join("bao.log")).unwrap();
-    let child = Command::new(tool("bao"))
-        .args(["server", "-dev", &format!("-dev-root-token-id={TOKEN}")])
-        .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let bao = Bao(child);
-    std::os::unix::fs::symlink(tool("bao"), bin.join("vault")).unwrap();
-    let addr = format!("http://127.0.0.1:{port}");
+pub fn start_bao(work: &Path, bin: &Path) -> (OpenBao, String) {
+    let bao = OpenBao::start(work, bin);
     let secret =
         format!("{{\"gafaelfawr_password\": \"{PASSWORD}\", \"root_password\": \"r00t-not-hex\"}}");
-    for _ in 0..300 {
-        let mut child = Command::new(bin.join("vault"))
-            .args(["kv", "put", BASE_PATH, "-"])
-            .env("VAULT_ADDR", &addr)
-            .env("VAULT_TOKEN", TOKEN)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(secret.as_bytes())
-            .unwrap();
-        if child.wait().unwrap().success() {
-            return (bao, addr);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("OpenBao did not come up");
+    let put = bao.vault(&["kv", "put", BASE_PATH, "-"], Some(&secret));
+    ok(put, "vault kv put");
+    let addr = bao.addr.clone();
+    (bao, addr)
 }
 
 /// The stand-in `kubectl` and `argocd` (see the module's documentation).
