@@ -124,7 +124,7 @@ fn the_documented_json_is_the_real_output() {
     let documented: serde_yaml::Value = serde_yaml::from_str(example).expect("the example parses");
     assert_eq!(documented, actual);
     assert_eq!(documented["schema_version"].as_u64(), Some(1));
-    let gafaelfawr = &documented["databases"][1]["environments"]["usdfint"]["consumers"][0];
+    let gafaelfawr = &documented["databases"][0]["environments"]["usdfint"]["consumers"][0];
     assert_eq!(gafaelfawr["via"].as_str(), Some("flag"));
     // --env with an unknown environment is bad input.
     let mut args = vec!["list", "--env", "nosuchenv"];

@@ -110,7 +110,12 @@ impl flags::List {
                 .collect();
             dep.envs.retain(|e| chosen.contains(&e.env.name));
         }
-        let rows = rows(&dep);
+        // With --env, the databases those environments have (without it, every one any
+        // file names, so that an orphan template block or secret key shows too).
+        let rows: Vec<Row> = rows(&dep)
+            .into_iter()
+            .filter(|r| self.envs.is_empty() || r.envs.iter().any(Option::is_some))
+            .collect();
         let homes = crate::move_db::homes::homes(&dep, &rows);
         let envs: Vec<&str> = dep.envs.iter().map(|e| e.env.name.as_str()).collect();
         let source = match &dep.secrets {
