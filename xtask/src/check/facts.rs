@@ -374,6 +374,7 @@ pub(crate) mod tests {
     use crate::check::Finding;
     use crate::files::helm_template;
     use crate::model::test_model;
+    use crate::model::tests::copy;
 
     pub(crate) const TEMPLATE: &str = "templates/deployment.yaml";
     pub(crate) const SECRETS: &str = "secrets.yaml";
@@ -552,18 +553,5 @@ pub(crate) mod tests {
             .filter(|f| f.rule == "yaml-syntax")
             .for_each(|f| found.push(f));
         assert_eq!(found.len(), 1, "{found:?}");
-    }
-
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.path().is_dir() {
-                copy(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
     }
 }

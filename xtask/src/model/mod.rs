@@ -310,7 +310,7 @@ pub(crate) fn test_model() -> Model {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -356,7 +356,8 @@ mod tests {
         assert!(err.to_string().contains("values-idfdev.yaml:"), "{err}");
     }
 
-    fn copy(from: &std::path::Path, to: &std::path::Path) {
+    /// Copies a fixture tree (for the tests that damage a copy of one).
+    pub(crate) fn copy(from: &std::path::Path, to: &std::path::Path) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
